@@ -1,0 +1,25 @@
+"""BMC drivers: one module per protocol behind the contract in :mod:`collectors.drivers.base`."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from collectors.drivers.base import PowerDriver
+
+
+@cache
+def get_driver(bmc_type: str) -> PowerDriver:
+    """The process-wide driver for a ``Server.bmc_type`` (drivers keep their session caches)."""
+    if bmc_type == "ipmi":
+        from collectors.drivers.ipmi import IPMIDriver
+
+        return IPMIDriver()
+    if bmc_type == "redfish":
+        from collectors.drivers.redfish import RedfishDriver
+
+        return RedfishDriver()
+    if bmc_type == "ilo":
+        from collectors.drivers.ilo import ILODriver
+
+        return ILODriver()
+    raise KeyError(f"no driver polls BMC type {bmc_type!r}")

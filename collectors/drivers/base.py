@@ -1,0 +1,107 @@
+"""The contract every BMC driver keeps.
+
+A driver reads one server's power from its BMC. It knows one protocol and nothing of Django,
+Celery or the buffer: the poll task hands it a :class:`BMCEndpoint` and gets a
+:class:`PowerReading` back, or one of the :class:`DriverError` subclasses below. Library
+exceptions (pyghmi, redfish, requests, sockets) never leave a driver: callers catch
+``DriverError`` and nothing else.
+
+Error messages must never contain the BMC password; :func:`redact` helps with that.
+"""
+
+from __future__ import annotations
+
+import abc
+import datetime as dt
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class BMCEndpoint:
+    """Where a BMC lives and how to log in to it."""
+
+    host: str
+    port: int | None = None
+    username: str = ""
+    password: str = field(default="", repr=False)  # repr=False: never printed in a traceback
+    verify_tls: bool = False
+    scheme: str | None = None  # "http" or "https" for HTTP-based drivers; None: the driver's default
+    timeout: float = 5.0  # seconds for one request, connect included
+
+    @property
+    def session_key(self) -> tuple[str, int | None, str, str | None]:
+        """The key of the session cache: one session per BMC address and user."""
+        return (self.host, self.port, self.username, self.scheme)
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    """One power reading of one server.
+
+    ``watts`` is the server's input power. ``read_at`` is when we got the answer (UTC, ours);
+    ``bmc_timestamp`` is the BMC's own time for the value when it says one. ``source`` names the
+    resource that answered (for example ``dcmi``, ``sdr:Total_Power``,
+    ``redfish:EnvironmentMetrics``, ``ilo:FastPowerMeter``). ``energy_j`` is a cumulative energy
+    counter in joules when the BMC keeps one, else None.
+    """
+
+    watts: float
+    read_at: dt.datetime
+    source: str
+    bmc_timestamp: dt.datetime | None = None
+    energy_j: float | None = None
+
+
+class DriverError(Exception):
+    """Base of every error a driver raises. The message is safe to log and to store."""
+
+
+class BMCUnreachable(DriverError):
+    """The BMC did not answer in time, refused the connection, or its name does not resolve."""
+
+
+class BMCAuthFailed(DriverError):
+    """The BMC refused the credentials."""
+
+
+class PowerUnsupported(DriverError):
+    """The BMC answered, but none of the places this driver knows holds a power reading."""
+
+
+class BMCProtocolError(DriverError):
+    """The BMC answered something this driver cannot read (garbage, an error status, null)."""
+
+
+class PowerDriver(abc.ABC):
+    """One protocol. Instances are cheap; sessions live in the driver's own session cache."""
+
+    #: the value of ``Server.bmc_type`` this driver serves
+    bmc_type: str = ""
+
+    @abc.abstractmethod
+    def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
+        """Read the server's power now.
+
+        :raises BMCUnreachable: no answer within ``endpoint.timeout`` (plus one retry at most).
+        :raises BMCAuthFailed: the BMC refused the credentials.
+        :raises PowerUnsupported: the BMC has no power reading this driver can find.
+        :raises BMCProtocolError: the BMC answered something unreadable.
+        """
+
+    def forget(self, endpoint: BMCEndpoint) -> None:  # noqa: B027 - optional hook
+        """Drop any cached session or discovery for this BMC (credentials changed, server deleted)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Log out of every cached session (worker shutdown)."""
+
+
+def redact(text: str, *secrets: str) -> str:
+    """Return ``text`` with every non-empty secret replaced by ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
