@@ -25,7 +25,9 @@ class BMCEndpoint:
     username: str = ""
     password: str = field(default="", repr=False)  # repr=False: never printed in a traceback
     verify_tls: bool = False
-    scheme: str | None = None  # "http" or "https" for HTTP-based drivers; None: the driver's default
+    scheme: str | None = (
+        None  # "http" or "https" for HTTP-based drivers; None: the driver's default
+    )
     timeout: float = 5.0  # seconds for one request, connect included
 
     @property

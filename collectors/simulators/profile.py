@@ -15,6 +15,7 @@ from __future__ import annotations
 import bisect
 import csv
 import hashlib
+import itertools
 import math
 import struct
 import time
@@ -154,7 +155,7 @@ class PowerProfile:
             return 0.0
         total = 0.0
         edges = [start, *self._breakpoints(start, end), end]
-        for left, right in zip(edges, edges[1:], strict=False):
+        for left, right in itertools.pairwise(edges):
             total += self.watts_at(left) * (right - left)
         return total
 

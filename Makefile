@@ -1,0 +1,56 @@
+# EnergyLab: the commands of the README. `make help` lists them.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export ENERGYLAB_HTTP_PORT ?= 8000
+# `make run` and `make demo` are for a developer's machine: debug unless told otherwise.
+RUN_ENV := ENERGYLAB_DEBUG=$${ENERGYLAB_DEBUG:-true}
+# Tests use the local PostgreSQL (pytest-django creates test_energylab) unless told otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/energylab
+
+.PHONY: help install services services-stop migrate run test lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+
+install: $(STAMP)  ## create .venv and install EnergyLab, its SDK and the dev tools
+
+$(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml sdk/pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "EnergyLab needs Python 3.11+"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e sdk/ -e .
+	@touch $@
+
+services:  ## start InfluxDB and Redis when they are not running (installs influxdb if missing)
+	@bash scripts/services.sh start
+
+services-stop:  ## stop the services that `make services` started
+	@bash scripts/services.sh stop
+
+migrate: install services  ## apply database migrations
+	$(RUN_ENV) $(BIN)/python manage.py migrate --no-input
+
+run: migrate  ## run web server, worker and beat in the foreground (Ctrl-C stops all)
+	PATH=$(abspath $(BIN)):$$PATH $(RUN_ENV) $(BIN)/honcho -f Procfile start
+
+lint: install  ## ruff (lint + format check) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	ENERGYLAB_DEBUG=true $(BIN)/mypy .
+
+format: install  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: install  ## install, start services, lint, then run the whole test suite
+	@ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} bash scripts/services.sh start
+	@bash scripts/system-packages.sh
+	$(MAKE) --no-print-directory lint
+	ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest
+
+clean:  ## remove the venv and caches (keeps var/: data, keys)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,99 @@
+"""Admin for pods and servers: a superuser registers a lab without touching the shell."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from collectors.forms import ServerForm
+from collectors.models import Pod, Server
+
+
+class ServerInline(admin.TabularInline):
+    model = Server
+    form = ServerForm
+    extra = 0
+    fields = ["name", "bmc_type", "host", "port", "username", "password", "verify_tls", "active"]
+    show_change_link = True
+
+
+@admin.register(Pod)
+class PodAdmin(admin.ModelAdmin):
+    list_display = ["name", "poll_interval", "active", "queue", "server_count", "updated"]
+    list_filter = ["active", "queue"]
+    search_fields = ["name", "description"]
+    inlines = [ServerInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Pod]:
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_server_count=Count("servers"))
+
+    @admin.display(description="servers", ordering="_server_count")
+    def server_count(self, pod: Pod) -> int:
+        return int(getattr(pod, "_server_count", 0))
+
+
+@admin.register(Server)
+class ServerAdmin(admin.ModelAdmin):
+    form = ServerForm
+    list_display = [
+        "name",
+        "pod",
+        "bmc_type",
+        "host",
+        "active",
+        "health",
+        "last_reading_w",
+        "last_source",
+        "last_success_at",
+        "consecutive_failures",
+    ]
+    list_filter = ["bmc_type", "active", "pod", "dc", "room"]
+    search_fields = ["name", "host", "pod__name", "rack"]
+    list_select_related = ["pod"]
+    HEALTH_FIELDS = (
+        "last_reading_w",
+        "last_reading_at",
+        "last_source",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "backoff_until",
+    )
+    readonly_fields = HEALTH_FIELDS
+    fieldsets = [
+        (None, {"fields": ["pod", "name", "bmc_type", "active"]}),
+        (
+            "BMC",
+            {
+                "fields": [
+                    "host",
+                    "port",
+                    "username",
+                    "password",
+                    "clear_password",
+                    "verify_tls",
+                ]
+            },
+        ),
+        ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
+        ("Health", {"fields": HEALTH_FIELDS}),
+    ]
+
+    @admin.display(description="health")
+    def health(self, server: Server) -> str:
+        if not server.active or not server.is_polled:
+            return "-"
+        if server.consecutive_failures:
+            return format_html(
+                '<span style="color:#b00" title="{}">failing ({})</span>',
+                server.last_error,
+                server.consecutive_failures,
+            )
+        if server.last_success_at:
+            return format_html('<span style="color:#070">ok</span>')
+        return "not polled yet"

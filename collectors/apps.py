@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CollectorsConfig(AppConfig):
+    name = "collectors"
+    verbose_name = "Lab: pods and servers"
+    default_auto_field = "django.db.models.BigAutoField"

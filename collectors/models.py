@@ -1,0 +1,164 @@
+"""Pods (a CI environment: a set of servers) and their servers' BMCs."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from collectors import crypto
+from collectors.drivers.base import BMCEndpoint
+from energylab.validators import validate_name
+
+NAME_MAX_LENGTH = 200
+
+
+class BMCType(models.TextChoices):
+    IPMI = "ipmi", "IPMI (DCMI)"
+    REDFISH = "redfish", "Redfish"
+    ILO = "ilo", "HPE iLO"
+    PUSH = "push", "Push (sends its own measurements)"
+
+
+queue_name_validator = RegexValidator(
+    r"^[A-Za-z0-9_.:-]+$", "letters, digits and _ . : - only (a Celery queue name)"
+)
+
+
+class Pod(models.Model):
+    """A set of servers that CI runs scenarios on; CI calls it NODE_NAME or environment."""
+
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True, validators=[validate_name])
+    description = models.TextField(blank=True)
+    poll_interval = models.PositiveIntegerField(
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(86_400)],
+        help_text="Seconds between two power readings of each server.",
+    )
+    active = models.BooleanField(default=True, help_text="Inactive pods are not polled.")
+    queue = models.CharField(
+        max_length=100,
+        default="poll",
+        validators=[queue_name_validator],
+        help_text="Celery queue of this pod's polls: one per lab network, served by workers "
+        "placed inside it.",
+    )
+    idle_baseline_w = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="The pod's idle power in watts; blank: measured before each run.",
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(poll_interval__gte=1), name="pod_poll_interval_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Server(models.Model):
+    """A server of a pod, with the BMC that tells its power."""
+
+    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="servers")
+    name = models.CharField(
+        max_length=NAME_MAX_LENGTH,
+        unique=True,
+        validators=[validate_name],
+        help_text="The legacy API's equipment or hardware id.",
+    )
+    bmc_type = models.CharField("BMC type", max_length=16, choices=BMCType.choices)
+    host = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="BMC address: a host name or IP, or a URL with its scheme for Redfish/iLO.",
+    )
+    port = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(65_535)]
+    )
+    username = models.CharField(max_length=255, blank=True)
+    password_encrypted = models.TextField(
+        blank=True, editable=False, help_text="Fernet token; never the clear text."
+    )
+    verify_tls = models.BooleanField("verify TLS", default=False)
+    active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
+
+    # Topology, as the legacy measurements API and dashboards know it.
+    dc = models.CharField("data centre", max_length=100, blank=True)
+    room = models.CharField(max_length=100, blank=True)
+    row = models.CharField(max_length=100, blank=True)
+    rack = models.CharField(max_length=100, blank=True)
+
+    # Health, filled by the collectors.
+    last_reading_w = models.FloatField("last reading (W)", null=True, blank=True, editable=False)
+    last_reading_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_source = models.CharField(max_length=100, blank=True, editable=False)
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_error = models.TextField(blank=True, editable=False)
+    last_error_at = models.DateTimeField(null=True, blank=True, editable=False)
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["pod__name", "name"]
+        indexes = [models.Index(fields=["pod", "active"], name="server_pod_active")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # -- credentials ----------------------------------------------------------------------------
+
+    @property
+    def password(self) -> str:
+        return crypto.decrypt(self.password_encrypted) if self.password_encrypted else ""
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.password_encrypted = crypto.encrypt(value) if value else ""
+
+    # -- rules and derived values ---------------------------------------------------------------
+
+    def clean(self) -> None:
+        if self.bmc_type != BMCType.PUSH and not self.host:
+            raise ValidationError({"host": "a polled server needs its BMC's address"})
+        if self.host and "://" in self.host:
+            parts = urlsplit(self.host)
+            if parts.scheme not in {"http", "https"} or not parts.hostname:
+                raise ValidationError({"host": "a URL must be http:// or https:// with a host"})
+
+    @property
+    def is_polled(self) -> bool:
+        return self.bmc_type != BMCType.PUSH
+
+    @property
+    def topology(self) -> dict[str, str]:
+        return {"dc": self.dc, "room": self.room, "row": self.row, "rack": self.rack}
+
+    def endpoint(self, timeout: float = 5.0) -> BMCEndpoint:
+        """What a driver needs to reach this server's BMC (decrypts the password)."""
+        host, port, scheme = self.host, self.port, None
+        if "://" in host:
+            parts = urlsplit(host)
+            scheme, host = parts.scheme, parts.hostname or ""
+            port = port or parts.port
+        return BMCEndpoint(
+            host=host,
+            port=port,
+            username=self.username,
+            password=self.password,
+            verify_tls=self.verify_tls,
+            scheme=scheme,
+            timeout=timeout,
+        )

@@ -1,0 +1,3 @@
+"""The project's fixtures live in :mod:`energylab.testing`, a pytest plugin."""
+
+pytest_plugins = ["energylab.testing"]

@@ -1,0 +1,208 @@
+"""EnergyLab's Django settings: every value comes from an environment variable.
+
+docs/configuration.md lists each variable; keep the two in step. A missing or malformed value
+stops start-up with a message naming the variable (:class:`energylab.env.ConfigurationError`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from energylab import env
+from energylab.env import ConfigurationError
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env.boolean("ENERGYLAB_DEBUG", False)
+
+# A debug server may run with a throw-away key; anything else must be given one.
+_DEV_SECRET_KEY = "energylab-debug-only-insecure-key"  # noqa: S105 - only used with DEBUG
+SECRET_KEY = (
+    env.string("ENERGYLAB_SECRET_KEY", _DEV_SECRET_KEY)
+    if DEBUG
+    else env.string("ENERGYLAB_SECRET_KEY", required=True)
+)
+
+
+def _credentials_keys() -> list[str]:
+    """Fernet keys for BMC passwords, newest first (the first encrypts, all decrypt)."""
+    keys = env.string_list("ENERGYLAB_CREDENTIALS_KEY", [])
+    if keys:
+        return keys
+    if not DEBUG:
+        raise ConfigurationError(
+            "ENERGYLAB_CREDENTIALS_KEY is required outside debug: generate one with "
+            "`python manage.py generate_credentials_key`"
+        )
+    # Debug: one key kept under var/ so that a restart can still read what it stored.
+    from cryptography.fernet import Fernet
+
+    key_file = VAR_DIR / "dev-credentials.key"
+    if not key_file.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key_file.write_bytes(Fernet.generate_key())
+        key_file.chmod(0o600)
+    return [key_file.read_text(encoding="ascii").strip()]
+
+
+CREDENTIALS_KEYS = _credentials_keys()
+
+ALLOWED_HOSTS = env.string_list(
+    "ENERGYLAB_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if not DEBUG else ["*"]
+)
+CSRF_TRUSTED_ORIGINS = env.string_list("ENERGYLAB_CSRF_TRUSTED_ORIGINS", [])
+HTTP_PORT = env.integer("ENERGYLAB_HTTP_PORT", 8000, minimum=1)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "collectors",
+    "events",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "energylab.urls"
+WSGI_APPLICATION = "energylab.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "energylab" / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.database("ENERGYLAB_DATABASE_URL", f"sqlite:///{VAR_DIR / 'energylab.sqlite3'}")
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # The web server, workers and beat write at once: wait for the lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on a missing root
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in development
+
+LOGIN_URL = "admin:login"
+
+# --- Redis, Celery ---------------------------------------------------------------------------
+REDIS_URL = env.string("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# Queues by kind of work: polls go to their pod's queue (default "poll"), so a worker inside a
+# lab network serves only that lab; the writer has its own queue so a poll backlog cannot starve
+# it; "default" takes the rest.
+CELERY_TASK_ROUTES = {
+    "events.tasks.*": {"queue": "writer"},
+    "collectors.tasks.*": {"queue": "poll"},
+}
+
+# --- InfluxDB --------------------------------------------------------------------------------
+INFLUXDB_URL = env.string("ENERGYLAB_INFLUXDB_URL", "http://127.0.0.1:8086")
+INFLUXDB_DATABASE = env.string("ENERGYLAB_INFLUXDB_DATABASE", "energylab")
+INFLUXDB_USERNAME = env.optional_string("ENERGYLAB_INFLUXDB_USERNAME")
+INFLUXDB_PASSWORD = env.optional_string("ENERGYLAB_INFLUXDB_PASSWORD")
+INFLUXDB_RETENTION = env.string("ENERGYLAB_INFLUXDB_RETENTION", "INF")
+INFLUXDB_LEGACY_SCHEMA = env.boolean("ENERGYLAB_INFLUXDB_LEGACY_SCHEMA", False)
+
+# --- Pipeline --------------------------------------------------------------------------------
+CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
+BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
+GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
+ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
+
+# --- REST API --------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.BasicAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_RATES": {
+        "events": env.string("ENERGYLAB_EVENTS_RATE", "6000/min"),
+        "measurements": env.string("ENERGYLAB_MEASUREMENTS_RATE", "60000/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EnergyLab API",
+    "DESCRIPTION": "Power-consumption recorder for server labs and CI.",
+    "VERSION": "1",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- Logging ---------------------------------------------------------------------------------
+LOG_LEVEL = env.string("ENERGYLAB_LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ConfigurationError(f"ENERGYLAB_LOG_LEVEL={LOG_LEVEL!r} is not a log level")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # pyghmi and urllib3 log request details at DEBUG; keep them quiet unless asked.
+        "pyghmi": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+        "redfish": {"level": "WARNING"},
+    },
+}

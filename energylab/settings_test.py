@@ -1,0 +1,18 @@
+"""Settings for the test suite: the real settings, with test defaults for what is not set.
+
+Tests run on the local PostgreSQL (pytest-django creates and drops ``test_energylab``) and on
+Redis database 9, so a developer's running stack on database 0 is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("ENERGYLAB_DEBUG", "true")
+os.environ.setdefault("ENERGYLAB_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/energylab")
+os.environ.setdefault("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/9")
+os.environ.setdefault("ENERGYLAB_CORRELATION_DELAY", "0")
+
+from energylab.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users

@@ -1,0 +1,104 @@
+"""Settings come from the environment and fail at start-up naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run manage.py in a clean environment plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "DJANGO_"))}
+    return subprocess.run(
+        [sys.executable, "manage.py", *(args or ("check",))],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_it_refuses_to_start_without_a_secret_key_outside_debug() -> None:
+    result = start({"ENERGYLAB_DEBUG": "false"})
+    assert result.returncode != 0
+    assert "ENERGYLAB_SECRET_KEY is required" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_it_refuses_to_start_without_a_credentials_key_outside_debug() -> None:
+    result = start({"ENERGYLAB_DEBUG": "false", "ENERGYLAB_SECRET_KEY": "x" * 50})
+    assert result.returncode != 0
+    assert "ENERGYLAB_CREDENTIALS_KEY is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ENERGYLAB_DEBUG", "maybe", "ENERGYLAB_DEBUG='maybe' is not a boolean"),
+        ("ENERGYLAB_HTTP_PORT", "eighty", "ENERGYLAB_HTTP_PORT='eighty' is not an integer"),
+        ("ENERGYLAB_CORRELATION_DELAY", "-1", "ENERGYLAB_CORRELATION_DELAY=-1.0 must be at least"),
+        ("ENERGYLAB_DATABASE_URL", "mongodb://x/y", "ENERGYLAB_DATABASE_URL: unknown database"),
+        ("ENERGYLAB_LOG_LEVEL", "LOUD", "ENERGYLAB_LOG_LEVEL='LOUD' is not a log level"),
+    ],
+)
+def test_a_malformed_value_is_named(variable: str, value: str, message: str) -> None:
+    env = {"ENERGYLAB_DEBUG": "true", variable: value}
+    result = start(env)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_secrets_are_read_from_a_file_variable(tmp_path: Path) -> None:
+    secret = tmp_path / "secret_key"
+    secret.write_text("from-a-file-" + "k" * 40 + "\n")
+    key = tmp_path / "credentials_key"
+    key.write_text("wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=\n")
+    env = {
+        "ENERGYLAB_DEBUG": "false",
+        "ENERGYLAB_SECRET_KEY_FILE": str(secret),
+        "ENERGYLAB_CREDENTIALS_KEY_FILE": str(key),
+        "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    result = start(
+        env,
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY, settings.CREDENTIALS_KEYS)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "from-a-file-kkk" in result.stdout
+    assert "wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=" in result.stdout
+
+
+def test_an_unreadable_secret_file_is_named(tmp_path: Path) -> None:
+    result = start(
+        {"ENERGYLAB_DEBUG": "true", "ENERGYLAB_SECRET_KEY_FILE": str(tmp_path / "missing")}
+    )
+    assert result.returncode != 0
+    assert "ENERGYLAB_SECRET_KEY_FILE: cannot read" in result.stderr
+
+
+def test_rotation_keys_are_newest_first(tmp_path: Path) -> None:
+    keys = (
+        "wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=, 3cQ0CWxCqJ6cE0JvKjQXnQ0Jwz4w6Q6GQXH1u5cQfQs="
+    )
+    result = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_CREDENTIALS_KEY": keys,
+            "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.CREDENTIALS_KEYS)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "['wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=', '3cQ0CW" in result.stdout

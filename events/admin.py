@@ -1,0 +1,33 @@
+"""Admin for runs and their steps."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from events.models import Run, Step
+
+
+class StepInline(admin.TabularInline):
+    model = Step
+    extra = 0
+    fields = ["name", "started_at", "ended_at"]
+    ordering = ["started_at"]
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "scenario", "pod", "started_at", "ended_at", "source"]
+    list_filter = ["source", "pod", ("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["scenario", "pod__name", "steps__name"]
+    list_select_related = ["pod"]
+    date_hierarchy = "started_at"
+    readonly_fields = ["received_at", "ended_received_at"]
+    inlines = [StepInline]
+
+
+@admin.register(Step)
+class StepAdmin(admin.ModelAdmin):
+    list_display = ["name", "run", "started_at", "ended_at"]
+    search_fields = ["name", "run__scenario"]
+    list_select_related = ["run", "run__pod"]
+    raw_id_fields = ["run"]

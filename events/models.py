@@ -1,0 +1,100 @@
+"""Runs of a scenario on a pod, and the steps inside them."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+
+from collectors.models import NAME_MAX_LENGTH, Pod
+from energylab.validators import validate_name
+
+
+class RunSource(models.TextChoices):
+    SDK = "sdk", "SDK"
+    CLI = "cli", "CLI"
+    LEGACY = "legacy", "Legacy /resources API"
+    API = "api", "REST API"
+
+
+class Run(models.Model):
+    """One run of a scenario on a pod. ``ended_at`` is null while it runs."""
+
+    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="runs")
+    scenario = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
+    started_at = models.DateTimeField(help_text="The client's time of the start event (UTC).")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    source = models.CharField(max_length=16, choices=RunSource.choices, default=RunSource.API)
+    received_at = models.DateTimeField(
+        auto_now_add=True, help_text="When EnergyLab received the start event."
+    )
+    ended_received_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pod"],
+                condition=Q(ended_at__isnull=True),
+                name="one_running_run_per_pod",
+                violation_error_message="this pod already has a running run",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="run_ends_after_it_starts",
+                violation_error_message="a run cannot end before it starts",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pod", "started_at"], name="run_pod_started"),
+            models.Index(fields=["scenario", "started_at"], name="run_scenario_started"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scenario} on {self.pod_id} at {self.started_at:%Y-%m-%d %H:%M:%S}"
+
+    @property
+    def is_running(self) -> bool:
+        return self.ended_at is None
+
+
+class Step(models.Model):
+    """A named part of a run. Steps of one run follow each other and never overlap."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "started_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run"],
+                condition=Q(ended_at__isnull=True),
+                name="one_running_step_per_run",
+                violation_error_message="this run already has a running step",
+            ),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")),
+                name="step_ends_after_it_starts",
+                violation_error_message="a step cannot end before it starts",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        if self.run_id is None:
+            return
+        if self.started_at and self.run.started_at and self.started_at < self.run.started_at:
+            raise ValidationError({"started_at": "a step cannot start before its run"})
+        end = self.ended_at
+        others = Step.objects.filter(run_id=self.run_id).exclude(pk=self.pk)
+        overlapping = others.filter(Q(ended_at__isnull=True) | Q(ended_at__gt=self.started_at))
+        if end is not None:
+            overlapping = overlapping.filter(started_at__lt=end)
+        if overlapping.exists():
+            raise ValidationError("steps of one run may not overlap")

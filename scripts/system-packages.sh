@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Debian packages the tests use besides the services: ipmitool (reads the IPMI simulator, proving
+# it speaks real IPMI). Installed only when missing.
+set -euo pipefail
+missing=()
+command -v ipmitool >/dev/null || missing+=(ipmitool)
+[ ${#missing[@]} -eq 0 ] && exit 0
+command -v apt-get >/dev/null || { echo "system-packages: install ${missing[*]} by hand" >&2; exit 1; }
+echo "system-packages: installing ${missing[*]}"
+apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
