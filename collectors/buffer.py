@@ -1,0 +1,201 @@
+"""The sample buffer: a Redis stream between the producers of power samples and the writer.
+
+Producers (poll tasks, the legacy measurements API) :meth:`SampleBuffer.push` lists of
+:class:`Sample`; one stream entry holds one pushed list, so a poll of 500 servers costs one XADD.
+The writer (:mod:`events.writer`) reads entries in stream order with :meth:`read_ready`, writes
+them to InfluxDB, and only then :meth:`acknowledge` s them, which trims them from the stream: a
+crash between the write and the acknowledgement replays the batch, and the writer's points are
+idempotent, so nothing is lost and nothing doubled.
+
+The buffer is bounded (``ENERGYLAB_BUFFER_MAX_SAMPLES``): when InfluxDB stays away long enough to
+fill it, new samples are refused with a warning and counted in ``dropped``, rather than letting
+Redis eat the machine's memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+STREAM_KEY = "energylab:samples"
+COUNT_KEY = "energylab:samples:count"  # samples in the stream (XLEN counts entries)
+DROPPED_KEY = "energylab:samples:dropped"
+
+
+class BufferUnavailable(Exception):
+    """Redis does not answer; the samples were not buffered."""
+
+
+class BufferFull(BufferUnavailable):
+    """The buffer holds its maximum; the samples were refused (and counted as dropped)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measurement of one server.
+
+    ``measured_at_ns`` is UTC nanoseconds. Power samples have ``sensor="power"`` and
+    ``unit="W"``; the legacy measurements API may push other sensors, with their value in
+    ``watts`` (the field's name is the common case's).
+    """
+
+    pod: str
+    server: str
+    watts: float
+    measured_at_ns: int
+    source: str
+    energy_j: float | None = None
+    sensor: str = "power"
+    unit: str = "W"
+
+    def to_row(self) -> list[object]:
+        return [
+            self.pod,
+            self.server,
+            self.watts,
+            self.measured_at_ns,
+            self.source,
+            self.energy_j,
+            self.sensor,
+            self.unit,
+        ]
+
+    @classmethod
+    def from_row(cls, row: Sequence[object]) -> Sample:
+        pod, server, watts, at, source, energy, sensor, unit = row
+        return cls(
+            str(pod),
+            str(server),
+            float(watts),  # type: ignore[arg-type]
+            int(at),  # type: ignore[call-overload]
+            str(source),
+            None if energy is None else float(energy),  # type: ignore[arg-type]
+            str(sensor),
+            str(unit),
+        )
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One stream entry: the samples of one push."""
+
+    entry_id: str
+    samples: list[Sample]
+
+    @property
+    def pushed_at(self) -> float:
+        """POSIX seconds when the entry was pushed (from its stream id)."""
+        return int(self.entry_id.split("-", 1)[0]) / 1000.0
+
+
+class SampleBuffer:
+    def __init__(self, client: redis.Redis, max_samples: int) -> None:
+        self.client = client
+        self.max_samples = max_samples
+
+    @classmethod
+    def from_settings(cls) -> SampleBuffer:
+        return cls(_client(settings.REDIS_URL), settings.BUFFER_MAX_SAMPLES)
+
+    # -- producers ------------------------------------------------------------------------------
+
+    def push(self, samples: Iterable[Sample]) -> int:
+        """Buffer samples; returns how many.
+
+        :raises BufferFull: the buffer is at its bound; the samples are counted as dropped.
+        :raises BufferUnavailable: Redis does not answer.
+        """
+        rows = [s.to_row() for s in samples]
+        if not rows:
+            return 0
+        payload = json.dumps(rows, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        try:
+            held = int(self.client.get(COUNT_KEY) or 0)
+            if held + len(rows) > self.max_samples:
+                self.client.incrby(DROPPED_KEY, len(rows))
+                log.warning(
+                    "sample buffer full (%d of %d samples): %d new samples dropped; "
+                    "is InfluxDB reachable and the writer running?",
+                    held,
+                    self.max_samples,
+                    len(rows),
+                )
+                raise BufferFull(f"sample buffer full ({held} samples held)")
+            pipe = self.client.pipeline(transaction=True)
+            pipe.xadd(STREAM_KEY, {"s": payload})
+            pipe.incrby(COUNT_KEY, len(rows))
+            pipe.execute()
+        except redis.RedisError as exc:
+            raise BufferUnavailable(f"Redis does not answer ({type(exc).__name__})") from None
+        return len(rows)
+
+    # -- the writer -----------------------------------------------------------------------------
+
+    def read_ready(self, older_than: float, max_samples: int, after: str = "-") -> list[Entry]:
+        """Entries pushed more than ``older_than`` seconds ago, oldest first, up to about
+        ``max_samples`` samples (whole entries; at least one entry when any is ready)."""
+        horizon_ms = int((time.time() - older_than) * 1000)
+        if horizon_ms <= 0:
+            return []
+        entries: list[Entry] = []
+        count = 0
+        start = after
+        while count < max_samples:
+            chunk = self.client.xrange(STREAM_KEY, min=start, max=str(horizon_ms), count=100)
+            if not chunk:
+                break
+            for entry_id, fields in chunk:
+                rows = json.loads(fields[b"s"])
+                entries.append(Entry(entry_id.decode(), [Sample.from_row(r) for r in rows]))
+                count += len(rows)
+                if count >= max_samples:
+                    break
+            start = "(" + chunk[-1][0].decode()
+        return entries
+
+    def acknowledge(self, entries: Sequence[Entry]) -> None:
+        """Remove entries the writer has stored for good."""
+        if not entries:
+            return
+        pipe = self.client.pipeline(transaction=True)
+        pipe.xdel(STREAM_KEY, *[e.entry_id for e in entries])
+        pipe.decrby(COUNT_KEY, sum(len(e.samples) for e in entries))
+        pipe.execute()
+
+    # -- figures --------------------------------------------------------------------------------
+
+    def depth(self) -> int:
+        """Samples waiting in the buffer."""
+        return max(0, int(self.client.get(COUNT_KEY) or 0))
+
+    def dropped(self) -> int:
+        return int(self.client.get(DROPPED_KEY) or 0)
+
+    def oldest_age(self) -> float | None:
+        """Seconds since the oldest waiting entry was pushed (the writer's lag), or None."""
+        first = self.client.xrange(STREAM_KEY, count=1)
+        if not first:
+            return None
+        return max(0.0, time.time() - Entry(first[0][0].decode(), []).pushed_at)
+
+    def clear(self) -> None:
+        """Empty the buffer (tests, and an operator who chose to drop a backlog)."""
+        self.client.delete(STREAM_KEY, COUNT_KEY, DROPPED_KEY)
+
+
+_clients: dict[str, redis.Redis] = {}
+
+
+def _client(url: str) -> redis.Redis:
+    # One connection pool per process and URL; redis-py clients are thread-safe.
+    if url not in _clients:
+        _clients[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    return _clients[url]

@@ -1,0 +1,62 @@
+"""The sample buffer over the real Redis."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from collectors.buffer import BufferFull, BufferUnavailable, Sample, SampleBuffer
+
+
+@pytest.fixture
+def buffer(redis_url: str) -> SampleBuffer:
+    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=10)
+    buf.clear()
+    yield buf
+    buf.clear()
+
+
+def sample(i: int, server: str = 'node "1", rack=2') -> Sample:
+    return Sample("pod ⚡", server, 100.0 + i, 1_700_000_000_000_000_000 + i, "dcmi", energy_j=None)
+
+
+def test_pushed_samples_come_back_whole_and_in_order(buffer: SampleBuffer) -> None:
+    buffer.push([sample(0), sample(1)])
+    buffer.push([sample(2)])
+    entries = buffer.read_ready(older_than=0, max_samples=100)
+    assert [s for e in entries for s in e.samples] == [sample(0), sample(1), sample(2)]
+    assert buffer.depth() == 3
+
+
+def test_acknowledged_entries_leave_the_buffer(buffer: SampleBuffer) -> None:
+    buffer.push([sample(0)])
+    buffer.push([sample(1)])
+    first = buffer.read_ready(older_than=0, max_samples=1)
+    assert len(first) == 1
+    buffer.acknowledge(first)
+    rest = buffer.read_ready(older_than=0, max_samples=100)
+    assert [s.watts for e in rest for s in e.samples] == [101.0]
+    assert buffer.depth() == 1
+
+
+def test_entries_younger_than_the_delay_wait(buffer: SampleBuffer) -> None:
+    buffer.push([sample(0)])
+    assert buffer.read_ready(older_than=60, max_samples=100) == []
+    assert buffer.oldest_age() is not None
+
+
+def test_a_full_buffer_refuses_and_counts_what_it_dropped(
+    buffer: SampleBuffer, caplog: pytest.LogCaptureFixture
+) -> None:
+    buffer.push([sample(i) for i in range(8)])
+    with pytest.raises(BufferFull):
+        buffer.push([sample(i) for i in range(3)])
+    assert buffer.dropped() == 3
+    assert buffer.depth() == 8
+    assert "sample buffer full" in caplog.text
+
+
+def test_a_dead_redis_raises_buffer_unavailable() -> None:
+    dead = SampleBuffer(redis.Redis(port=1, socket_connect_timeout=0.5), max_samples=10)
+    with pytest.raises(BufferUnavailable):
+        dead.push([sample(0)])
