@@ -153,12 +153,12 @@ class SampleBuffer:
             if not chunk:
                 break
             for entry_id, fields in chunk:
-                rows = json.loads(fields[b"s"])
-                entries.append(Entry(entry_id.decode(), [Sample.from_row(r) for r in rows]))
+                rows = json.loads((fields or {})[b"s"])
+                entries.append(Entry(_text(entry_id), [Sample.from_row(r) for r in rows]))
                 count += len(rows)
                 if count >= max_samples:
                     break
-            start = "(" + chunk[-1][0].decode()
+            start = "(" + _text(chunk[-1][0])
         return entries
 
     def acknowledge(self, entries: Sequence[Entry]) -> None:
@@ -184,11 +184,15 @@ class SampleBuffer:
         first = self.client.xrange(STREAM_KEY, count=1)
         if not first:
             return None
-        return max(0.0, time.time() - Entry(first[0][0].decode(), []).pushed_at)
+        return max(0.0, time.time() - Entry(_text(first[0][0]), []).pushed_at)
 
     def clear(self) -> None:
         """Empty the buffer (tests, and an operator who chose to drop a backlog)."""
         self.client.delete(STREAM_KEY, COUNT_KEY, DROPPED_KEY)
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 _clients: dict[str, redis.Redis] = {}
