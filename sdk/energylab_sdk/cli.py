@@ -1,0 +1,189 @@
+"""``energylab``: record a command, or send start/step/stop from a shell script.
+
+Exit codes: ``record`` exits with the command's code (128+N when killed by signal N; 127 when
+it cannot be run). ``start``/``step``/``stop`` exit 0 even when the API is down (a warning goes
+to stderr) unless ``--strict``, then 2. Bad usage exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__, _api, _client
+from ._config import UNSET, Config
+from ._transport import START, STEP, STOP, Event
+
+EXIT_USAGE = 2
+EXIT_NOT_RECORDED = 2
+
+FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("connection (default: environment variables)")
+    group.add_argument("--url", help="server root, .../api/v1, or an old .../resources URL")
+    group.add_argument("--pod", help="pod (environment) name; default ENERGYLAB_POD or NODE_NAME")
+    group.add_argument("--token", help="API token; default ENERGYLAB_API_TOKEN")
+    group.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds to wait for the API before giving up (default ENERGYLAB_FLUSH_TIMEOUT or 2)",
+    )
+    group.add_argument("-v", "--verbose", action="store_true", help="log what is sent")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="energylab",
+        description="Tell an EnergyLab server which scenario and step run on a pod.",
+        epilog="Environment: ENERGYLAB_API_URL, ENERGYLAB_POD, ENERGYLAB_API_TOKEN; or the old "
+        "ENERGY_RECORDER_API_URL, NODE_NAME, ENERGY_RECORDER_API_USER/_PASSWORD.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    record = commands.add_parser(
+        "record",
+        help="run a command inside a recording",
+        description="Run CMD inside a recording of SCENARIO; exit with CMD's exit code. "
+        "Signals are forwarded to CMD. The API being down never changes the exit code.",
+        usage="energylab record --scenario S [--step T] [options] -- CMD [ARG...]",
+    )
+    record.add_argument("--scenario", required=True, help="scenario name")
+    record.add_argument("--step", help="initial step")
+    _common(record)
+    record.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
+
+    start = commands.add_parser(
+        "start",
+        help="start a scenario on the pod",
+        description="Start SCENARIO on the pod (replacing what runs there).",
+    )
+    start.add_argument("--scenario", required=True, help="scenario name")
+    start.add_argument("--step", help="initial step")
+    _common(start)
+    _strict(start)
+
+    step = commands.add_parser(
+        "step", help="switch the running scenario to a step", description="Switch the pod's run."
+    )
+    step.add_argument("name", help="step name")
+    _common(step)
+    _strict(step)
+
+    stop = commands.add_parser(
+        "stop", help="stop the scenario running on the pod", description="Stop the pod's run."
+    )
+    _common(stop)
+    _strict(stop)
+    return parser
+
+
+def _strict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 2 when the event could not be recorded (default: warn and exit 0)",
+    )
+
+
+def _setup_logging(verbose: bool) -> None:
+    logger = logging.getLogger("energylab_sdk")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+def _configure(args: argparse.Namespace) -> _client.Client:
+    return _client.configure(
+        url=args.url if args.url else UNSET,
+        pod=args.pod if args.pod else UNSET,
+        token=args.token if args.token else UNSET,
+        flush_timeout=args.timeout if args.timeout else UNSET,
+    )
+
+
+def _check(parser: argparse.ArgumentParser, config: Config, strict: bool) -> bool:
+    """Usage checks on the configuration; False: nothing to do (no URL, not strict)."""
+    if not config.enabled:
+        if strict:
+            parser.error("no API URL configured (--url or ENERGYLAB_API_URL)")
+        return False
+    if not config.pod:
+        parser.error("no pod configured (--pod, ENERGYLAB_POD or NODE_NAME)")
+    return True
+
+
+def _send(parser: argparse.ArgumentParser, args: argparse.Namespace, event: Event) -> int:
+    client = _configure(args)
+    if not _check(parser, client.config, args.strict):
+        return 0
+    assert client.config.pod is not None
+    event.pod = client.config.pod
+    before = client.stats.sent
+    client.enqueue(event)
+    client.shutdown()
+    if client.stats.sent > before:
+        return 0
+    reason = client.last_error or "timeout"
+    print(f"energylab: {event.kind} was not recorded ({reason})", file=sys.stderr)
+    return EXIT_NOT_RECORDED if args.strict else 0
+
+
+def _record(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    cmd: list[str] = list(args.cmd)
+    if cmd and cmd[0] == "--":
+        cmd = cmd[1:]
+    if not cmd:
+        parser.error("no command given after --")
+    client = _configure(args)
+    _check(parser, client.config, strict=False)
+    with _api.recording(args.scenario, step=args.step):
+        code = _run(cmd)
+    client.shutdown()
+    return code
+
+
+def _run(cmd: list[str]) -> int:
+    """Run the command, forwarding signals to it; its exit code (128+N if killed by N)."""
+    try:
+        child = subprocess.Popen(cmd)
+    except OSError as exc:
+        print(f"energylab: cannot run {cmd[0]!r}: {exc}", file=sys.stderr)
+        return 127
+
+    def forward(signum: int, frame: Any) -> None:
+        with contextlib.suppress(OSError):
+            child.send_signal(signum)
+
+    for name in FORWARDED_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), forward)
+    code = child.wait()
+    return code if code >= 0 else 128 - code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _setup_logging(args.verbose)
+    if args.command == "record":
+        return _record(parser, args)
+    if args.command == "start":
+        return _send(parser, args, Event(START, "", args.scenario, args.step, time.time_ns()))
+    if args.command == "step":
+        return _send(parser, args, Event(STEP, "", step=args.name, local_ns=time.time_ns()))
+    return _send(parser, args, Event(STOP, "", local_ns=time.time_ns()))

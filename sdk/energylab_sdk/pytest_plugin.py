@@ -1,0 +1,77 @@
+"""pytest plugin: ``pytest --energylab-scenario NAME`` records the session as one run.
+
+Each test is a step named by its node id. Off unless ``--energylab-scenario`` is given; the
+API being down never fails or slows a test run (events are queued and sent in the background).
+Under pytest-xdist, the controller records the run and each worker sets the steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from . import _api
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("energylab", "EnergyLab power recording")
+    group.addoption(
+        "--energylab-scenario",
+        metavar="NAME",
+        default=None,
+        help="record this test session as scenario NAME, each test as a step",
+    )
+    group.addoption(
+        "--energylab-pod",
+        metavar="POD",
+        default=None,
+        help="pod to record on (default ENERGYLAB_POD or NODE_NAME)",
+    )
+    group.addoption(
+        "--energylab-url",
+        metavar="URL",
+        default=None,
+        help="EnergyLab API URL (default ENERGYLAB_API_URL)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    scenario = config.getoption("energylab_scenario", None)
+    if scenario:
+        recorder = SessionRecorder(
+            scenario,
+            config.getoption("energylab_pod", None),
+            config.getoption("energylab_url", None),
+            is_worker=hasattr(config, "workerinput"),
+        )
+        config.pluginmanager.register(recorder, "energylab-recorder")
+
+
+class SessionRecorder:
+    def __init__(self, scenario: str, pod: str | None, url: str | None, is_worker: bool) -> None:
+        self.scenario = scenario
+        self.pod = pod
+        self.is_worker = is_worker
+        if url:
+            _api.configure(url=url)
+        self.recording = _api.recording(scenario, pod=pod)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if not self.is_worker:
+            self.recording.__enter__()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: Any
+    ) -> Generator[None, Any, None]:
+        _api.Energy.set_step(item.nodeid, pod=self.pod if self.is_worker else None)
+        yield
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self.is_worker:
+            self.recording.__exit__(None, None, None)
+        _api.flush()
