@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
 from collectors.models import Pod, Server
+from collectors.polling import CIRCUIT_THRESHOLD
 
 
 class ServerInline(admin.TabularInline):
@@ -84,10 +86,34 @@ class ServerAdmin(admin.ModelAdmin):
         ("Health", {"fields": HEALTH_FIELDS}),
     ]
 
+    actions = ["read_power_now"]
+
+    @admin.action(description="Read power now")
+    def read_power_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:
+        from collectors.polling import read_now
+
+        for server in queryset.select_related("pod")[:50]:
+            try:
+                reading = read_now(server)
+            except DriverError as exc:
+                self.message_user(
+                    request, f"{server.name}: {type(exc).__name__}: {exc}", messages.ERROR
+                )
+                continue
+            self.message_user(
+                request, f"{server.name}: {reading.watts:.1f} W from {reading.source}"
+            )
+
     @admin.display(description="health")
     def health(self, server: Server) -> str:
         if not server.active or not server.is_polled:
             return "-"
+        if server.consecutive_failures >= CIRCUIT_THRESHOLD:
+            return format_html(
+                '<span style="color:#b00" title="{}">circuit open ({} failures)</span>',
+                server.last_error,
+                server.consecutive_failures,
+            )
         if server.consecutive_failures:
             return format_html(
                 '<span style="color:#b00" title="{}">failing ({})</span>',

@@ -7,3 +7,6 @@ class CollectorsConfig(AppConfig):
     name = "collectors"
     verbose_name = "Lab: pods and servers"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from collectors import signals  # noqa: F401 - connects the receivers

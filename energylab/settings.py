@@ -156,6 +156,10 @@ INFLUXDB_PASSWORD = env.optional_string("ENERGYLAB_INFLUXDB_PASSWORD")
 INFLUXDB_RETENTION = env.string("ENERGYLAB_INFLUXDB_RETENTION", "INF")
 INFLUXDB_LEGACY_SCHEMA = env.boolean("ENERGYLAB_INFLUXDB_LEGACY_SCHEMA", False)
 
+# --- Polling ---------------------------------------------------------------------------------
+POLL_THREADS = env.integer("ENERGYLAB_POLL_THREADS", 32, minimum=1)
+POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 500, minimum=1)
+
 # --- Pipeline --------------------------------------------------------------------------------
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)

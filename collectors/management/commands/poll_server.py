@@ -1,0 +1,52 @@
+"""Read one server's power now: ``python manage.py poll_server NAME [--json]``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from collectors.drivers.base import DriverError
+from collectors.models import Server
+from collectors.polling import read_now
+
+
+class Command(BaseCommand):
+    help = "Read a server's power from its BMC now and print it with the source that answered."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("name", help="the server's name")
+        parser.add_argument("--json", action="store_true", help="print one JSON object")
+        parser.add_argument("--timeout", type=float, default=5.0, help="seconds (default 5)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        server = Server.objects.select_related("pod").filter(name=options["name"]).first()
+        if server is None:
+            raise CommandError(f"no server named {options['name']!r}")
+        try:
+            reading = read_now(server, timeout=options["timeout"])
+        except DriverError as exc:
+            raise CommandError(f"{server.name}: {type(exc).__name__}: {exc}") from None
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "server": server.name,
+                        "pod": server.pod.name,
+                        "watts": reading.watts,
+                        "source": reading.source,
+                        "read_at": reading.read_at.isoformat(),
+                        "bmc_timestamp": reading.bmc_timestamp.isoformat()
+                        if reading.bmc_timestamp
+                        else None,
+                        "energy_j": reading.energy_j,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            counter = f", counter {reading.energy_j:.0f} J" if reading.energy_j is not None else ""
+            self.stdout.write(
+                f"{server.name}: {reading.watts:.1f} W from {reading.source}{counter}"
+            )

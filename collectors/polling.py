@@ -1,0 +1,231 @@
+"""Reading many BMCs at once without letting a bad one delay the others.
+
+:class:`Poller` is plain Python (no Celery): the poll task hands it servers, it reads them
+concurrently on a process-wide thread pool, each with its own deadline, and returns what came
+back by the batch's deadline. A BMC that hangs keeps only its own thread busy; while its read is
+still in flight, that server is skipped (at most one request in flight per BMC) instead of
+piling up threads behind it.
+
+Health bookkeeping lives here too: a failure backs the server off exponentially (capped), and
+after :data:`CIRCUIT_THRESHOLD` failures in a row the circuit is open: the server is only probed
+once per :data:`MAX_BACKOFF_S` until it answers again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from collectors.buffer import Sample
+from collectors.drivers import get_driver
+from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
+from collectors.models import Server
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_S = 300.0
+CIRCUIT_THRESHOLD = 5
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """The result of one server's poll: a reading, or an error message safe to store."""
+
+    server_id: int
+    reading: PowerReading | None = None
+    error: str | None = None
+    skipped: bool = False  # the previous read of this BMC is still in flight
+    latency_s: float = 0.0
+
+
+def read_timeout(poll_interval: float) -> float:
+    """Per-request timeout: within the poll interval, never less than half a second."""
+    return max(0.5, min(5.0, poll_interval * 0.8))
+
+
+def backoff_delay(consecutive_failures: int, poll_interval: float) -> float:
+    """Seconds to wait before polling a server that failed this many times in a row."""
+    if consecutive_failures <= 0:
+        return 0.0
+    if consecutive_failures >= CIRCUIT_THRESHOLD:
+        return MAX_BACKOFF_S
+    return float(min(MAX_BACKOFF_S, poll_interval * 2 ** (consecutive_failures - 1)))
+
+
+class Poller:
+    """Reads servers concurrently; one instance per process (see :func:`get_poller`)."""
+
+    def __init__(
+        self,
+        threads: int,
+        driver_for: Callable[[str], PowerDriver] = get_driver,
+    ) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bmc-poll")
+        self._driver_for = driver_for
+        self._in_flight: set[int] = set()
+        self._lock = threading.Lock()
+
+    def _read(self, server_id: int, bmc_type: str, endpoint: BMCEndpoint) -> PollOutcome:
+        started = time.monotonic()
+        try:
+            reading = self._driver_for(bmc_type).read_power(endpoint)
+            return PollOutcome(server_id, reading, latency_s=time.monotonic() - started)
+        except DriverError as exc:
+            error = redact(str(exc), endpoint.password) or type(exc).__name__
+        except Exception as exc:  # a driver bug must not kill the worker: record it
+            log.exception("driver %s failed unexpectedly", bmc_type)
+            error = redact(f"internal error: {type(exc).__name__}", endpoint.password)
+        finally:
+            with self._lock:
+                self._in_flight.discard(server_id)
+        return PollOutcome(server_id, error=error, latency_s=time.monotonic() - started)
+
+    def poll(self, servers: Sequence[Server], deadline_s: float) -> list[PollOutcome]:
+        """Read every server; return by ``deadline_s`` seconds whatever happened.
+
+        A read still running at the deadline is reported as a timeout (it finishes in the
+        background and its result is dropped; the next poll is the retry).
+        """
+        started = time.monotonic()
+        futures: dict[Future[PollOutcome], int] = {}
+        outcomes: list[PollOutcome] = []
+        for server in servers:
+            with self._lock:
+                if server.pk in self._in_flight:
+                    outcomes.append(
+                        PollOutcome(
+                            server.pk,
+                            error="the previous read of this BMC has not finished",
+                            skipped=True,
+                        )
+                    )
+                    continue
+                self._in_flight.add(server.pk)
+            try:
+                endpoint = server.endpoint(timeout=min(deadline_s, 5.0))
+            except Exception as exc:  # e.g. a password the current keys cannot decrypt
+                with self._lock:
+                    self._in_flight.discard(server.pk)
+                outcomes.append(PollOutcome(server.pk, error=str(exc)))
+                continue
+            futures[self._pool.submit(self._read, server.pk, server.bmc_type, endpoint)] = server.pk
+        pending = set(futures)
+        while pending:
+            remaining = deadline_s - (time.monotonic() - started)
+            if remaining <= 0:
+                break
+            done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+            outcomes.extend(f.result() for f in done)
+        for future in pending:
+            outcomes.append(
+                PollOutcome(
+                    futures[future],
+                    error=f"no answer within {deadline_s:.1f} s",
+                    latency_s=deadline_s,
+                )
+            )
+        return outcomes
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+_poller: Poller | None = None
+_poller_lock = threading.Lock()
+
+
+def get_poller() -> Poller:
+    """The process-wide poller (created on first use, so a forked worker makes its own)."""
+    global _poller
+    with _poller_lock:
+        if _poller is None:
+            _poller = Poller(threads=settings.POLL_THREADS)
+        return _poller
+
+
+def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) -> list[Sample]:
+    samples = []
+    for outcome in outcomes:
+        if outcome.reading is None:
+            continue
+        server = servers[outcome.server_id]
+        reading = outcome.reading
+        samples.append(
+            Sample(
+                pod=server.pod.name,
+                server=server.name,
+                watts=reading.watts,
+                measured_at_ns=int(reading.read_at.timestamp() * 1_000_000) * 1000,
+                source=reading.source,
+                energy_j=reading.energy_j,
+            )
+        )
+    return samples
+
+
+def record_health(
+    outcomes: Sequence[PollOutcome], servers: dict[int, Server], now: dt.datetime
+) -> None:
+    """Store each server's health: last reading, or the error and its back-off."""
+    changed: list[Server] = []
+    for outcome in outcomes:
+        server = servers[outcome.server_id]
+        if outcome.reading is not None:
+            server.last_reading_w = outcome.reading.watts
+            server.last_reading_at = outcome.reading.read_at
+            server.last_source = outcome.reading.source
+            server.last_success_at = now
+            server.consecutive_failures = 0
+            server.backoff_until = None
+        elif outcome.skipped:
+            continue  # the read in flight will tell
+        else:
+            server.consecutive_failures += 1
+            server.last_error = (outcome.error or "")[:1000]
+            server.last_error_at = now
+            delay = backoff_delay(server.consecutive_failures, server.pod.poll_interval)
+            server.backoff_until = now + dt.timedelta(seconds=delay)
+            log.warning(
+                "poll of %s (%s) failed %d time(s) in a row: %s",
+                server.name,
+                server.bmc_type,
+                server.consecutive_failures,
+                server.last_error,
+            )
+        changed.append(server)
+    if changed:
+        Server.objects.bulk_update(
+            changed,
+            [
+                "last_reading_w",
+                "last_reading_at",
+                "last_source",
+                "last_success_at",
+                "consecutive_failures",
+                "last_error",
+                "last_error_at",
+                "backoff_until",
+            ],
+            batch_size=500,
+        )
+
+
+def read_now(server: Server, timeout: float = 5.0) -> PowerReading:
+    """One reading of one server, now, for people (``poll_server``, the admin action).
+
+    :raises DriverError: as the driver does, with a message safe to show.
+    """
+    if not server.is_polled:
+        raise DriverError(f"{server.name} is a push server: it sends its own measurements")
+    endpoint = server.endpoint(timeout=timeout)
+    try:
+        return get_driver(server.bmc_type).read_power(endpoint)
+    except DriverError as exc:
+        raise type(exc)(redact(str(exc), endpoint.password)) from None

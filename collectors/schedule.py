@@ -1,0 +1,83 @@
+"""Keeps Celery beat's schedule in step with the pods and servers in the database.
+
+Each active pod gets one periodic task per shard of at most ``ENERGYLAB_POLL_SHARD_SIZE``
+servers, at the pod's interval, on the pod's queue. Beat's DatabaseScheduler notices changes to
+``PeriodicTask`` rows, so adding, editing or deactivating a pod or server changes what is polled
+without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from django.conf import settings
+from django.db import transaction
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from collectors.models import BMCType, Pod
+
+TASK_NAME = "collectors.tasks.poll_pod_shard"
+PREFIX = "poll pod "
+
+
+def task_name(pod: Pod, shard: int, shards: int) -> str:
+    return f"{PREFIX}{pod.pk} shard {shard + 1}/{shards}"
+
+
+def wanted_shards(pod: Pod) -> int:
+    if not pod.active:
+        return 0
+    servers = pod.servers.filter(active=True).exclude(bmc_type=BMCType.PUSH).count()
+    return math.ceil(servers / settings.POLL_SHARD_SIZE)
+
+
+@transaction.atomic
+def sync_pod(pod: Pod) -> None:
+    """Create, update or delete the pod's periodic poll tasks to match the pod."""
+    shards = wanted_shards(pod)
+    existing = {
+        t.name: t for t in PeriodicTask.objects.filter(name__startswith=f"{PREFIX}{pod.pk} ")
+    }
+    wanted = {task_name(pod, i, shards): i for i in range(shards)}
+    for name in set(existing) - set(wanted):
+        existing[name].delete()
+    if not wanted:
+        return
+    interval, _ = IntervalSchedule.objects.get_or_create(
+        every=pod.poll_interval, period=IntervalSchedule.SECONDS
+    )
+    for name, shard in wanted.items():
+        fields = {
+            "task": TASK_NAME,
+            "interval": interval,
+            "kwargs": json.dumps({"pod_id": pod.pk, "shard": shard, "shards": shards}),
+            "queue": pod.queue,
+            # A poll that waited longer than its interval is stale: drop it, the next one comes.
+            "expire_seconds": max(1, int(pod.poll_interval * 0.9)),
+            "enabled": True,
+            "description": f"Poll the BMCs of pod {pod.name!r}",
+        }
+        task = existing.get(name)
+        if task is None:
+            PeriodicTask.objects.create(name=name, **fields)
+        elif any(getattr(task, k) != v for k, v in fields.items()):
+            for key, value in fields.items():
+                setattr(task, key, value)
+            task.save()
+
+
+def remove_pod(pod_id: int) -> None:
+    PeriodicTask.objects.filter(name__startswith=f"{PREFIX}{pod_id} ").delete()
+
+
+def sync_all() -> None:
+    """Bring every pod's schedule up to date (start-up, and after bulk changes)."""
+    known = set()
+    for pod in Pod.objects.all():
+        sync_pod(pod)
+        known.add(pod.pk)
+    for task in PeriodicTask.objects.filter(name__startswith=PREFIX):
+        pod_id = task.name[len(PREFIX) :].split(" ", 1)[0]
+        if not pod_id.isdigit() or int(pod_id) not in known:
+            task.delete()

@@ -1,0 +1,64 @@
+"""Celery tasks of the collectors: thin, they take ids and call plain code.
+
+No Celery retries: the next scheduled poll is the retry, and a failing BMC backs off in
+:mod:`collectors.polling`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_process_shutdown
+from django.utils import timezone
+
+from collectors.buffer import BufferUnavailable, SampleBuffer
+from collectors.models import BMCType, Pod, Server
+from collectors.polling import get_poller, read_timeout, record_health, samples_from
+
+log = logging.getLogger(__name__)
+
+
+def servers_due(pod: Pod, shard: int, shards: int) -> list[Server]:
+    now = timezone.now()
+    servers = (
+        pod.servers.filter(active=True)
+        .exclude(bmc_type=BMCType.PUSH)
+        .select_related("pod")
+        .order_by("pk")
+    )
+    due = [s for s in servers if s.backoff_until is None or s.backoff_until <= now]
+    return [s for i, s in enumerate(due) if i % shards == shard] if shards > 1 else due
+
+
+@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+def poll_pod_shard(pod_id: int, shard: int = 0, shards: int = 1) -> dict[str, int]:
+    """Read one shard of a pod's servers and buffer the samples."""
+    pod = Pod.objects.filter(pk=pod_id, active=True).first()
+    if pod is None:
+        return {"polled": 0, "failed": 0}
+    servers = servers_due(pod, shard, shards)
+    if not servers:
+        return {"polled": 0, "failed": 0}
+    outcomes = get_poller().poll(servers, deadline_s=read_timeout(pod.poll_interval) + 0.2)
+    by_id = {s.pk: s for s in servers}
+    samples = samples_from(outcomes, by_id)
+    try:
+        SampleBuffer.from_settings().push(samples)
+    except BufferUnavailable as exc:
+        log.error("pod %s: %d samples not buffered: %s", pod.name, len(samples), exc)
+    record_health(outcomes, by_id, timezone.now())
+    return {"polled": len(samples), "failed": len(outcomes) - len(samples)}
+
+
+@worker_process_shutdown.connect
+def _close_sessions(**kwargs: Any) -> None:
+    """Log out of BMC sessions when a worker process stops."""
+    from collectors.drivers import get_driver
+
+    for bmc_type in (BMCType.IPMI, BMCType.REDFISH, BMCType.ILO):
+        try:
+            get_driver(bmc_type).close()
+        except Exception:  # noqa: S112 - shutting down: log out of what we can
+            continue

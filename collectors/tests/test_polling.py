@@ -1,0 +1,143 @@
+"""The poller: concurrent reads, deadlines, back-off and health (drivers faked at the boundary;
+the end-to-end tests use the simulated BMCs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import pytest
+
+from collectors.drivers.base import (
+    BMCAuthFailed,
+    BMCEndpoint,
+    PowerDriver,
+    PowerReading,
+    utcnow,
+)
+from collectors.models import BMCType, Pod, Server
+from collectors.polling import (
+    CIRCUIT_THRESHOLD,
+    MAX_BACKOFF_S,
+    Poller,
+    backoff_delay,
+    record_health,
+    samples_from,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+class ScriptedDriver(PowerDriver):
+    """Answers by host: 'ok' reads 200 W, 'hang' blocks until released, 'auth' refuses."""
+
+    bmc_type = "ipmi"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
+        if endpoint.host == "hang":
+            self.release.wait(10)
+        if endpoint.host == "auth":
+            raise BMCAuthFailed(f"login refused for password {endpoint.password}")
+        if endpoint.host == "boom":
+            raise RuntimeError(f"driver bug with {endpoint.password}")
+        return PowerReading(watts=200.0, read_at=utcnow(), source="dcmi")
+
+
+@pytest.fixture
+def driver() -> ScriptedDriver:
+    d = ScriptedDriver()
+    yield d
+    d.release.set()
+
+
+@pytest.fixture
+def poller(driver: ScriptedDriver) -> Poller:
+    p = Poller(threads=8, driver_for=lambda _type: driver)
+    yield p
+    p.shutdown()
+
+
+def make_servers(*hosts: str) -> list[Server]:
+    pod = Pod.objects.create(name="pod a", poll_interval=5)
+    servers = []
+    for i, host in enumerate(hosts):
+        s = Server(pod=pod, name=f"s{i}-{host}", bmc_type=BMCType.IPMI, host=host)
+        s.password = "pa55word!"
+        s.save()
+        servers.append(s)
+    return servers
+
+
+def test_a_hung_bmc_costs_only_its_own_deadline(poller: Poller) -> None:
+    servers = make_servers("ok", "hang", "ok")
+    started = time.monotonic()
+    outcomes = poller.poll(servers, deadline_s=0.5)
+    elapsed = time.monotonic() - started
+    assert 0.4 < elapsed < 1.5
+    by_host = {s.host: [] for s in servers}
+    for o in outcomes:
+        by_host[next(s.host for s in servers if s.pk == o.server_id)].append(o)
+    assert all(o.reading and o.reading.watts == 200.0 for o in by_host["ok"])
+    assert by_host["hang"][0].error == "no answer within 0.5 s"
+
+
+def test_a_bmc_still_in_flight_is_skipped_not_piled_up(
+    poller: Poller, driver: ScriptedDriver
+) -> None:
+    servers = make_servers("hang")
+    poller.poll(servers, deadline_s=0.2)
+    second = poller.poll(servers, deadline_s=0.2)
+    assert second[0].skipped
+    driver.release.set()
+    time.sleep(0.1)
+    driver.release.clear()
+    third = poller.poll(make_servers_ok(servers[0]), deadline_s=1)
+    assert not third[0].skipped
+
+
+def make_servers_ok(server: Server) -> list[Server]:
+    server.host = "ok"
+    return [server]
+
+
+def test_errors_never_carry_the_password(poller: Poller) -> None:
+    outcomes = poller.poll(make_servers("auth", "boom"), deadline_s=1)
+    assert len(outcomes) == 2
+    for outcome in outcomes:
+        assert outcome.error
+        assert "pa55word!" not in outcome.error
+
+
+def test_failures_back_off_exponentially_and_open_the_circuit() -> None:
+    assert backoff_delay(0, 5) == 0
+    assert [backoff_delay(n, 5) for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+    assert backoff_delay(CIRCUIT_THRESHOLD, 5) == MAX_BACKOFF_S
+    assert backoff_delay(3, 200) == MAX_BACKOFF_S
+
+
+def test_health_records_success_and_failure(poller: Poller) -> None:
+    servers = make_servers("ok", "auth")
+    by_id = {s.pk: s for s in servers}
+    now = dt.datetime.now(dt.UTC)
+    for _ in range(2):
+        record_health(poller.poll(servers, deadline_s=1), by_id, now)
+    ok, bad = (Server.objects.get(pk=s.pk) for s in servers)
+    assert ok.last_reading_w == 200.0
+    assert ok.consecutive_failures == 0
+    assert ok.last_source == "dcmi"
+    assert bad.consecutive_failures == 2
+    assert "login refused" in bad.last_error
+    assert "pa55word!" not in bad.last_error
+    assert bad.backoff_until == now + dt.timedelta(seconds=10)
+
+
+def test_readings_become_samples_of_the_pod_and_server(poller: Poller) -> None:
+    servers = make_servers("ok")
+    samples = samples_from(poller.poll(servers, deadline_s=1), {s.pk: s for s in servers})
+    assert len(samples) == 1
+    assert (samples[0].pod, samples[0].server, samples[0].watts) == ("pod a", "s0-ok", 200.0)
+    assert abs(samples[0].measured_at_ns / 1e9 - time.time()) < 5
