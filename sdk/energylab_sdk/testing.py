@@ -68,7 +68,9 @@ class FakeEnergyLab:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> FakeEnergyLab:
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -110,6 +112,10 @@ class FakeEnergyLab:
         """Accepted events: ``{"type", "pod", "scenario", "step", "at", "protocol"}``."""
         with self._cond:
             return [dict(r.event) for r in self.requests if r.event is not None]
+
+    def changes(self) -> list[tuple[str, str | None, str | None]]:
+        """``(type, scenario, step)`` of each accepted event: the run's story, in order."""
+        return [(e["type"], e["scenario"], e["step"]) for e in self.events()]
 
     def event_requests(self) -> list[ReceivedRequest]:
         with self._cond:
@@ -171,7 +177,7 @@ class FakeEnergyLab:
             return 404, {"detail": "Not found."}
         body = request.body if isinstance(request.body, dict) else {}
         errors: dict[str, list[str]] = {}
-        kind, pod, at = body.get("type"), body.get("pod"), body.get("at", 0)
+        kind, pod, at = body.get("type"), body.get("pod"), body.get("at")
         if kind not in ("start", "step", "stop"):
             errors["type"] = ["must be start, step or stop"]
         if not isinstance(pod, str) or not pod:
@@ -184,9 +190,10 @@ class FakeEnergyLab:
             errors["step"] = ["required"]
         if errors:
             return 400, errors
-        return self._apply(
-            request, "native", str(kind), str(pod), body.get("scenario"), body.get("step"), at
-        )
+        assert isinstance(kind, str)
+        assert isinstance(pod, str)
+        assert isinstance(at, int)
+        return self._apply(request, "native", kind, pod, body.get("scenario"), body.get("step"), at)
 
     def _legacy(
         self, request: ReceivedRequest, path: str, query: dict[str, list[str]]
@@ -196,11 +203,12 @@ class FakeEnergyLab:
         prefix = "/recorders/environment/"
         if not path.startswith(prefix):
             return 404, {"detail": "Not found."}
-        rest = path[len(prefix) :]
+        rest = request.path.split("?")[0][len("/resources" + prefix) :]  # still encoded
         is_step = rest.endswith("/step")
-        env = unquote(rest[: -len("/step")] if is_step else rest)
-        if not env or "/" in env:
+        raw_env = rest[: -len("/step")] if is_step else rest
+        if not raw_env or "/" in raw_env:
             return 404, {"detail": "Not found."}
+        env = unquote(raw_env)
         body = request.body if isinstance(request.body, dict) else {}
         at = body.get("time", query.get("time", [None])[0])
         at = int(at) if at is not None else self.now_ns()
@@ -269,6 +277,7 @@ class FakeEnergyLab:
 def _handler_for(server: FakeEnergyLab) -> type:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, like a real server
+        disable_nagle_algorithm = True  # headers and body go in two writes
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
