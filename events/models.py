@@ -29,6 +29,7 @@ class Run(models.Model):
         auto_now_add=True, help_text="When EnergyLab received the start event."
     )
     ended_received_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -66,6 +67,8 @@ class Step(models.Model):
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(auto_now_add=True)
+    # The writer exports steps changed since its last pass to InfluxDB (Grafana annotations).
+    updated = models.DateTimeField(auto_now=True, db_index=True)
 
     class Meta:
         ordering = ["run", "started_at", "id"]
