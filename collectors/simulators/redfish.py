@@ -14,7 +14,8 @@ Flavours (where the power reading lives):
 * ``ilo4``: legacy Power with ``Oem.Hp``, no ``Vendor`` in the service root, numbers as a mix of
   ints, floats and numeric strings, and HPE's ``/rest/v1/Chassis/1/PowerMetrics/FastPowerMeter``;
 * ``ilo5``: ``Vendor: HPE``, ``Oem.Hpe``, legacy Power (with ``Oem.Hpe.Links.FastPowerMeter``),
-  PowerSubsystem as iLO 6 firmware adds it, and ``Chassis/1/Power/FastPowerMeter``.
+  PowerSubsystem as iLO 6 firmware adds it, and ``Chassis/1/Power/FastPowerMeter``;
+* ``no-power``: a chassis without any power resource (as sushy-tools' emulator has).
 
 Why not one ``ThreadingHTTPServer`` per BMC: it keeps a thread per keep-alive connection and one
 more per listening socket, which is 2,000 threads for 1,000 BMCs polled over keep-alive. Here one
@@ -54,7 +55,7 @@ from typing import Any
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
 
-FLAVOURS = ("environment-metrics", "power-subsystem", "legacy-power", "ilo4", "ilo5")
+FLAVOURS = ("environment-metrics", "power-subsystem", "legacy-power", "ilo4", "ilo5", "no-power")
 NUMBER_STYLES = ("int", "float", "string", "null", "mixed")
 ROOT = "/redfish/v1"
 SESSIONS = f"{ROOT}/SessionService/Sessions"
@@ -232,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.delay = 0.0
         self.hang = False
+        self.responded = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # a BMC does not log to our stderr
@@ -241,6 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         response = self.sim.respond(self.command, path, self.headers, body)
+        self.responded = True
         fault = self.sim.fault
         if fault == Fault.HANG:
             self.hang = True
@@ -315,9 +318,11 @@ class _Connection:
                 handler.delay, lambda: self.reactor.pool.submit(self.send, output, keep)
             )
         else:
-            self.send(output, keep)
+            self.send(output, keep, handler.responded)
 
-    def send(self, output: bytes, keep: bool) -> None:
+    def send(self, output: bytes, keep: bool, responded: bool = True) -> None:
+        if responded:
+            self.sim.answered()
         try:
             if output:
                 self.sock.sendall(output)
@@ -399,6 +404,10 @@ class RedfishSimulator:
         self.logins = 0
         self.failed_logins = 0
         self.logouts = 0
+        self.in_flight = 0  # requests read and not yet answered
+        self.peak_in_flight = 0
+        #: (bay, Status.State, share of the power); a test may give a disabled supply a share
+        self.supplies = SUPPLIES
         self._lock = threading.Lock()
         self._sessions: dict[str, tuple[str, float]] = {}  # token -> (session id, last used)
         self._session_ids = itertools.count(1)
@@ -492,6 +501,10 @@ class RedfishSimulator:
     ) -> None:
         self.stop()
 
+    def answered(self) -> None:
+        with self._lock:
+            self.in_flight = max(0, self.in_flight - 1)
+
     def expire_sessions(self) -> None:
         """Forget every session token now, as a BMC does after its idle timeout."""
         with self._lock:
@@ -503,6 +516,8 @@ class RedfishSimulator:
         """Answer one request (called by the handler; pure apart from sessions and counters)."""
         with self._lock:
             self.requests += 1
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         fault = self.fault
         path = path.rstrip("/") or "/"
         if fault == Fault.ERROR:
@@ -649,7 +664,7 @@ class RedfishSimulator:
         if f in ("power-subsystem", "ilo5"):
             builders[f"{CHASSIS}/PowerSubsystem"] = self._power_subsystem
             builders[f"{CHASSIS}/PowerSubsystem/PowerSupplies"] = self._supplies
-            for bay, _, _ in SUPPLIES:
+            for bay, _, _ in self.supplies:
                 supply = f"{CHASSIS}/PowerSubsystem/PowerSupplies/{bay}"
                 builders[supply] = functools.partial(self._supply, bay)
                 builders[f"{supply}/Metrics"] = functools.partial(self._supply_metrics, bay)
@@ -755,12 +770,12 @@ class RedfishSimulator:
             "@odata.id": base,
             "@odata.type": "#PowerSupplyCollection.PowerSupplyCollection",
             "Name": "Power Supplies",
-            "Members@odata.count": len(SUPPLIES),
-            "Members": [{"@odata.id": f"{base}/{bay}"} for bay, _, _ in SUPPLIES],
+            "Members@odata.count": len(self.supplies),
+            "Members": [{"@odata.id": f"{base}/{bay}"} for bay, _, _ in self.supplies],
         }
 
     def _supply(self, bay: str) -> Json:
-        state = next(s for b, s, _ in SUPPLIES if b == bay)
+        state = next(s for b, s, _ in self.supplies if b == bay)
         path = f"{CHASSIS}/PowerSubsystem/PowerSupplies/{bay}"
         supply: Json = {
             "@odata.id": path,
@@ -777,7 +792,7 @@ class RedfishSimulator:
         return supply
 
     def _supply_metrics(self, bay: str) -> Json:
-        share = next(s for b, _, s in SUPPLIES if b == bay)
+        share = next(s for b, _, s in self.supplies if b == bay)
         watts = None if share is None else self.profile.watts_at() * share
         path = f"{CHASSIS}/PowerSubsystem/PowerSupplies/{bay}/Metrics"
         return {
@@ -815,7 +830,7 @@ class RedfishSimulator:
             "PowerControl": [control],
             "PowerSupplies": [],
         }
-        for bay, state, share in SUPPLIES[:2]:
+        for bay, state, share in self.supplies[:2]:
             psu: Json = {
                 "@odata.id": f"{CHASSIS}/Power#/PowerSupplies/{int(bay) - 1}",
                 "MemberId": str(int(bay) - 1),

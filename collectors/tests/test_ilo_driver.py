@@ -1,0 +1,130 @@
+"""ILODriver against simulated iLO 4 and iLO 5 services over real HTTP(S) on loopback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from collectors.drivers import get_driver
+from collectors.drivers.base import BMCAuthFailed, BMCEndpoint, BMCProtocolError, BMCUnreachable
+from collectors.drivers.ilo import ILODriver
+from collectors.drivers.redfish import RedfishDriver
+from collectors.simulators.faults import Fault
+from collectors.simulators.profile import PowerProfile
+from collectors.simulators.redfish import RedfishSimulator
+
+
+@pytest.fixture
+def make_sim() -> Iterator[Callable[..., RedfishSimulator]]:
+    started: list[RedfishSimulator] = []
+
+    def make(*args: object, **kwargs: object) -> RedfishSimulator:
+        sim = RedfishSimulator(*args, **kwargs).start()  # type: ignore[arg-type]
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def driver() -> Iterator[ILODriver]:
+    drv = ILODriver()
+    yield drv
+    drv.close()
+
+
+def endpoint(sim: RedfishSimulator, **kwargs: object) -> BMCEndpoint:
+    values: dict[str, object] = {
+        "host": sim.host,
+        "port": sim.port,
+        "username": sim.username,
+        "password": sim.password,
+        "scheme": sim.scheme,
+        "timeout": 2.0,
+    }
+    values.update(kwargs)
+    return BMCEndpoint(**values)  # type: ignore[arg-type]
+
+
+def test_the_registry_hands_out_the_ilo_driver_built_on_the_redfish_one():
+    drv = get_driver("ilo")
+    assert isinstance(drv, ILODriver)
+    assert isinstance(drv, RedfishDriver)
+    assert drv.bmc_type == "ilo"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_it_reads_ilo4_legacy_power_written_as_mixed_numbers_and_strings(make_sim, driver, tls):
+    sim = make_sim(PowerProfile.constant(245, refresh=0), flavour="ilo4", tls=tls)
+    readings = [driver.read_power(endpoint(sim)) for _ in range(3)]  # int, float, then "245.00"
+    assert [r.watts for r in readings] == [245, 245, 245]
+    assert {r.source for r in readings} == {"redfish:Power"}
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_it_falls_back_to_the_ilo4_fast_power_meter_when_redfish_has_no_reading(
+    make_sim, driver, tls
+):
+    profile = PowerProfile([(1000, 180), (1000, 420)], refresh=0, epoch=time.time() - 1500)
+    sim = make_sim(profile, flavour="ilo4", ilo_legacy_reading=False, tls=tls)
+    reading = driver.read_power(endpoint(sim))
+    assert (reading.source, reading.watts) == (
+        "ilo:FastPowerMeter",
+        420,
+    )  # the latest, not 20 min ago
+    assert reading.bmc_timestamp is not None
+    assert abs(reading.bmc_timestamp - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_it_reads_ilo5_from_the_power_subsystem_without_the_idle_supplies(make_sim, driver, tls):
+    sim = make_sim(PowerProfile.constant(390, refresh=0), flavour="ilo5", tls=tls)
+    reading = driver.read_power(endpoint(sim))
+    assert (reading.source, reading.watts) == ("redfish:PowerSubsystem", pytest.approx(390))
+
+
+def test_it_reads_the_ilo5_fast_power_meter_when_the_standard_resources_are_null(make_sim, driver):
+    sim = make_sim(300, flavour="ilo5", ilo_legacy_reading=False)
+    sim.supplies = (("1", "Enabled", None), ("2", "Enabled", None))  # supplies without metering
+    reading = driver.read_power(endpoint(sim))
+    assert (reading.source, reading.watts) == ("ilo:FastPowerMeter", 300)
+
+
+def test_the_generic_driver_finds_the_hpe_meter_from_the_oem_key_of_an_ilo4_root(make_sim):
+    sim = make_sim(300, flavour="ilo4", ilo_legacy_reading=False)  # no Vendor, only Oem.Hp
+    drv = RedfishDriver()
+    try:
+        assert drv.read_power(endpoint(sim)).source == "ilo:FastPowerMeter"
+    finally:
+        drv.close()
+
+
+def test_one_ilo_session_serves_many_reads_and_is_renewed_when_it_expires(make_sim, driver):
+    sim = make_sim(300, flavour="ilo4", ilo_legacy_reading=False)
+    for _ in range(10):
+        driver.read_power(endpoint(sim))
+    sim.expire_sessions()
+    assert driver.read_power(endpoint(sim)).watts == 300
+    assert sim.logins == 2
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.WRONG_PASSWORD, BMCAuthFailed),
+        (Fault.ERROR, BMCProtocolError),
+        (Fault.HANG, BMCUnreachable),
+        (Fault.NULL_READING, BMCProtocolError),
+    ],
+)
+def test_ilo_faults_give_their_errors_within_the_timeout(make_sim, driver, fault, error):
+    sim = make_sim(300, flavour="ilo4", ilo_legacy_reading=False, fault=fault)
+    started = time.monotonic()
+    with pytest.raises(error):
+        driver.read_power(endpoint(sim, timeout=0.5))
+    assert time.monotonic() - started < 1.5
