@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 STREAM_KEY = "energylab:samples"
 COUNT_KEY = "energylab:samples:count"  # samples in the stream (XLEN counts entries)
 DROPPED_KEY = "energylab:samples:dropped"
+REJECTED_KEY = "energylab:samples:rejected"  # batches InfluxDB refused, kept for an operator
 
 
 class BufferUnavailable(Exception):
@@ -170,6 +171,19 @@ class SampleBuffer:
         pipe.decrby(COUNT_KEY, sum(len(e.samples) for e in entries))
         pipe.execute()
 
+    def quarantine(self, entries: Sequence[Entry], reason: str) -> None:
+        """Move entries the store refused to a side stream, out of the writer's way."""
+        pipe = self.client.pipeline(transaction=True)
+        for entry in entries:
+            rows = json.dumps([s.to_row() for s in entry.samples], ensure_ascii=False)
+            pipe.xadd(REJECTED_KEY, {"s": rows, "reason": reason[:500]})
+        pipe.execute()
+        self.acknowledge(entries)
+
+    def rejected(self) -> int:
+        """Batches in quarantine."""
+        return int(self.client.xlen(REJECTED_KEY))
+
     # -- figures --------------------------------------------------------------------------------
 
     def depth(self) -> int:
@@ -188,7 +202,7 @@ class SampleBuffer:
 
     def clear(self) -> None:
         """Empty the buffer (tests, and an operator who chose to drop a backlog)."""
-        self.client.delete(STREAM_KEY, COUNT_KEY, DROPPED_KEY)
+        self.client.delete(STREAM_KEY, COUNT_KEY, DROPPED_KEY, REJECTED_KEY)
 
 
 def _text(value: object) -> str:

@@ -143,6 +143,15 @@ CELERY_TIMEZONE = "UTC"
 # Queues by kind of work: polls go to their pod's queue (default "poll"), so a worker inside a
 # lab network serves only that lab; the writer has its own queue so a poll backlog cannot starve
 # it; "default" takes the rest.
+# The writer's pass runs every second; a pass that waited longer than a few seconds is dropped,
+# the next one does its work.
+CELERY_BEAT_SCHEDULE = {
+    "flush samples to InfluxDB": {
+        "task": "events.tasks.flush_samples",
+        "schedule": 1.0,
+        "options": {"expires": 5, "queue": "writer"},
+    },
+}
 CELERY_TASK_ROUTES = {
     "events.tasks.*": {"queue": "writer"},
     "collectors.tasks.*": {"queue": "poll"},
@@ -178,6 +187,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON only, size-limited (DRF's own parser skips DATA_UPLOAD_MAX_MEMORY_SIZE).
+    "DEFAULT_PARSER_CLASSES": ["events.api.parsers.LimitedJSONParser"],
+    # Service failures and EnergyLab's own errors become JSON answers, never a 500 page.
+    "EXCEPTION_HANDLER": "events.api.exceptions.exception_handler",
+    # RFC 3339 in UTC, always with microseconds (isoformat drops them when they are zero).
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "DEFAULT_THROTTLE_RATES": {
         "events": env.string("ENERGYLAB_EVENTS_RATE", "6000/min"),
         "measurements": env.string("ENERGYLAB_MEASUREMENTS_RATE", "60000/min"),

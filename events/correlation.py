@@ -1,0 +1,96 @@
+"""Which run and step were running on a pod at a given time.
+
+The writer tags each sample with the run and step running on its pod at the sample's
+``measured_at``, read from the database when the sample leaves the buffer (after the correlation
+delay, so that events sent a little after the samples they cover are already in). Reports do not
+use these tags: they select samples by server and time, so an event later than the delay still
+gives a correct report; the tags serve Grafana and ad-hoc queries.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from events.models import Run
+
+_FAR_FUTURE_NS = 2**63 - 1
+
+
+@dataclass(frozen=True, slots=True)
+class RunTags:
+    run_id: int
+    scenario: str
+    step: str | None
+
+
+def to_ns(moment: dt.datetime) -> int:
+    # Through integer microseconds: float seconds would lose the last digits.
+    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+class _PodTimeline:
+    """Runs of one pod in time order, each with its steps in time order."""
+
+    def __init__(self, runs: Iterable[Run]) -> None:
+        self.starts: list[int] = []
+        self.runs: list[tuple[int, int, RunTags, list[int], list[tuple[int, str]]]] = []
+        for run in sorted(runs, key=lambda r: r.started_at):
+            start = to_ns(run.started_at)
+            end = to_ns(run.ended_at) if run.ended_at else _FAR_FUTURE_NS
+            steps = sorted(run.steps.all(), key=lambda s: s.started_at)
+            step_starts = [to_ns(s.started_at) for s in steps]
+            step_spans = [
+                (to_ns(s.ended_at) if s.ended_at else _FAR_FUTURE_NS, s.name) for s in steps
+            ]
+            self.starts.append(start)
+            self.runs.append(
+                (start, end, RunTags(run.pk, run.scenario, None), step_starts, step_spans)
+            )
+
+    def at(self, t_ns: int) -> RunTags | None:
+        index = bisect.bisect_right(self.starts, t_ns) - 1
+        if index < 0:
+            return None
+        _start, end, tags, step_starts, step_spans = self.runs[index]
+        if t_ns >= end:
+            return None
+        step_index = bisect.bisect_right(step_starts, t_ns) - 1
+        if step_index >= 0:
+            step_end, name = step_spans[step_index]
+            if t_ns < step_end:
+                return RunTags(tags.run_id, tags.scenario, name)
+        return tags
+
+
+class Correlator:
+    """Answers :meth:`at` for many samples with one query per batch of pods and times."""
+
+    def __init__(self, timelines: dict[str, _PodTimeline]) -> None:
+        self._timelines = timelines
+
+    @classmethod
+    def for_window(cls, pods: Sequence[str], first_ns: int, last_ns: int) -> Correlator:
+        """Load the runs of ``pods`` that overlap [first_ns, last_ns]."""
+        first = dt.datetime.fromtimestamp(first_ns / 1e9, dt.UTC) - dt.timedelta(seconds=1)
+        last = dt.datetime.fromtimestamp(last_ns / 1e9, dt.UTC) + dt.timedelta(seconds=1)
+        runs = (
+            Run.objects.filter(pod__name__in=set(pods), started_at__lte=last)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=first))
+            .select_related("pod")
+            .prefetch_related("steps")
+        )
+        by_pod: dict[str, list[Run]] = defaultdict(list)
+        for run in runs:
+            by_pod[run.pod.name].append(run)
+        return cls({pod: _PodTimeline(pod_runs) for pod, pod_runs in by_pod.items()})
+
+    def at(self, pod: str, t_ns: int) -> RunTags | None:
+        timeline = self._timelines.get(pod)
+        return timeline.at(t_ns) if timeline else None

@@ -1,0 +1,53 @@
+"""Celery tasks of the pipeline: thin wrappers around plain classes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import redis
+from celery import shared_task
+from django.conf import settings
+
+from collectors.buffer import SampleBuffer
+from events.influx import make_client
+from events.writer import InfluxWriter
+
+log = logging.getLogger(__name__)
+
+LOCK_KEY = "energylab:writer:lock"
+_writer: InfluxWriter | None = None
+
+
+def get_writer() -> InfluxWriter:
+    """The process's writer (keeps its tag cache and InfluxDB session between passes)."""
+    global _writer
+    if _writer is None or _writer.client._database != settings.INFLUXDB_DATABASE:
+        _writer = InfluxWriter(
+            SampleBuffer.from_settings(),
+            make_client(),
+            delay=settings.CORRELATION_DELAY,
+            legacy_schema=settings.INFLUXDB_LEGACY_SCHEMA,
+        )
+    return _writer
+
+
+@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
+    """One writer pass. A Redis lock keeps it to one writer at a time across workers, so
+    batches stay in order; a second task that finds the lock taken returns at once."""
+    writer = get_writer()
+    lock = writer.buffer.client.lock(LOCK_KEY, timeout=60, blocking=False)
+    try:
+        if not lock.acquire(blocking=False):
+            return {"samples": 0, "skipped": 1}
+    except redis.RedisError as exc:
+        log.warning("writer cannot reach Redis: %s", exc)
+        return {"samples": 0, "skipped": 1}
+    try:
+        stats = writer.flush(time_budget=time_budget)
+    finally:
+        # Expired or Redis gone: the lock's timeout frees it.
+        with contextlib.suppress(redis.RedisError):
+            lock.release()
+    return {"samples": stats.samples, "points": stats.points, "rejected": stats.rejected}

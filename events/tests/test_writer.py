@@ -1,0 +1,171 @@
+"""The writer over the real Redis, InfluxDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+
+import pytest
+import redis
+
+from collectors.buffer import Sample, SampleBuffer
+from collectors.models import BMCType, Pod, Server
+from events.influx import make_client
+from events.models import Run, Step
+from events.writer import InfluxWriter
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 11, 25, 10, 0, 0, tzinfo=dt.UTC)
+POD = 'lab "east", row=3'
+SERVER = "node\\1 ⚡"
+
+
+def ns(seconds: float) -> int:
+    return int((T0.timestamp() + seconds) * 1_000_000) * 1000
+
+
+@pytest.fixture
+def buffer(redis_url: str) -> SampleBuffer:
+    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=1_000_000)
+    buf.clear()
+    buf.client.delete("energylab:writer:steps-since")
+    yield buf
+    buf.clear()
+
+
+@pytest.fixture
+def influx(influxdb_database: str):
+    client = make_client()
+    for measurement in ("power", "sensors", "steps", "PowerMeasurement", "SensorMeasurement"):
+        client.query(f'DROP MEASUREMENT "{measurement}"')
+    return client
+
+
+@pytest.fixture
+def run() -> Run:
+    pod = Pod.objects.create(name=POD)
+    Server.objects.create(pod=pod, name=SERVER, bmc_type=BMCType.IPMI, host="h", rack="R 1")
+    run = Run.objects.create(
+        pod=pod, scenario="boot, then=load", started_at=T0, ended_at=T0 + dt.timedelta(seconds=20)
+    )
+    Step.objects.create(
+        run=run, name="step one", started_at=T0, ended_at=T0 + dt.timedelta(seconds=10)
+    )
+    Step.objects.create(
+        run=run,
+        name="step\\two",
+        started_at=T0 + dt.timedelta(seconds=10),
+        ended_at=T0 + dt.timedelta(seconds=20),
+    )
+    return run
+
+
+def writer(buffer: SampleBuffer, client, **kwargs) -> InfluxWriter:
+    return InfluxWriter(buffer, client, delay=0, **kwargs)
+
+
+def push(buffer: SampleBuffer, seconds: list[float], watts: float = 100.0) -> None:
+    buffer.push([Sample(POD, SERVER, watts + s, ns(s), "dcmi") for s in seconds])
+
+
+def points(client, query: str = "SELECT * FROM power") -> list[dict]:
+    return list(client.query(query).get_points())
+
+
+def test_each_sample_is_tagged_with_the_run_and_step_of_its_time(buffer, influx, run) -> None:
+    push(buffer, [-5, 0, 5, 10, 15, 25])
+    stats = writer(buffer, influx).flush()
+    assert stats.samples == 6
+    assert stats.error is None
+    got = {p["time"]: p for p in points(influx)}
+    assert len(got) == 6
+    by_offset = sorted(got.values(), key=lambda p: p["time"])
+    assert [p["step"] for p in by_offset] == [
+        None,
+        "step one",
+        "step one",
+        "step\\two",
+        "step\\two",
+        None,
+    ]
+    assert [p["run"] for p in by_offset] == [None, *[str(run.pk)] * 4, None]
+    assert by_offset[1]["scenario"] == "boot, then=load"
+    assert by_offset[1]["pod"] == POD
+    assert by_offset[1]["server"] == SERVER
+    assert by_offset[1]["rack"] == "R 1"
+    assert by_offset[1]["source"] == "dcmi"
+    assert buffer.depth() == 0
+
+
+def test_a_batch_written_twice_leaves_one_point_per_sample(buffer, influx, run) -> None:
+    push(buffer, [1, 2, 3])
+    w = writer(buffer, influx)
+    entries = buffer.read_ready(0, 100)
+    w.write_entries(entries)  # the worker dies here, before acknowledging
+    assert w.flush().samples == 3  # the batch comes again
+    assert len(points(influx)) == 3
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_samples_stay_buffered_while_influxdb_is_away(buffer, influx, run, settings) -> None:
+    push(buffer, [1, 2])
+    settings.INFLUXDB_URL = f"http://127.0.0.1:{closed_port()}"
+    stats = writer(buffer, make_client(timeout=1)).flush()
+    assert stats.samples == 0
+    assert "ConnectionError" in (stats.error or "")
+    assert buffer.depth() == 2
+    settings.INFLUXDB_URL = "http://127.0.0.1:8086"
+    assert writer(buffer, influx).flush().samples == 2
+    assert len(points(influx)) == 2
+
+
+def test_a_batch_influxdb_refuses_is_set_aside_not_blocking(buffer, influx, run) -> None:
+    # A field of another type in the same shard makes InfluxDB refuse the batch (HTTP 400).
+    influx.write_points(
+        [f'power,pod=x,server=y watts="text" {ns(1) // 1000}'], protocol="line", time_precision="u"
+    )
+    push(buffer, [1])
+    stats = writer(buffer, influx).flush()
+    assert stats.rejected == 1
+    assert buffer.rejected() == 1
+    assert buffer.depth() == 0
+
+
+def test_sensors_and_legacy_schema(buffer, influx, run) -> None:
+    buffer.push(
+        [
+            Sample(POD, SERVER, 180.0, ns(1), "legacy"),
+            Sample(POD, SERVER, 42.5, ns(2), "legacy", sensor="inlet temp", unit="°C"),
+        ]
+    )
+    writer(buffer, influx, legacy_schema=True).flush()
+    (legacy_power,) = points(influx, 'SELECT * FROM "PowerMeasurement"')
+    assert legacy_power["power"] == 180.0
+    assert (legacy_power["hardware"], legacy_power["environment"]) == (SERVER, POD)
+    assert legacy_power["scenario"] == "boot, then=load"
+    assert legacy_power["step"] == "step one"
+    (sensor,) = points(influx, "SELECT * FROM sensors")
+    assert (sensor["sensor"], sensor["unit"], sensor["value"]) == ("inlet temp", "°C", 42.5)
+    (legacy_sensor,) = points(influx, 'SELECT * FROM "SensorMeasurement"')
+    assert legacy_sensor["value"] == 42.5
+
+
+def test_steps_are_exported_once_per_edge_for_annotations(buffer, influx, run) -> None:
+    w = writer(buffer, influx)
+    assert w.flush().steps == 2
+    w.flush()  # nothing new: nothing doubled
+    got = points(influx, "SELECT * FROM steps")
+    assert len(got) == 4
+    assert {(p["step"], p["event"]) for p in got} == {
+        ("step one", "start"),
+        ("step one", "end"),
+        ("step\\two", "start"),
+        ("step\\two", "end"),
+    }
+    assert got[0]["title"] == "boot, then=load: step one"
