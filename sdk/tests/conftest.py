@@ -13,7 +13,7 @@ from types import ModuleType
 
 import energylab_sdk
 import pytest
-from energylab_sdk import _api
+from energylab_sdk import _api, _client
 from energylab_sdk._config import ENV_VARS
 from energylab_sdk.testing import FakeEnergyLab
 
@@ -31,6 +31,7 @@ def isolated_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     energylab_sdk.configure(url=None)
     _api._reset_state()
     yield
+    _client.current().shutdown(0.1)  # here, not in a background thread during the next test
     energylab_sdk.configure(url=None)
     _api._reset_state()
 
