@@ -1,0 +1,122 @@
+"""Serializers of pods and servers. A server's BMC password is write-only, always."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from collectors.api.fields import NameField
+from collectors.models import Pod, Server
+from energylab.validators import validate_name
+
+
+class PodSerializer(serializers.ModelSerializer[Pod]):
+    name = NameField(validators=[validate_name, UniqueValidator(queryset=Pod.objects.all())])
+
+    class Meta:
+        model = Pod
+        fields = [
+            "id",
+            "name",
+            "description",
+            "poll_interval",
+            "active",
+            "queue",
+            "idle_baseline_w",
+            "created",
+            "updated",
+        ]
+        read_only_fields = ["created", "updated"]
+
+
+HEALTH_FIELDS = [
+    "last_reading_w",
+    "last_reading_at",
+    "last_source",
+    "last_success_at",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "backoff_until",
+]
+
+
+class ServerSerializer(serializers.ModelSerializer[Server]):
+    """A server. ``password`` is accepted, encrypted, and never shown (``has_password`` is)."""
+
+    name = NameField(validators=[validate_name, UniqueValidator(queryset=Server.objects.all())])
+    pod_name = serializers.CharField(source="pod.name", read_only=True)
+    password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=1024,
+        style={"input_type": "password"},
+        help_text="The BMC password; encrypted at rest, never returned. Blank or absent on "
+        "update keeps the stored one; null removes it.",
+    )
+    has_password = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Server
+        fields = [
+            "id",
+            "pod",
+            "pod_name",
+            "name",
+            "bmc_type",
+            "host",
+            "port",
+            "username",
+            "password",
+            "has_password",
+            "verify_tls",
+            "active",
+            "dc",
+            "room",
+            "row",
+            "rack",
+            *HEALTH_FIELDS,
+            "created",
+            "updated",
+        ]
+        read_only_fields = [*HEALTH_FIELDS, "created", "updated"]
+
+    def get_has_password(self, server: Server) -> bool:
+        return bool(server.password_encrypted)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The model's cross-field rules (a polled server needs a host...) live in clean().
+        candidate = Server(
+            **{
+                field: attrs.get(field, getattr(self.instance, field, None))
+                for field in ("bmc_type", "host")
+            }
+        )
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Server:
+        password = validated_data.pop("password", None)
+        server = Server(**validated_data)
+        if password:
+            server.password = password
+        server.save()
+        return server
+
+    def update(self, instance: Server, validated_data: dict[str, Any]) -> Server:
+        marker = object()
+        password = validated_data.pop("password", marker)
+        if password is None:
+            instance.password = ""
+        elif password is not marker and password != "":
+            instance.password = str(password)
+        return super().update(instance, validated_data)

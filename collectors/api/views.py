@@ -1,0 +1,48 @@
+"""Pods and servers: read and changed by users with the models' Django permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import viewsets
+from rest_framework.permissions import DjangoModelPermissions
+
+from collectors.api.filtersets import PodFilterSet, ServerFilterSet
+from collectors.api.serializers import PodSerializer, ServerSerializer
+from collectors.models import Pod, Server
+from events.api.permissions import ModelPermissionsWithView
+from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
+
+
+def _crud_schema(serializer: type[Any]) -> Any:
+    """The error answers of a model's CRUD routes, next to its serializer."""
+    return extend_schema_view(
+        list=extend_schema(responses={200: serializer(many=True), **errors(400, *READ_ERRORS)}),
+        retrieve=extend_schema(responses={200: serializer, **errors(404, *READ_ERRORS)}),
+        create=extend_schema(responses={201: serializer, **errors(*WRITE_ERRORS)}),
+        update=extend_schema(responses={200: serializer, **errors(404, *WRITE_ERRORS)}),
+        partial_update=extend_schema(responses={200: serializer, **errors(404, *WRITE_ERRORS)}),
+        destroy=extend_schema(responses={204: None, **errors(404, *READ_ERRORS)}),
+    )
+
+
+@_crud_schema(PodSerializer)
+class PodViewSet(viewsets.ModelViewSet[Pod]):
+    """Pods: read by any authenticated client, changed with the ``collectors.*_pod`` permissions."""
+
+    queryset = Pod.objects.all()
+    serializer_class = PodSerializer
+    filterset_class = PodFilterSet
+    permission_classes = [DjangoModelPermissions]
+
+
+@_crud_schema(ServerSerializer)
+class ServerViewSet(viewsets.ModelViewSet[Server]):
+    """Servers: read and changed only with the ``collectors.*_server`` permissions (BMC
+    addresses and user names are credentials)."""
+
+    queryset = Server.objects.select_related("pod")
+    serializer_class = ServerSerializer
+    filterset_class = ServerFilterSet
+    permission_classes = [ModelPermissionsWithView]

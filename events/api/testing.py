@@ -1,0 +1,73 @@
+"""pytest fixtures for API tests (imported by the API test modules of both apps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.cache import cache
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+PASSWORD = "correct horse battery staple"  # noqa: S105 - test users only
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    # Throttle counters live in the cache: one test's requests must not count against another's.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def anonymous() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def ci_user(db: None) -> User:
+    """A user without any model permission: what CI's token belongs to."""
+    return User.objects.create_user("ci", password=PASSWORD)
+
+
+@pytest.fixture
+def token(ci_user: User) -> str:
+    return Token.objects.create(user=ci_user).key
+
+
+@pytest.fixture
+def client(token: str) -> APIClient:
+    """A client sending CI's token."""
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    return api
+
+
+@pytest.fixture
+def operator(db: None) -> User:
+    """A user with every permission on pods and servers."""
+    user = User.objects.create_user("operator", password=PASSWORD)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="collectors", codename__regex="_(pod|server)$"
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def operator_client(operator: User) -> APIClient:
+    api = APIClient()
+    api.force_authenticate(operator)
+    return api
+
+
+def ago(seconds: float) -> dt.datetime:
+    return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
+
+
+def rfc3339(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

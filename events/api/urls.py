@@ -1,0 +1,17 @@
+"""Routes of the native events API, under ``/api/v1/``."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from events.api import views
+
+router = SimpleRouter()
+router.register("runs", views.RunViewSet)
+
+urlpatterns = [
+    path("events/", views.EventView.as_view(), name="event"),
+    path("time/", views.TimeView.as_view(), name="time"),
+    *router.urls,
+]

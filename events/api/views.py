@@ -1,0 +1,206 @@
+"""Views of the native API: events, runs and their steps, the server's clock.
+
+They validate, call :mod:`events.services` and serialize; the event logic lives in services.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.throttling import BaseThrottle
+from rest_framework.views import APIView
+
+from events import services, timestamps
+from events.api import serializers as s
+from events.api.filtersets import RunFilterSet
+from events.api.parsers import LimitedJSONParser
+from events.api.permissions import CanSendEvents
+from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
+from events.api.throttling import ScopedRateThrottleFromSettings
+from events.models import Run, RunSource
+
+SOURCE_HEADER = "X-EnergyLab-Source"
+
+SOURCE_PARAMETER = OpenApiParameter(
+    SOURCE_HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    enum=[choice.value for choice in RunSource],
+    description="Who sends the event (the SDK sends `sdk` or `cli`); default `api`.",
+)
+
+
+def source_of(request: Request) -> str:
+    """The run source the client names in its header, or ``api``."""
+    named = request.headers.get(SOURCE_HEADER, "").strip().lower()
+    return named if named in RunSource.values else RunSource.API
+
+
+def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def runs() -> QuerySet[Run]:
+    return Run.objects.select_related("pod").prefetch_related("steps")
+
+
+def run_answer(run: Run, code: int = status.HTTP_200_OK) -> Response:
+    return Response(s.RunSerializer(runs().get(pk=run.pk)).data, status=code)
+
+
+def started_answer(started: services.Started) -> Response:
+    previous = runs().get(pk=started.ended_previous.pk) if started.ended_previous else None
+    data = s.StartedSerializer(
+        runs().get(pk=started.run.pk), context={"ended_previous": previous}
+    ).data
+    return Response(data, status=status.HTTP_201_CREATED)
+
+
+class EventView(APIView):
+    """Start, step or stop the run of a pod, as CI tells it."""
+
+    permission_classes = [CanSendEvents]
+    parser_classes = [LimitedJSONParser]
+    throttle_classes = [ScopedRateThrottleFromSettings]
+    throttle_scope = "events"
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Send an event (start, step, stop)",
+        description=(
+            "`start` starts a run of `scenario` on `pod` (created if unknown), ending the run "
+            "still running there (`ended_previous`). `step` ends the running step of the pod's "
+            "run and enters a new one; `stop` ends the run. `at` defaults to when the server "
+            "receives the event."
+        ),
+        parameters=[SOURCE_PARAMETER],
+        request=PolymorphicProxySerializer(
+            component_name="Event",
+            serializers={
+                s.EVENT_START: s.StartEventSerializer,
+                s.EVENT_STEP: s.StepEventSerializer,
+                s.EVENT_STOP: s.StopEventSerializer,
+            },
+            resource_type_field_name="type",
+        ),
+        responses={
+            201: s.StartedSerializer,
+            200: s.RunSerializer,
+            **errors(*WRITE_ERRORS, 404, 409),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        kind = validated(s.EventTypeSerializer, request.data)["type"]
+        event = validated(s.EVENT_SERIALIZERS[kind], request.data)
+        at = event.get("at")
+        if kind == s.EVENT_START:
+            started = services.start_run(
+                event["pod"], event["scenario"], event.get("step"), at, source_of(request)
+            )
+            return started_answer(started)
+        if kind == s.EVENT_STEP:
+            return run_answer(services.set_step(event["pod"], event["step"], at))
+        return run_answer(services.stop_run(event["pod"], at))
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Run]):
+    """Runs: listed and read by any authenticated client; started, stepped and stopped by event
+    senders."""
+
+    queryset = runs()
+    serializer_class = s.RunSerializer
+    filterset_class = RunFilterSet
+    parser_classes = [LimitedJSONParser]
+    throttle_scope = "events"
+
+    def _is_event(self) -> bool:
+        return self.request.method not in {"GET", "HEAD", "OPTIONS"}
+
+    def get_permissions(self) -> list[BasePermission]:
+        return [CanSendEvents()] if self._is_event() else [IsAuthenticated()]
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        return [ScopedRateThrottleFromSettings()] if self._is_event() else []
+
+    def _run_id(self) -> int:
+        try:
+            return int(self.kwargs["pk"])
+        except (TypeError, ValueError):
+            raise NotFound("no run has this id") from None
+
+    @extend_schema(responses={200: s.RunSerializer(many=True), **errors(400, *READ_ERRORS)})
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(responses={200: s.RunSerializer, **errors(404, *READ_ERRORS)})
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Start a run",
+        parameters=[SOURCE_PARAMETER],
+        request=s.RunStartSerializer,
+        responses={201: s.StartedSerializer, **errors(*WRITE_ERRORS)},
+    )
+    def create(self, request: Request) -> Response:
+        data = validated(s.RunStartSerializer, request.data)
+        started = services.start_run(
+            data["pod"], data["scenario"], data.get("step"), data.get("at"), source_of(request)
+        )
+        return started_answer(started)
+
+    @extend_schema(
+        methods=["GET"],
+        summary="The run's steps",
+        request=None,
+        responses={200: s.StepSerializer(many=True), **errors(404, *READ_ERRORS)},
+    )
+    @extend_schema(
+        methods=["POST"],
+        summary="Enter a step (ends the running one)",
+        request=s.RunStepSerializer,
+        responses={200: s.RunSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None, pagination_class=None)
+    def steps(self, request: Request, pk: str | None = None) -> Response:
+        if request.method == "GET":
+            run = self.get_object()
+            return Response(s.StepSerializer(run.steps.all(), many=True).data)
+        run_id = self._run_id()
+        data = validated(s.RunStepSerializer, request.data)
+        return run_answer(services.set_step_of(run_id, data["name"], data.get("at")))
+
+    @extend_schema(
+        summary="Stop the run",
+        request=s.RunStopSerializer,
+        responses={200: s.RunSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def stop(self, request: Request, pk: str | None = None) -> Response:
+        run_id = self._run_id()
+        data = validated(s.RunStopSerializer, request.data)
+        return run_answer(services.stop_run_by_id(run_id, data.get("at")))
+
+
+class TimeView(APIView):
+    """The server's clock, for clients to measure their offset (no credentials needed)."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: s.TimeSerializer})
+    def get(self, request: Request) -> Response:
+        now_ns = time.time_ns()
+        return Response(s.time_answer(timestamps.from_ns(now_ns), now_ns))

@@ -1,0 +1,68 @@
+"""Event times: RFC 3339 with an offset or integer nanoseconds, stored to the microsecond."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from events import timestamps
+
+NOW = dt.datetime(2026, 11, 25, 10, 0, 0, tzinfo=dt.UTC)
+EXPECTED = dt.datetime(2026, 11, 25, 9, 0, 0, 123456, tzinfo=dt.UTC)
+NS = 1_795_597_200_123_456_789  # 2026-11-25T09:00:00.123456789Z
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        NS,
+        str(NS),
+        "2026-11-25T09:00:00.123456789Z",
+        "2026-11-25T09:00:00.123456Z",
+        "2026-11-25t09:00:00.1234565z",
+        "2026-11-25T10:00:00.123456+01:00",
+        "2026-11-25T04:30:00.123456-04:30",
+        "2026-11-25 09:00:00.123456+00:00",
+    ],
+)
+def test_ns_and_rfc3339_parse_to_the_same_utc_microsecond(value: object) -> None:
+    parsed = timestamps.parse(value, now=NOW)
+    assert parsed == EXPECTED
+    assert parsed.tzinfo == dt.UTC
+
+
+def test_whole_seconds_keep_zero_microseconds() -> None:
+    assert timestamps.parse("2026-11-25T09:00:00Z", now=NOW) == EXPECTED.replace(microsecond=0)
+
+
+def test_to_ns_is_exact() -> None:
+    assert timestamps.to_ns(EXPECTED) == NS - 789
+    assert timestamps.from_ns(NS) == EXPECTED
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-11-25T09:00:00", "needs a UTC offset"),
+        ("2026-11-25T09:00:00.5", "needs a UTC offset"),
+        ("yesterday", "neither an RFC 3339"),
+        ("2026-02-30T09:00:00Z", "not a valid time"),
+        ("2026-11-25T09:00:60Z", "not a valid time"),
+        (1_700_000_000, "before 2000-01-01"),
+        (-1, "out of range"),
+        (10**30, "out of range"),
+        (True, "not a boolean"),
+        (1.7e18, "not float"),
+        (None, "not NoneType"),
+        ("1999-12-31T23:59:59Z", "before 2000-01-01"),
+        ("2026-11-25T10:06:00Z", "is 360 s in the future; check the client's clock"),
+    ],
+)
+def test_refused_times_say_why(value: object, message: str) -> None:
+    with pytest.raises(timestamps.TimestampError, match=message.replace("(", r"\(")):
+        timestamps.parse(value, now=NOW)
+
+
+def test_a_little_clock_skew_is_accepted() -> None:
+    assert timestamps.parse("2026-11-25T10:04:59Z", now=NOW) > NOW

@@ -1,0 +1,102 @@
+"""The event logic shared by the native and legacy APIs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from collectors.models import Pod
+from events import services
+from events.models import Run, RunSource, Step
+
+pytestmark = pytest.mark.django_db
+
+T0 = dt.datetime(2026, 11, 25, 8, 0, 0, 123456, tzinfo=dt.UTC)
+S = dt.timedelta(seconds=1)
+
+
+def test_starting_on_an_unknown_pod_creates_it() -> None:
+    started = services.start_run("new pod", "scenario", "running", T0)
+    assert Pod.objects.get(name="new pod") == started.run.pod
+    assert started.ended_previous is None
+    assert [s.name for s in started.run.steps.all()] == ["running"]
+
+
+def test_a_start_ends_the_running_run_and_its_step_at_its_time() -> None:
+    first = services.start_run("pod", "a", "one", T0).run
+    second = services.start_run("pod", "b", None, T0 + 10 * S)
+    assert second.ended_previous == first
+    first.refresh_from_db()
+    assert first.ended_at == T0 + 10 * S
+    assert first.steps.get().ended_at == T0 + 10 * S
+    assert Run.objects.filter(ended_at__isnull=True).get() == second.run
+
+
+def test_a_late_start_ends_the_previous_run_no_earlier_than_its_latest_start() -> None:
+    services.start_run("pod", "a", "one", T0)
+    services.set_step("pod", "two", T0 + 5 * S)
+    services.start_run("pod", "b", None, T0 - 60 * S)
+    previous = Run.objects.get(scenario="a")
+    assert previous.ended_at == T0 + 5 * S
+    assert Step.objects.get(name="two").ended_at == T0 + 5 * S
+
+
+def test_a_step_ends_the_running_step() -> None:
+    services.start_run("pod", "a", "one", T0)
+    run = services.set_step("pod", "two", T0 + S)
+    steps = list(run.steps.order_by("started_at"))
+    assert [(s.name, s.ended_at) for s in steps] == [("one", T0 + S), ("two", None)]
+
+
+@pytest.mark.parametrize("pod", ["idle", "unknown"])
+def test_step_and_stop_without_a_running_run_say_so(pod: str) -> None:
+    Pod.objects.create(name="idle")
+    with pytest.raises(services.NoRunningRun, match=pod):
+        services.set_step(pod, "x", T0)
+    with pytest.raises(services.NoRunningRun, match=pod):
+        services.stop_run(pod, T0)
+
+
+def test_a_step_before_the_current_step_is_out_of_order_and_changes_nothing() -> None:
+    services.start_run("pod", "a", "one", T0)
+    services.set_step("pod", "two", T0 + 10 * S)
+    with pytest.raises(services.EventOutOfOrder, match="'two'"):
+        services.set_step("pod", "three", T0 + 5 * S)
+    assert list(Step.objects.values_list("name", flat=True)) == ["one", "two"]
+
+
+def test_a_stop_before_the_run_started_is_out_of_order() -> None:
+    services.start_run("pod", "a", None, T0)
+    with pytest.raises(services.EventOutOfOrder, match="before the run's start"):
+        services.stop_run("pod", T0 - S)
+    assert Run.objects.get().ended_at is None
+
+
+def test_a_stop_ends_the_run_and_its_step() -> None:
+    services.start_run("pod", "a", "one", T0)
+    run = services.stop_run("pod", T0 + S)
+    assert run.ended_at == T0 + S
+    assert run.ended_received_at is not None
+    assert run.steps.get().ended_at == T0 + S
+
+
+def test_events_by_run_id_refuse_an_ended_run() -> None:
+    run = services.start_run("pod", "a", None, T0).run
+    services.stop_run_by_id(run.pk, T0 + S)
+    with pytest.raises(services.RunEnded):
+        services.set_step_of(run.pk, "x", T0 + 2 * S)
+    with pytest.raises(services.RunNotFound):
+        services.stop_run_by_id(run.pk + 1000, T0 + 2 * S)
+
+
+def test_run_at_finds_the_scenario_and_step_of_an_instant() -> None:
+    services.start_run("pod", "a", "one", T0, RunSource.LEGACY)
+    services.set_step("pod", "two", T0 + 10 * S)
+    services.start_run("pod", "b", "three", T0 + 20 * S)
+    run, step = services.run_at("pod", T0 + 15 * S) or (None, None)
+    assert (run.scenario if run else None, step.name if step else None) == ("a", "two")
+    run, step = services.run_at("pod", T0 + 20 * S) or (None, None)
+    assert (run.scenario if run else None, step.name if step else None) == ("b", "three")
+    assert services.run_at("pod", T0 - S) is None
+    assert services.run_at("other", T0) is None

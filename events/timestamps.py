@@ -1,0 +1,102 @@
+"""Event times as clients send them: RFC 3339 with an offset, or integer nanoseconds.
+
+Everything is stored as UTC datetimes with microseconds (PostgreSQL's resolution): nanoseconds
+are truncated, never rounded, so that ``to_ns(parse(ns))`` never lands after ``ns``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from django.utils import timezone
+
+# Clients stamp events with their own clocks; a little skew is normal, a lot means a broken clock
+# whose events would land in the future and never correlate with measurements.
+MAX_FUTURE = dt.timedelta(minutes=5)
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+_RFC3339 = re.compile(
+    r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
+    r"(?P<offset>[Zz]|[+-]\d{2}:\d{2})?"
+)
+
+
+class TimestampError(ValueError):
+    """The value is not a time EnergyLab accepts; the message says why (without the field)."""
+
+
+def from_ns(ns: int) -> dt.datetime:
+    """UTC datetime of integer nanoseconds since the epoch, truncated to microseconds."""
+    return _EPOCH + dt.timedelta(microseconds=ns // 1000)
+
+
+def to_ns(value: dt.datetime) -> int:
+    """Integer nanoseconds since the epoch of an aware datetime (exact: no float on the way)."""
+    delta = value.astimezone(dt.UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+def parse_rfc3339(text: str) -> dt.datetime:
+    """An RFC 3339 time with its UTC offset, as an aware UTC datetime.
+
+    :raises TimestampError: malformed, or without an offset (a naive time is ambiguous).
+    """
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        raise TimestampError(
+            "is neither an RFC 3339 time (2026-11-25T10:00:00.123456Z) nor integer nanoseconds"
+        )
+    if match["offset"] is None:
+        raise TimestampError("needs a UTC offset (Z or +hh:mm): a time without one is ambiguous")
+    fraction = (match["fraction"] or "")[:6].ljust(6, "0")
+    offset = "+00:00" if match["offset"] in {"Z", "z"} else match["offset"]
+    try:
+        value = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
+    except ValueError as exc:  # 2026-02-30, 25:00:00, +24:00 ...
+        raise TimestampError(f"is not a valid time ({exc})") from None
+    return value.astimezone(dt.UTC)
+
+
+def parse(value: object, now: dt.datetime | None = None) -> dt.datetime:
+    """A client's event time: an ``int`` or digit string of nanoseconds, or RFC 3339 text.
+
+    :raises TimestampError: not one of those, before 2000-01-01, or more than five minutes
+        ahead of ``now`` (default: this server's clock).
+    """
+    if isinstance(value, bool):  # bool is an int in Python, never a time in JSON
+        raise TimestampError("must be integer nanoseconds or an RFC 3339 string, not a boolean")
+    if isinstance(value, int):
+        result = _from_ns_checked(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            result = _from_ns_checked(int(text))
+        else:
+            result = parse_rfc3339(text)
+    else:
+        raise TimestampError(
+            f"must be integer nanoseconds or an RFC 3339 string, not {type(value).__name__}"
+        )
+    check_range(result, now)
+    return result
+
+
+def check_range(value: dt.datetime, now: dt.datetime | None = None) -> None:
+    """:raises TimestampError: ``value`` is before 2000 or more than five minutes ahead."""
+    if value < EARLIEST:
+        raise TimestampError(
+            f"is {value:%Y-%m-%d}, before 2000-01-01 (integer times are nanoseconds, not seconds)"
+        )
+    now = now or timezone.now()
+    if value > now + MAX_FUTURE:
+        ahead = (value - now).total_seconds()
+        raise TimestampError(f"is {ahead:.0f} s in the future; check the client's clock")
+
+
+def _from_ns_checked(ns: int) -> dt.datetime:
+    # A datetime stops at year 9999: anything bigger is a broken client, not an overflow error.
+    if not 0 <= ns < 253_402_300_800 * 1_000_000_000:
+        raise TimestampError(f"{ns} ns is out of range (nanoseconds since 1970-01-01 expected)")
+    return from_ns(ns)
