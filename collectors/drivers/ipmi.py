@@ -1,0 +1,379 @@
+"""IPMI over LAN (RMCP+, "lanplus") on pyghmi: DCMI Get Power Reading, else an SDR power sensor.
+
+One logged-in ``pyghmi.ipmi.command.Command`` per BMC and user is kept and reused; a broken or
+expired session is replaced by a new login (once per read). At most one request per BMC is in
+flight: pyghmi serialises everything to one BMC over one session anyway, and a second caller
+would only queue behind the first.
+
+Time limits: pyghmi has its own, and they are long. Measured against the simulator, a login to
+a BMC that never answers fails after about 4.6-5.4 s, and a BMC that stops answering in the
+middle of a session keeps pyghmi retrying and logging in again for about 29 s. So each read
+runs in a short-lived thread and the caller waits at most ``endpoint.timeout`` (login and one
+re-login included), then gets :class:`BMCUnreachable`. The abandoned request keeps its thread
+until pyghmi gives up; until then, reads of that BMC fail at once instead of queueing. The
+poll task above enforces its own deadline as well.
+
+pyghmi trap (lab notes): credentials go to pyghmi as *bytes*. With ``str`` credentials a second
+``Command`` to the same BMC in one process hangs forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyghmi import exceptions as pyghmi_exceptions
+from pyghmi.ipmi import command as pyghmi_command
+
+from collectors.drivers.base import (
+    BMCAuthFailed,
+    BMCEndpoint,
+    BMCProtocolError,
+    BMCUnreachable,
+    DriverError,
+    PowerDriver,
+    PowerReading,
+    PowerUnsupported,
+    redact,
+    utcnow,
+)
+from collectors.drivers.ipmi_sensors import power_sensor_names
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_PORT", "IPMIDriver"]
+
+DEFAULT_PORT = 623
+
+_DCMI_NETFN, _DCMI_GET_POWER_READING, _DCMI_GROUP = 0x2C, 0x02, 0xDC
+_DCMI_POWER_ACTIVE = 0x40
+# Completion codes that mean "this BMC has no such command/feature", not "try again".
+_UNSUPPORTED_CODES = frozenset({0xC1, 0xC2, 0xCB, 0xCC, 0xD5, 0xD6})
+_NO_ANSWER_CODE = 0xFFFF  # pyghmi's code for "retries ran out"
+# Words in pyghmi's login errors that mean the BMC refused who we are.
+_AUTH_WORDS = ("password", "unauthorized", "rakp", "privelege", "privilege", "role", "name")
+
+Key = tuple[str, int | None, str, str | None]
+
+
+class _SessionLost(Exception):
+    """pyghmi's session broke mid-request: log in again once."""
+
+
+class _DCMIInactive(BMCProtocolError):
+    """DCMI answered "power measurement not active": no value now."""
+
+
+@dataclass
+class _Sensor:
+    """An SDR power sensor found on a BMC (pyghmi's SDREntry decodes its readings)."""
+
+    name: str
+    entry: Any
+
+
+@dataclass
+class _BMC:
+    """Cached state of one BMC and user."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    state_lock: threading.Lock = field(default_factory=threading.Lock)
+    command: Any = None
+    credentials: tuple[str, str] | None = None
+    source: str | None = None  # what answered last time: "dcmi" or "sdr:<name>"
+    sensor: _Sensor | None = None
+    stuck: bool = False  # an abandoned request still holds ``lock``
+    last_used: float = 0.0  # monotonic time of the last request on ``command``
+    logins: int = 0
+
+
+@dataclass
+class _Call:
+    done: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+    reading: PowerReading | None = None
+    error: BaseException | None = None
+
+
+class IPMIDriver(PowerDriver):
+    """Reads power over IPMI; see the module docstring for sessions and time limits."""
+
+    bmc_type = "ipmi"
+
+    def __init__(self, *, session_max_idle: float = 20.0) -> None:
+        """:param session_max_idle: seconds after which an unused session is replaced by a new
+        login rather than trusted (BMCs drop idle sessions, often after 30-60 s)."""
+        self.session_max_idle = session_max_idle
+        self._bmcs: dict[Key, _BMC] = {}
+        self._bmcs_lock = threading.Lock()
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
+        """Read the server's power now (DCMI first, else the remembered or found SDR sensor).
+
+        :raises BMCUnreachable: no answer within ``endpoint.timeout``, or an earlier request to
+            this BMC that timed out is still unanswered.
+        :raises BMCAuthFailed: the BMC refused the credentials.
+        :raises PowerUnsupported: no DCMI power reading and no known SDR power sensor.
+        :raises BMCProtocolError: an error completion code, a null reading, or garbage.
+        """
+        bmc = self._bmc(endpoint.session_key)
+        where = _where(endpoint)
+        if bmc.stuck:
+            raise BMCUnreachable(f"{where}: an earlier request is still unanswered")
+        if not bmc.lock.acquire(timeout=endpoint.timeout):
+            raise BMCUnreachable(f"{where}: busy with another request for {endpoint.timeout} s")
+        call = _Call()
+        worker = threading.Thread(
+            target=self._run, args=(bmc, endpoint, call), name=f"ipmi {where}", daemon=True
+        )
+        try:
+            worker.start()
+        except BaseException:
+            bmc.lock.release()
+            raise
+        if not call.done.wait(endpoint.timeout):
+            with bmc.state_lock:
+                if not call.finished:
+                    bmc.stuck = True
+            if bmc.stuck:
+                logger.debug(
+                    "%s: no answer within %s s, request abandoned", where, endpoint.timeout
+                )
+                raise BMCUnreachable(f"{where}: no answer within {endpoint.timeout} s")
+        if call.error is not None:
+            raise call.error
+        assert call.reading is not None
+        return call.reading
+
+    def forget(self, endpoint: BMCEndpoint) -> None:
+        """Log out and drop the session and discovery of this BMC and user."""
+        with self._bmcs_lock:
+            bmc = self._bmcs.pop(endpoint.session_key, None)
+        if bmc is not None:
+            self._logout(bmc, _where(endpoint))
+
+    def close(self) -> None:
+        """Log out of every cached session."""
+        with self._bmcs_lock:
+            bmcs, self._bmcs = self._bmcs, {}
+        for key, bmc in bmcs.items():
+            self._logout(bmc, f"{key[0]}:{key[1] or DEFAULT_PORT}")
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _bmc(self, key: Key) -> _BMC:
+        with self._bmcs_lock:
+            bmc = self._bmcs.get(key)
+            if bmc is None:
+                bmc = self._bmcs[key] = _BMC()
+            return bmc
+
+    def _run(self, bmc: _BMC, endpoint: BMCEndpoint, call: _Call) -> None:
+        """The worker thread: one read with the BMC's lock held, errors made ours."""
+        try:
+            call.reading = self._read(bmc, endpoint)
+        except DriverError as exc:
+            call.error = exc
+        except Exception as exc:  # pyghmi can raise nearly anything on odd bytes
+            call.error = BMCProtocolError(_describe(endpoint, exc))
+        finally:
+            with bmc.state_lock:
+                call.finished = True
+                bmc.stuck = False
+            bmc.lock.release()
+            call.done.set()
+
+    def _read(self, bmc: _BMC, endpoint: BMCEndpoint) -> PowerReading:
+        for attempt in (1, 2):
+            command = self._session(bmc, endpoint)
+            try:
+                return self._read_power(bmc, command, endpoint)
+            except _SessionLost:
+                bmc.command = None  # broken: nothing to log out of
+                if attempt == 2:
+                    raise BMCUnreachable(f"{_where(endpoint)}: session lost twice") from None
+                logger.debug("%s: session lost, logging in again", _where(endpoint))
+        raise AssertionError("unreachable")
+
+    def _session(self, bmc: _BMC, endpoint: BMCEndpoint) -> Any:
+        """The BMC's logged-in Command, logging in when there is none or it broke."""
+        credentials = (endpoint.username, endpoint.password)
+        command, now = bmc.command, time.monotonic()
+        if command is not None:
+            session = command.ipmi_session
+            if bmc.credentials != credentials or now - bmc.last_used > self.session_max_idle:
+                # New credentials, or idle long enough that the BMC may have dropped the
+                # session: pyghmi would spend ~9 s retrying before it logs in again itself.
+                bmc.command = None
+                _close(command, _where(endpoint))
+            elif not session.broken and session.logged:
+                bmc.last_used = now
+                return command
+            bmc.command = None
+        try:
+            command = pyghmi_command.Command(
+                bmc=endpoint.host,
+                port=endpoint.port or DEFAULT_PORT,
+                userid=endpoint.username.encode("utf-8"),  # bytes: see the module docstring
+                password=endpoint.password.encode("utf-8"),
+            )
+        except pyghmi_exceptions.IpmiException as exc:
+            message = str(exc.args[0]) if exc.args and exc.args[0] else ""
+            text = _describe(endpoint, exc, message or "no answer")
+            if not message or message in ("timeout", "Session no longer connected"):
+                raise BMCUnreachable(text) from None
+            if any(word in message.lower() for word in _AUTH_WORDS):
+                raise BMCAuthFailed(text) from None
+            raise BMCProtocolError(text) from None
+        except OSError as exc:  # name resolution, no route
+            raise BMCUnreachable(_describe(endpoint, exc)) from None
+        bmc.command, bmc.credentials = command, credentials
+        bmc.last_used = time.monotonic()
+        bmc.logins += 1
+        logger.debug("%s: logged in as %s", _where(endpoint), endpoint.username)
+        return command
+
+    def _read_power(self, bmc: _BMC, command: Any, endpoint: BMCEndpoint) -> PowerReading:
+        where = _where(endpoint)
+        if bmc.source not in (None, "dcmi"):
+            return self._read_sdr(bmc, command, where, None)
+        dcmi_error: DriverError
+        try:
+            reading = self._read_dcmi(command, where)
+        except PowerUnsupported as exc:
+            if bmc.source == "dcmi":
+                logger.debug("%s: DCMI power gone, looking again", where)
+                bmc.source = None
+            dcmi_error = exc
+        except _DCMIInactive as exc:
+            if bmc.source == "dcmi":
+                raise
+            dcmi_error = exc  # DCMI there but idle: an SDR sensor may still know
+        else:
+            bmc.source = "dcmi"
+            return reading
+        return self._read_sdr(bmc, command, where, dcmi_error)
+
+    def _raw(self, command: Any, where: str, netfn: int, cmd: int, **kwargs: Any) -> bytes:
+        """Send one request; the answer's data, or our error for its completion code."""
+        try:
+            response = command.raw_command(netfn=netfn, command=cmd, **kwargs)
+        except pyghmi_exceptions.IpmiException:
+            raise _SessionLost() from None
+        code = response.get("code", 0)
+        if code == _NO_ANSWER_CODE or response.get("error") == "timeout":
+            raise _SessionLost()
+        if code in _UNSUPPORTED_CODES:
+            raise PowerUnsupported(f"{where}: netfn {netfn:#04x} cmd {cmd:#04x}: code {code:#04x}")
+        if code:
+            raise BMCProtocolError(
+                f"{where}: netfn {netfn:#04x} cmd {cmd:#04x}: completion code {code:#04x}"
+            )
+        return bytes(response.get("data", b""))
+
+    def _read_dcmi(self, command: Any, where: str) -> PowerReading:
+        data = self._raw(
+            command, where, _DCMI_NETFN, _DCMI_GET_POWER_READING, data=(_DCMI_GROUP, 1, 0, 0)
+        )
+        read_at = utcnow()
+        if len(data) < 18 or data[0] != _DCMI_GROUP:
+            raise BMCProtocolError(f"{where}: DCMI power reading of {len(data)} bytes unreadable")
+        current, _min, _max, _avg, timestamp, _period, state = struct.unpack_from(
+            "<HHHHIIB", data, 1
+        )
+        if not state & _DCMI_POWER_ACTIVE:
+            raise _DCMIInactive(f"{where}: DCMI power measurement not active")
+        bmc_time = dt.datetime.fromtimestamp(timestamp, dt.UTC) if timestamp else None
+        return PowerReading(
+            watts=float(current), read_at=read_at, source="dcmi", bmc_timestamp=bmc_time
+        )
+
+    def _read_sdr(
+        self, bmc: _BMC, command: Any, where: str, dcmi_error: DriverError | None
+    ) -> PowerReading:
+        if bmc.sensor is None:
+            bmc.sensor = self._find_sensor(command, where)
+            if bmc.sensor is None:
+                if isinstance(dcmi_error, _DCMIInactive):
+                    raise dcmi_error
+                raise PowerUnsupported(f"{where}: no DCMI power reading, no known SDR power sensor")
+            logger.debug("%s: reading power from SDR sensor %r", where, bmc.sensor.name)
+        entry = bmc.sensor.entry
+        try:
+            data = self._raw(
+                command, where, 0x04, 0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
+            )
+        except PowerUnsupported:
+            bmc.sensor, bmc.source = None, None  # the sensor went away: look again next time
+            raise
+        read_at = utcnow()
+        if len(data) < 2:
+            raise BMCProtocolError(f"{where}: sensor reading of {len(data)} bytes unreadable")
+        reading = entry.decode_sensor_reading(command, bytearray(data))
+        value = getattr(reading, "value", None)
+        if getattr(reading, "unavailable", 0) or value is None:
+            raise BMCProtocolError(f"{where}: SDR sensor {bmc.sensor.name!r} has no reading")
+        bmc.source = f"sdr:{bmc.sensor.name}"
+        return PowerReading(watts=float(value), read_at=read_at, source=bmc.source)
+
+    def _find_sensor(self, command: Any, where: str) -> _Sensor | None:
+        try:
+            repository = command.init_sdr()
+        except pyghmi_exceptions.IpmiException as exc:
+            code = exc.args[1] if len(exc.args) > 1 else None
+            if code == _NO_ANSWER_CODE or exc.args[:1] == ("Session no longer connected",):
+                raise _SessionLost() from None
+            if code in _UNSUPPORTED_CODES:
+                return None
+            raise BMCProtocolError(f"{where}: reading the SDR failed: {exc}") from None
+        except NotImplementedError:  # device SDRs pyghmi cannot read
+            return None
+        by_name = {
+            str(entry.name).lower(): entry
+            for entry in repository.sensors.values()
+            if getattr(entry, "readable", False)
+        }
+        for name in power_sensor_names(getattr(repository, "mfg_id", None)):
+            entry = by_name.get(name.lower())
+            if entry is not None:
+                return _Sensor(name=str(entry.name), entry=entry)
+        return None
+
+    def _logout(self, bmc: _BMC, where: str) -> None:
+        # A request abandoned on a hung BMC still holds the lock; its session will break.
+        if not bmc.lock.acquire(timeout=0.5):
+            return
+        try:
+            command, bmc.command = bmc.command, None
+            if command is not None:
+                _close(command, where)
+        finally:
+            bmc.lock.release()
+
+
+def _close(command: Any, where: str) -> None:
+    """Log out (pyghmi sends Close Session and does not wait for the answer)."""
+    try:
+        command.ipmi_session.logout()
+    except Exception as exc:
+        logger.debug("%s: logout failed: %s", where, type(exc).__name__)
+
+
+def _where(endpoint: BMCEndpoint) -> str:
+    return f"IPMI {endpoint.host}:{endpoint.port or DEFAULT_PORT}"
+
+
+def _describe(endpoint: BMCEndpoint, exc: BaseException, message: str | None = None) -> str:
+    """A log-safe message: where, what kind, pyghmi's words without the password."""
+    text = message if message is not None else str(exc)
+    if isinstance(exc, socket.gaierror):
+        text = f"cannot resolve {endpoint.host!r}: {text}"
+    return redact(f"{_where(endpoint)}: {type(exc).__name__}: {text}", endpoint.password)

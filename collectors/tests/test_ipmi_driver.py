@@ -1,0 +1,258 @@
+"""The IPMI driver against simulated BMCs over the real network stack (no mocks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from collectors.drivers.base import (
+    BMCAuthFailed,
+    BMCEndpoint,
+    BMCProtocolError,
+    BMCUnreachable,
+    DriverError,
+    PowerUnsupported,
+)
+from collectors.drivers.ipmi import IPMIDriver
+from collectors.simulators.faults import Fault
+from collectors.simulators.ipmi import IPMISimulator, IPMISimulatorGroup
+from collectors.simulators.profile import PowerProfile
+
+SECRET = "Zq-secret-9!"  # distinctive, so a leak is found by substring
+
+
+@pytest.fixture
+def driver() -> Iterator[IPMIDriver]:
+    drv = IPMIDriver()
+    yield drv
+    drv.close()
+
+
+@pytest.fixture
+def sim() -> Iterator[IPMISimulator]:
+    with IPMISimulator(PowerProfile.constant(312.0), password=SECRET) as simulator:
+        yield simulator
+
+
+def endpoint_of(sim: IPMISimulator, *, password: str | None = None, timeout: float = 2.0):
+    return BMCEndpoint(
+        host=sim.host,
+        port=sim.port,
+        username=sim.username,
+        password=sim.password if password is None else password,
+        timeout=timeout,
+    )
+
+
+def error_texts(error: BaseException) -> list[str]:
+    texts: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None:
+        texts += [str(seen), repr(seen)]
+        seen = seen.__cause__ or seen.__context__
+    return texts
+
+
+def test_it_reads_dcmi_power_from_the_simulator(driver, sim):
+    reading = driver.read_power(endpoint_of(sim))
+    assert reading.watts == 312.0
+    assert reading.source == "dcmi"
+    assert reading.bmc_timestamp is not None
+    assert abs((reading.read_at - reading.bmc_timestamp).total_seconds()) < 2
+    assert reading.read_at.tzinfo is dt.UTC
+
+
+def test_it_follows_the_profile_as_it_changes(driver):
+    profile = PowerProfile([(0.4, 150.0), (0.4, 450.0)], refresh=0.0, epoch=time.time())
+    with IPMISimulator(profile) as simulator:
+        seen = set()
+        deadline = time.monotonic() + 3
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.add(driver.read_power(endpoint_of(simulator)).watts)
+            time.sleep(0.05)
+    assert seen == {150.0, 450.0}
+
+
+def test_it_reuses_the_session_for_the_next_read(driver, sim):
+    endpoint = endpoint_of(sim)
+    driver.read_power(endpoint)
+    driver.read_power(endpoint)
+    driver.read_power(endpoint)
+    assert driver._bmcs[endpoint.session_key].logins == 1
+    assert sim.session_count == 1
+
+
+def test_it_logs_in_again_when_the_session_broke(driver, sim):
+    endpoint = endpoint_of(sim)
+    driver.read_power(endpoint)
+    driver._bmcs[endpoint.session_key].command.ipmi_session.logout()  # behind its back
+    assert driver.read_power(endpoint).watts == 312.0
+    assert driver._bmcs[endpoint.session_key].logins == 2
+
+
+def test_it_logs_in_again_after_a_long_idle(sim):
+    driver = IPMIDriver(session_max_idle=0.2)
+    endpoint = endpoint_of(sim)
+    driver.read_power(endpoint)
+    time.sleep(0.3)
+    assert driver.read_power(endpoint).watts == 312.0
+    assert driver._bmcs[endpoint.session_key].logins == 2
+    driver.close()
+
+
+def test_close_logs_out_and_frees_the_bmc_session(sim):
+    driver = IPMIDriver()
+    driver.read_power(endpoint_of(sim))
+    assert sim.session_count == 1
+    driver.close()
+    deadline = time.monotonic() + 2
+    while sim.session_count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sim.session_count == 0
+
+
+def test_forget_drops_the_session_and_the_next_read_logs_in(driver, sim):
+    endpoint = endpoint_of(sim)
+    driver.read_power(endpoint)
+    driver.forget(endpoint)
+    assert driver.read_power(endpoint).watts == 312.0
+    assert driver._bmcs[endpoint.session_key].logins == 1  # a fresh entry
+
+
+def test_it_falls_back_to_an_sdr_power_sensor_without_dcmi(driver):
+    with IPMISimulator(
+        PowerProfile.constant(248.0),
+        dcmi=False,
+        sensor_name="Pwr Consumption",
+        manufacturer_id=674,
+    ) as simulator:
+        endpoint = endpoint_of(simulator)
+        first = driver.read_power(endpoint)
+        second = driver.read_power(endpoint)
+    assert first.watts == second.watts == 248.0
+    assert first.source == second.source == "sdr:Pwr Consumption"
+    assert first.bmc_timestamp is None
+    assert driver._bmcs[endpoint.session_key].source == "sdr:Pwr Consumption"
+
+
+def test_it_reports_power_unsupported_without_dcmi_or_a_known_sensor(driver):
+    with (
+        IPMISimulator(dcmi=False, sensor_name="Fan 1") as simulator,
+        pytest.raises(PowerUnsupported),
+    ):
+        driver.read_power(endpoint_of(simulator))
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        (Fault.WRONG_PASSWORD, BMCAuthFailed),
+        (Fault.NULL_READING, BMCProtocolError),
+        (Fault.ERROR, BMCProtocolError),
+        (Fault.HANG, BMCUnreachable),
+    ],
+)
+def test_each_fault_gives_its_error_quickly(driver, sim, fault, error):
+    sim.fault = fault
+    started = time.monotonic()
+    with pytest.raises(error):
+        driver.read_power(endpoint_of(sim, timeout=1.0))
+    assert time.monotonic() - started < 1.5
+
+
+def test_a_bmc_that_hangs_mid_session_is_bounded_and_then_fails_fast(driver, sim):
+    endpoint = endpoint_of(sim, timeout=0.8)
+    driver.read_power(endpoint)
+    sim.fault = Fault.HANG
+    started = time.monotonic()
+    with pytest.raises(BMCUnreachable):
+        driver.read_power(endpoint)
+    assert 0.7 < time.monotonic() - started < 1.3
+    started = time.monotonic()
+    with pytest.raises(BMCUnreachable, match="still unanswered"):
+        driver.read_power(endpoint)
+    assert time.monotonic() - started < 0.1
+
+
+def test_a_slow_bmc_answers_late_but_within_the_deadline(driver, sim):
+    endpoint = endpoint_of(sim, timeout=2.0)
+    driver.read_power(endpoint)
+    sim.fault, sim.slow_seconds = Fault.SLOW, 0.3
+    started = time.monotonic()
+    assert driver.read_power(endpoint).watts == 312.0
+    assert 0.3 <= time.monotonic() - started < 1.0
+
+
+def test_a_slower_bmc_than_the_deadline_is_unreachable(driver, sim):
+    sim.fault, sim.slow_seconds = Fault.SLOW, 3.0
+    started = time.monotonic()
+    with pytest.raises(BMCUnreachable):
+        driver.read_power(endpoint_of(sim, timeout=0.5))
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_wrong_password_is_refused(driver, sim):
+    with pytest.raises(BMCAuthFailed):
+        driver.read_power(endpoint_of(sim, password="not-" + SECRET))
+
+
+def test_a_silent_port_is_unreachable_within_the_timeout(driver):
+    with IPMISimulator() as simulator:
+        port = simulator.port
+    started = time.monotonic()
+    with pytest.raises(BMCUnreachable):
+        driver.read_power(
+            BMCEndpoint(host="127.0.0.1", port=port, username="admin", password=SECRET, timeout=0.5)
+        )
+    assert time.monotonic() - started < 1.0
+
+
+def test_an_unresolvable_host_is_unreachable(driver):
+    with pytest.raises(BMCUnreachable):
+        driver.read_power(
+            BMCEndpoint(host="no-such-bmc.invalid", username="admin", password=SECRET, timeout=1.0)
+        )
+
+
+def test_the_password_never_appears_in_errors_or_logs(driver, sim, caplog):
+    caplog.set_level(logging.DEBUG)  # every logger, pyghmi's included
+    errors: list[DriverError] = []
+    scenarios = [
+        (Fault.NONE, "not-" + SECRET),
+        (Fault.WRONG_PASSWORD, SECRET),
+        (Fault.ERROR, SECRET),
+        (Fault.NULL_READING, SECRET),
+        (Fault.HANG, SECRET),
+    ]
+    for fault, password in scenarios:
+        sim.fault = fault
+        endpoint = endpoint_of(sim, password=password, timeout=0.5)
+        try:
+            driver.read_power(endpoint)
+        except DriverError as exc:
+            errors.append(exc)
+        driver.forget(endpoint)
+    assert len(errors) == len(scenarios)
+    for error in errors:
+        for text in error_texts(error):
+            assert SECRET not in text
+    assert caplog.records, "expected DEBUG records to check"
+    for record in caplog.records:
+        assert SECRET not in record.getMessage()
+    assert SECRET not in repr(endpoint_of(sim))
+
+
+def test_many_bmcs_in_one_process_all_read_correctly(driver):
+    with IPMISimulatorGroup() as group:
+        sims = group.create(50, profile=lambda i: PowerProfile.constant(100.0 + i))
+        endpoints = [endpoint_of(s) for s in sims]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for _ in range(2):  # the second round runs on the cached sessions
+                readings = list(pool.map(driver.read_power, endpoints))
+                assert [r.watts for r in readings] == [100.0 + i for i in range(50)]
+    assert all(driver._bmcs[e.session_key].logins == 1 for e in endpoints)
