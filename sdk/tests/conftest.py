@@ -17,7 +17,13 @@ from energylab_sdk import _api, _client
 from energylab_sdk._config import ENV_VARS
 from energylab_sdk.testing import FakeEnergyLab
 
-pytest_plugins = ["pytester"]
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The pytester fixture. Not `pytest_plugins = ["pytester"]`: pytest refuses that in a
+    # conftest that is not loaded up front, as here under `pytest .` from the repository root.
+    if not config.pluginmanager.has_plugin("pytester"):
+        config.pluginmanager.import_plugin("pytester")
+
 
 POD = "pod-1"
 
