@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, cast, overload
 
 from . import _client
-from ._config import UNSET
+from ._config import LEGACY, UNSET
 from ._transport import LEGACY_INITIAL_STEP, START, STEP, STOP, Event
 
 logger = logging.getLogger("energylab_sdk")
@@ -76,6 +76,8 @@ def _begin(scenario: str, pod: str | None, step: str | None, ns: int) -> _Frame 
         resolved = _pod_for(client, pod)
         if not resolved:
             return None
+        if step is None and client.config.protocol == LEGACY:
+            step = LEGACY_INITIAL_STEP  # what the old API records; restored as such when nesting
         frame = _Frame(str(scenario), resolved, step)
         with _lock:
             _stack.append(frame)
