@@ -217,3 +217,72 @@ def _end(run: Run, current: Step | None, at: dt.datetime) -> None:
     run.ended_at = at
     run.ended_received_at = timezone.now()
     run.save(update_fields=["ended_at", "ended_received_at"])
+
+
+# -- measurements pushed by legacy collectors -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    sensor: str
+    unit: str
+    value: float
+    at: dt.datetime | None = None
+
+
+def record_measurements(
+    pod_name: str,
+    server_name: str,
+    readings: list[Reading],
+    topology: dict[str, str] | None = None,
+    source: str = RunSource.LEGACY,
+) -> int:
+    """Push ``readings`` of a server to the sample buffer; returns how many.
+
+    An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
+    topology fields given update the server's. Every reading is kept, inside a run or not: the
+    writer correlates them with runs later. All or nothing: when the buffer refuses, the pod and
+    server created here are rolled back too.
+
+    :raises collectors.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
+    """
+    from collectors.buffer import Sample, SampleBuffer
+    from collectors.models import BMCType, Server
+    from events.timestamps import to_ns
+
+    received = timezone.now()
+    with transaction.atomic():
+        pod, _ = Pod.objects.get_or_create(name=pod_name)
+        server, _ = Server.objects.get_or_create(
+            name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
+        )
+        changed: dict[str, object] = {
+            field: value
+            for field, value in (topology or {}).items()
+            if getattr(server, field) != value
+        }
+        power = [r for r in readings if r.sensor == "power"]
+        if power:
+            last = max(power, key=lambda r: r.at or received)
+            changed.update(
+                last_reading_w=last.value,
+                last_reading_at=last.at or received,
+                last_source=source,
+                last_success_at=received,
+            )
+        if changed:
+            Server.objects.filter(pk=server.pk).update(**changed)
+        samples = [
+            Sample(
+                pod=pod_name,
+                server=server_name,
+                watts=r.value,
+                measured_at_ns=to_ns(r.at or received),
+                source=source,
+                sensor=r.sensor,
+                unit=r.unit,
+            )
+            for r in readings
+        ]
+        # Last, so that a refusal rolls back what this request created.
+        return SampleBuffer.from_settings().push(samples)

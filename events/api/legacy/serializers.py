@@ -1,0 +1,107 @@
+"""Bodies and answers of the legacy API."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from collectors.api.fields import NameField
+from events import timestamps
+
+
+@extend_schema_field({"type": "integer", "description": "Nanoseconds since the epoch (UTC)."})
+class NanosecondsField(serializers.Field):
+    """The legacy API's times: integer nanoseconds (a JSON integer or a string of digits)."""
+
+    def to_internal_value(self, data: Any) -> dt.datetime:
+        if isinstance(data, bool) or not isinstance(data, int | str):
+            raise serializers.ValidationError(
+                f"`{self.field_name}` must be integer nanoseconds, not {type(data).__name__}"
+            )
+        text = str(data).strip()
+        if not (text.isascii() and text.isdigit()):
+            raise serializers.ValidationError(f"`{self.field_name}` must be integer nanoseconds")
+        try:
+            return timestamps.parse(int(text))
+        except timestamps.TimestampError as exc:
+            raise serializers.ValidationError(f"`{self.field_name}` {exc}") from None
+
+    def to_representation(self, value: dt.datetime) -> int:
+        return timestamps.to_ns(value)
+
+
+@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "pattern": r"^\S+$"}]})
+class ReadingField(serializers.Field):
+    """A measured value: a JSON number or a numeric string (old collectors send both)."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float | str):
+            raise serializers.ValidationError(f"must be a number, not {type(data).__name__}")
+        try:
+            value = float(data)
+        except (ValueError, OverflowError):
+            raise serializers.ValidationError(f"{str(data)[:50]!r} is not a number") from None
+        if not math.isfinite(value):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+    def to_representation(self, value: float) -> float:
+        return value
+
+
+class LegacyStartSerializer(serializers.Serializer):
+    scenario = NameField()
+    step = NameField()
+    time = NanosecondsField(
+        required=False, help_text="EnergyLab extension: when it started (default: now)."
+    )
+
+
+class LegacyStepSerializer(serializers.Serializer):
+    step = NameField()
+    time = NanosecondsField(required=False, help_text="EnergyLab extension (default: now).")
+
+
+class LegacyTimeQuerySerializer(serializers.Serializer):
+    time = NanosecondsField(required=False)
+
+
+class LegacyScenarioSerializer(serializers.Serializer):
+    environment = serializers.CharField()
+    scenario = serializers.CharField()
+    step = serializers.CharField(allow_null=True)
+
+
+class StatusSerializer(serializers.Serializer):
+    status = serializers.CharField()
+
+
+class TopologySerializer(serializers.Serializer):
+    dc = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    room = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    row = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    rack = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+
+class MeasurementSerializer(serializers.Serializer):
+    sensor = NameField(required=False, default="power", max_length=100)
+    unit = NameField(required=False, default="W", max_length=32)
+    value = ReadingField()
+    time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")
+
+
+class MeasurementsSerializer(serializers.Serializer):
+    environment = NameField()
+    topology = TopologySerializer(required=False)
+    # A ListField (not many=True) reports errors by index: {"measurements": {"3": {"value": ..}}}.
+    measurements = serializers.ListField(child=MeasurementSerializer(), max_length=100_000)
+
+
+class ConsumptionSerializer(serializers.Serializer):
+    environment = NameField()
+    power = ReadingField()
+    time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")

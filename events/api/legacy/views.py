@@ -1,0 +1,240 @@
+"""Views of the legacy ``/resources`` API.
+
+Environment names in paths: Functest's SDK quotes them with ``quote_plus`` (a space arrives as
+``+``) while other clients send ``%20``; both must reach the same pod, so a ``+`` in the
+environment segment means a space. A literal ``+`` must be sent as ``%2B``: that is only told
+apart when the server passes the raw request line (gunicorn's ``RAW_URI``, uWSGI's
+``REQUEST_URI``); behind Django's development server a ``%2B`` is a space too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from collectors.models import NAME_MAX_LENGTH
+from energylab.services import ServiceUnavailable, check_database
+from energylab.validators import validate_name
+from events import services
+from events.api.legacy import serializers as s
+from events.api.parsers import AnyTypeJSONParser, LimitedJSONParser
+from events.api.permissions import CanSendEvents
+from events.api.schema import WRITE_ERRORS, errors
+from events.api.throttling import ScopedRateThrottleFromSettings
+from events.api.views import validated
+from events.models import Run, RunSource
+
+TAG = "legacy"
+ENVIRONMENT_MARKER = "/recorders/environment/"
+STEP_SUFFIX = "/step"
+
+ENVIRONMENT_PARAMETER = OpenApiParameter(
+    "environment",
+    location=OpenApiParameter.PATH,
+    description="The pod's name; `+` means a space (send a literal `+` as `%2B`).",
+)
+
+
+def environment_name(request: Request, captured: str, suffix: str = "") -> str:
+    """The pod named by the path's environment segment (see the module's docstring)."""
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    if raw:
+        raw_path = urlsplit(raw).path
+        start = raw_path.find(ENVIRONMENT_MARKER)
+        if start >= 0:
+            segment = raw_path[start + len(ENVIRONMENT_MARKER) :]
+            if suffix and segment.endswith(suffix):
+                segment = segment[: -len(suffix)]
+            # Use the raw line only if it is the request Django routed (proxies may rewrite it).
+            if unquote(segment) == captured:
+                return checked_name("environment", unquote_plus(segment))
+    return checked_name("environment", captured.replace("+", " "))
+
+
+def checked_name(field: str, name: str) -> str:
+    """:raises ValidationError: (400) a name the models would refuse, naming ``field``."""
+    try:
+        validate_name(name)
+    except DjangoValidationError as exc:
+        raise ValidationError({field: exc.messages}) from None
+    if len(name) > NAME_MAX_LENGTH:
+        raise ValidationError({field: [f"may not be longer than {NAME_MAX_LENGTH} characters"]})
+    return name
+
+
+def scenario_answer(environment: str, run: Run, step: str | None) -> Response:
+    return Response({"environment": environment, "scenario": run.scenario, "step": step})
+
+
+def current_step_name(run: Run) -> str | None:
+    step = services.current_step(run)
+    return step.name if step else None
+
+
+class LegacyView(APIView):
+    """Event senders only (anyone with ``ENERGYLAB_ALLOW_ANONYMOUS_EVENTS``), JSON whatever the
+    Content-Type says."""
+
+    permission_classes = [CanSendEvents]
+    parser_classes = [LimitedJSONParser, AnyTypeJSONParser]
+    throttle_classes = [ScopedRateThrottleFromSettings]
+    throttle_scope = "events"
+
+
+class PingView(APIView):
+    """Up while the database answers. Open to all, so clients can tell "down" from "refused"."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_ping",
+        responses={200: s.StatusSerializer, 503: s.StatusSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            check_database()
+        except ServiceUnavailable as exc:
+            return Response(
+                {"status": "KO", "detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE
+            )
+        return Response({"status": "OK"})
+
+
+class RecorderView(LegacyView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_recorder_get",
+        parameters=[ENVIRONMENT_PARAMETER, s.LegacyTimeQuerySerializer],
+        responses={200: s.LegacyScenarioSerializer, **errors(400, 401, 403, 404, 429, 503)},
+    )
+    def get(self, request: Request, environment: str) -> Response:
+        """The scenario running on the environment (or, with ``time``, running then)."""
+        env = environment_name(request, environment)
+        at = validated(s.LegacyTimeQuerySerializer, request.query_params).get("time")
+        if at is None:
+            run = services.running_run(env)
+            if run is None:
+                raise NotFound(f"no scenario is running on {env!r}")
+            return scenario_answer(env, run, current_step_name(run))
+        found = services.run_at(env, at)
+        if found is None:
+            raise NotFound(f"no scenario was running on {env!r} at that time")
+        run, step = found
+        return scenario_answer(env, run, step.name if step else None)
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_recorder_start",
+        parameters=[ENVIRONMENT_PARAMETER],
+        request=s.LegacyStartSerializer,
+        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, environment: str) -> Response:
+        """Start a scenario in a step (replacing the one running)."""
+        env = environment_name(request, environment)
+        data = validated(s.LegacyStartSerializer, request.data)
+        started = services.start_run(
+            env, data["scenario"], data["step"], data.get("time"), RunSource.LEGACY
+        )
+        return scenario_answer(env, started.run, data["step"])
+
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_recorder_stop",
+        parameters=[ENVIRONMENT_PARAMETER, s.LegacyTimeQuerySerializer],
+        request=None,
+        responses={
+            200: s.LegacyScenarioSerializer,
+            **errors(400, 401, 403, 404, 409, 429, 503),
+        },
+    )
+    def delete(self, request: Request, environment: str) -> Response:
+        """Stop the running scenario; answers it as it was."""
+        env = environment_name(request, environment)
+        at = validated(s.LegacyTimeQuerySerializer, request.query_params).get("time")
+        try:
+            run = services.stop_run(env, at)
+        except services.NoRunningRun:
+            raise NotFound(f"no scenario is running on {env!r}") from None
+        # The step that was running is the latest one that ended with the run.
+        last = run.steps.filter(ended_at=run.ended_at).order_by("-started_at", "-id").first()
+        step = last.name if last else None
+        return scenario_answer(env, run, step)
+
+
+class RecorderStepView(LegacyView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_recorder_step",
+        parameters=[ENVIRONMENT_PARAMETER],
+        request=s.LegacyStepSerializer,
+        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+    )
+    def post(self, request: Request, environment: str) -> Response:
+        """Change the running scenario's step."""
+        env = environment_name(request, environment, STEP_SUFFIX)
+        data = validated(s.LegacyStepSerializer, request.data)
+        try:
+            run = services.set_step(env, data["step"], data.get("time"))
+        except services.NoRunningRun:
+            raise NotFound(f"no scenario is running on {env!r}") from None
+        return scenario_answer(env, run, data["step"])
+
+
+class MeasurementsView(LegacyView):
+    throttle_scope = "measurements"
+
+    def record(self, server: str, data: dict[str, Any]) -> Response:
+        readings = [
+            services.Reading(m["sensor"], m["unit"], m["value"], m.get("time"))
+            for m in data["measurements"]
+        ]
+        services.record_measurements(
+            data["environment"],
+            checked_name("server", server),
+            readings,
+            topology=data.get("topology"),
+        )
+        return Response({"status": "OK"})
+
+
+class EquipmentMeasurementsView(MeasurementsView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_equipment_measurements",
+        request=s.MeasurementsSerializer,
+        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, equipment: str) -> Response:
+        """Measurements of one server (created as a push server if unknown)."""
+        return self.record(equipment, validated(s.MeasurementsSerializer, request.data))
+
+
+class ServerConsumptionView(MeasurementsView):
+    @extend_schema(
+        tags=[TAG],
+        operation_id="legacy_server_consumption",
+        deprecated=True,
+        request=s.ConsumptionSerializer,
+        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
+    )
+    def post(self, request: Request, server: str) -> Response:
+        """One power reading in watts (the pre-2022 collectors' path)."""
+        data = validated(s.ConsumptionSerializer, request.data)
+        measurement = {"sensor": "power", "unit": "W", "value": data["power"]}
+        if "time" in data:
+            measurement["time"] = data["time"]
+        return self.record(
+            server, {"environment": data["environment"], "measurements": [measurement]}
+        )

@@ -1,0 +1,181 @@
+"""Legacy measurements reach the sample buffer (the real Redis), all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from rest_framework.test import APIClient
+
+from collectors.buffer import Sample, SampleBuffer
+from collectors.models import BMCType, Pod, Server
+from events import timestamps
+from events.api.testing import *  # noqa: F403 - fixtures
+from events.api.testing import ago
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def buffer(redis_url: str) -> Iterator[SampleBuffer]:
+    buf = SampleBuffer.from_settings()
+    buf.clear()
+    yield buf
+    buf.clear()
+
+
+@pytest.fixture
+def env() -> str:
+    # Unique, so that samples of another test process on the same Redis are told apart.
+    return f'lab, pod={uuid.uuid4().hex[:6]} "east"'
+
+
+def buffered(buffer: SampleBuffer, env: str) -> list[Sample]:
+    entries = buffer.read_ready(older_than=0, max_samples=10_000)
+    return [s for e in entries for s in e.samples if s.pod == env]
+
+
+def measurements_url(equipment: str) -> str:
+    return f"/resources/equipments/{quote(equipment, safe='')}/measurements"
+
+
+def post(client: APIClient, equipment: str, body: dict[str, Any]) -> Any:
+    return client.post(measurements_url(equipment), body, format="json")
+
+
+def test_measurements_are_pushed_to_the_buffer(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    t0 = ago(10)
+    ns = timestamps.to_ns(t0)
+    answer = post(
+        client,
+        "node 1",
+        {
+            "environment": env,
+            "measurements": [
+                {"sensor": "power", "unit": "W", "value": 251.5, "time": ns},
+                {"sensor": "temperature", "unit": "C", "value": "38", "time": str(ns)},
+            ],
+        },
+    )
+    assert (answer.status_code, answer.json()) == (200, {"status": "OK"})
+    assert buffered(buffer, env) == [
+        Sample(env, "node 1", 251.5, ns, "legacy"),
+        Sample(env, "node 1", 38.0, ns, "legacy", sensor="temperature", unit="C"),
+    ]
+
+
+def test_an_unknown_equipment_becomes_a_push_server_of_a_new_pod(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    body = {
+        "environment": env,
+        "topology": {"dc": "Paris", "rack": "R7"},
+        "measurements": [{"sensor": "power", "unit": "W", "value": 100}],
+    }
+    post(client, 'srv "1", rack=2', body)
+    server = Server.objects.select_related("pod").get()
+    assert (server.name, server.pod.name, server.bmc_type) == ('srv "1", rack=2', env, BMCType.PUSH)
+    assert (server.dc, server.room, server.rack) == ("Paris", "", "R7")
+    assert server.last_reading_w == 100
+    post(client, 'srv "1", rack=2', {**body, "topology": {"room": "B"}})
+    server.refresh_from_db()
+    assert (server.dc, server.room, server.rack) == ("Paris", "B", "R7")
+    assert Server.objects.count() == 1
+
+
+def test_a_measurement_without_time_is_stamped_on_receipt(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    before = timestamps.to_ns(dt.datetime.now(dt.UTC))
+    post(client, "n", {"environment": env, "measurements": [{"value": 1}]})
+    [sample] = buffered(buffer, env)
+    assert before <= sample.measured_at_ns <= timestamps.to_ns(dt.datetime.now(dt.UTC))
+    assert (sample.sensor, sample.unit) == ("power", "W")
+
+
+def test_measurements_outside_any_run_are_kept(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    post(client, "n", {"environment": env, "measurements": [{"value": 1}, {"value": 2}]})
+    assert len(buffered(buffer, env)) == 2
+
+
+@pytest.mark.parametrize(
+    ("measurement", "field"),
+    [
+        ({"value": "lots"}, "value"),
+        ({"value": None}, "value"),
+        ({"value": True}, "value"),
+        ({"value": "nan"}, "value"),
+        ({"value": "1e999"}, "value"),
+        ({}, "value"),
+        ({"value": 1, "time": 1.5e18}, "time"),
+        ({"value": 1, "time": "2026-11-25T10:00:00Z"}, "time"),
+        ({"value": 1, "time": 1_700_000_000}, "time"),
+        ({"value": 1, "sensor": "po\nwer"}, "sensor"),
+    ],
+)
+def test_a_bad_measurement_is_400_naming_index_and_field_and_nothing_is_pushed(
+    client: APIClient, buffer: SampleBuffer, env: str, measurement: dict[str, Any], field: str
+) -> None:
+    body = {"environment": env, "measurements": [{"value": 1}, measurement]}
+    answer = post(client, "n", body)
+    assert answer.status_code == 400
+    assert field in answer.json()["measurements"]["1"]
+    assert buffered(buffer, env) == []
+    assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"measurements": [{"value": 1}]}, "environment"),
+        ({"environment": "p"}, "measurements"),
+        ({"environment": "p", "measurements": {"value": 1}}, "measurements"),
+        ({"environment": "p", "measurements": [], "topology": "rack 1"}, "topology"),
+    ],
+)
+def test_a_bad_body_is_400_naming_the_field(
+    client: APIClient, body: dict[str, Any], field: str
+) -> None:
+    answer = post(client, "n", body)
+    assert answer.status_code == 400
+    assert field in answer.json()
+
+
+def test_the_deprecated_consumption_path_is_one_power_measurement(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    ns = timestamps.to_ns(ago(5))
+    answer = client.post(
+        "/resources/servers/node%201/consumption",
+        {"power": "312.5", "environment": env, "time": ns},
+        format="json",
+    )
+    assert (answer.status_code, answer.json()) == (200, {"status": "OK"})
+    assert buffered(buffer, env) == [Sample(env, "node 1", 312.5, ns, "legacy")]
+
+
+def test_a_bad_consumption_is_400(client: APIClient) -> None:
+    answer = client.post(
+        "/resources/servers/n/consumption", {"power": "x", "environment": "p"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "power" in answer.json()
+
+
+def test_redis_down_is_503_and_nothing_is_half_written(
+    client: APIClient, settings: Any, env: str
+) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/9"
+    answer = post(client, "n", {"environment": env, "measurements": [{"value": 1}]})
+    assert answer.status_code == 503
+    assert "sample buffer" in answer.json()["detail"]
+    assert not Pod.objects.filter(name=env).exists()
+    assert not Server.objects.exists()
