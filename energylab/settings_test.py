@@ -16,3 +16,9 @@ os.environ.setdefault("ENERGYLAB_CORRELATION_DELAY", "0")
 from energylab.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
+
+# One test database per test process, so that two test runs on one machine (a developer's and
+# CI's, or two helpers') never collide; pytest-django drops it at the end.
+DATABASES["default"].setdefault("TEST", {})["NAME"] = (  # noqa: F405
+    f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
+)

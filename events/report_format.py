@@ -1,0 +1,99 @@
+"""Reports as text: a table for people, CSV for spreadsheets (the JSON is the report itself)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+COLUMNS = [
+    ("step", "Step"),
+    ("server", "Server"),
+    ("duration_s", "Duration s"),
+    ("energy_j", "Energy J"),
+    ("energy_wh", "Energy Wh"),
+    ("mean_w", "Mean W"),
+    ("peak_w", "Peak W"),
+    ("sample_count", "Samples"),
+    ("coverage", "Coverage"),
+    ("largest_gap_s", "Gap s"),
+    ("method", "Method"),
+    ("warnings", "Warnings"),
+]
+
+
+def rows(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """One row per step and server, a row per step for all servers, and the run's total."""
+    for step in report["steps"]:
+        yield {**step, "step": step["name"], "server": "all"}
+        for server in step["servers"]:
+            yield {**server, "step": step["name"]}
+    yield {**report["total"], "step": "TOTAL", "server": "all"}
+
+
+def _cell(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    if key == "coverage":
+        return f"{value * 100:.1f} %"
+    if key == "warnings":
+        return "; ".join(value)
+    if isinstance(value, float):
+        return f"{value:.6f}" if key == "energy_wh" else f"{value:.1f}"
+    return str(value)
+
+
+def as_table(report: dict[str, Any]) -> str:
+    run = report["run"]
+    head = (
+        f"Run {run['id']}: {run['scenario']} on {run['pod']}, "
+        f"{run['started_at']} → {run['ended_at'] or 'running'}"
+    )
+    table = [[title for _key, title in COLUMNS]]
+    table += [[_cell(key, row.get(key)) for key, _title in COLUMNS] for row in rows(report)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS) - 1)]
+    lines = [head]
+    for index, row in enumerate(table):
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+        if index == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    for warning in report["warnings"]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)
+
+
+def as_csv(reports: list[dict[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["run", "pod", "scenario"] + [key for key, _ in COLUMNS])
+    for report in reports:
+        run = report["run"]
+        for row in rows(report):
+            writer.writerow(
+                [run["id"], run["pod"], run["scenario"]]
+                + [
+                    "; ".join(row.get(key) or []) if key == "warnings" else row.get(key)
+                    for key, _ in COLUMNS
+                ]
+            )
+    return out.getvalue()
+
+
+def comparison_table(comparison: dict[str, Any]) -> str:
+    lines = ["Run     Started (UTC)                  Energy J      Duration s  Coverage  Flag"]
+    for row in comparison["runs"]:
+        energy = "-" if row["energy_j"] is None else f"{row['energy_j']:.1f}"
+        flag = "REGRESSION" if row["regression"] else ""
+        lines.append(
+            f"{row['run']['id']:<7} {row['run']['started_at']:<30} {energy:>12}  "
+            f"{row['duration_s']:>10.1f}  {row['coverage'] * 100:>6.1f} %  {flag}"
+        )
+    e = comparison["energy"]
+    if e["runs"]:
+        lines.append(
+            f"mean {e['mean_j']} J, stdev {e['stdev_j']} J, min {e['min_j']} J, max {e['max_j']} J "
+            f"over {e['runs']} run(s)"
+        )
+    return "\n".join(lines)

@@ -1,0 +1,223 @@
+"""Reports over the real InfluxDB: accuracy against a known profile, shape, CLI, web page."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import redis
+from django.core.management import CommandError, call_command
+from django.test import Client
+
+from collectors.buffer import Sample, SampleBuffer
+from collectors.models import BMCType, Pod, Server
+from collectors.simulators.profile import PowerProfile
+from events.influx import make_client
+from events.models import Run, Step
+from events.reports import compare_runs, run_report
+from events.writer import InfluxWriter
+
+pytestmark = pytest.mark.django_db
+
+EPOCH = dt.datetime(2026, 11, 20, 8, 0, 0, tzinfo=dt.UTC)
+POD = 'pod, "reports" = yes'
+SERVERS = ["alpha node", "béta\\2"]
+STEPS = [("boot", 0, 20), ("load, heavy", 20, 50), ("cool=down", 50, 70)]
+PROFILE = [(20, 180), (30, 420), (20, 210)]
+
+
+def at(seconds: float) -> dt.datetime:
+    return EPOCH + dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def influx(influxdb_database: str):
+    client = make_client()
+    client.query('DROP MEASUREMENT "power"')
+    return client
+
+
+@pytest.fixture
+def buffer(redis_url: str) -> SampleBuffer:
+    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=1_000_000)
+    buf.clear()
+    yield buf
+    buf.clear()
+
+
+def record(
+    buffer,
+    influx,
+    run: Run,
+    profiles: dict[str, PowerProfile],
+    start: float,
+    end: float,
+    every: float = 1.0,
+    counter: bool = False,
+) -> None:
+    samples = []
+    for index, (server, profile) in enumerate(profiles.items()):
+        t = start + 0.37 + index * 0.11
+        while t <= end:
+            samples.append(
+                Sample(
+                    run.pod.name,
+                    server,
+                    profile.watts_at(EPOCH.timestamp() + t),
+                    int((EPOCH.timestamp() + t) * 1e6) * 1000,
+                    "test",
+                    energy_j=profile.counter_j(EPOCH.timestamp() + t) if counter else None,
+                )
+            )
+            t += every
+    buffer.push(samples)
+    InfluxWriter(buffer, influx, delay=0).flush()
+
+
+@pytest.fixture
+def run() -> Run:
+    pod = Pod.objects.create(name=POD, poll_interval=1)
+    for name in SERVERS:
+        Server.objects.create(pod=pod, name=name, bmc_type=BMCType.PUSH)
+    run = Run.objects.create(pod=pod, scenario="s1", started_at=at(0), ended_at=at(70))
+    for name, a, b in STEPS:
+        Step.objects.create(run=run, name=name, started_at=at(a), ended_at=at(b))
+    return run
+
+
+def profiles(scale: float = 1.0) -> dict[str, PowerProfile]:
+    return {
+        name: PowerProfile(
+            [(s, w * scale + 10 * i) for s, w in PROFILE],
+            refresh=1,
+            noise=5,
+            seed=i,
+            epoch=EPOCH.timestamp(),
+        )
+        for i, name in enumerate(SERVERS)
+    }
+
+
+def test_energy_per_step_is_within_one_percent_of_the_truth(buffer, influx, run) -> None:
+    truth = profiles()
+    record(buffer, influx, run, truth, -30, 100)
+    report = run_report(run)
+    assert [s["name"] for s in report["steps"]] == [n for n, _a, _b in STEPS]
+    for step, (_name, a, b) in zip(report["steps"], STEPS, strict=True):
+        expected = sum(
+            p.energy_j(EPOCH.timestamp() + a, EPOCH.timestamp() + b) for p in truth.values()
+        )
+        assert step["energy_j"] == pytest.approx(expected, rel=0.01)
+        assert step["energy_wh"] == pytest.approx(expected / 3600, rel=0.01)
+        assert step["coverage"] == 1.0
+        assert step["warnings"] == []
+        assert {s["server"] for s in step["servers"]} == set(SERVERS)
+        for server in step["servers"]:
+            one = truth[server["server"]].energy_j(EPOCH.timestamp() + a, EPOCH.timestamp() + b)
+            assert server["energy_j"] == pytest.approx(one, rel=0.01)
+    assert report["total"]["energy_j"] == pytest.approx(
+        sum(s["energy_j"] for s in report["steps"]), rel=1e-6
+    )
+    # idle: the 5 minutes before the run hold samples of the first segment's power
+    assert report["idle"]["source"].startswith("median")
+
+
+def test_counters_are_used_when_the_bmc_has_them(buffer, influx, run) -> None:
+    truth = profiles()
+    record(buffer, influx, run, truth, -5, 75, counter=True)
+    report = run_report(run)
+    assert report["steps"][1]["method"] == "counter"
+    expected = sum(
+        p.energy_j(EPOCH.timestamp() + 20, EPOCH.timestamp() + 50) for p in truth.values()
+    )
+    assert report["steps"][1]["energy_j"] == pytest.approx(expected, rel=0.01)
+
+
+def test_a_run_without_samples_says_so(influx, run) -> None:
+    report = run_report(run)
+    step = report["steps"][0]
+    assert step["energy_j"] is None
+    assert step["coverage"] == 0
+    assert any("no server" in w for w in step["warnings"])
+
+
+def test_gaps_lower_coverage_and_warn(buffer, influx, run) -> None:
+    truth = profiles()
+    record(buffer, influx, run, truth, -5, 25)
+    record(buffer, influx, run, truth, 40, 75)
+    step = run_report(run)["steps"][1]
+    assert step["coverage"] < 0.9
+    assert any("coverage" in w for w in step["warnings"])
+    assert step["largest_gap_s"] > 14
+
+
+def test_comparison_flags_a_run_well_above_its_history(buffer, influx, run) -> None:
+    runs = [run]
+    for k in range(1, 5):
+        later = Run.objects.create(
+            pod=run.pod, scenario="s1", started_at=at(200 * k), ended_at=at(200 * k + 70)
+        )
+        runs.append(later)
+    for k, r in enumerate(runs):
+        scale = 2.0 if k == 4 else 1.0
+        prof = {
+            name: PowerProfile([(70, 200 * scale)], refresh=1, epoch=EPOCH.timestamp() + 200 * k)
+            for name in SERVERS
+        }
+        record(buffer, influx, r, prof, 200 * k - 2, 200 * k + 72)
+    comparison = compare_runs(runs)
+    assert [row["regression"] for row in comparison["runs"]] == [False, False, False, False, True]
+    assert comparison["energy"]["runs"] == 5
+
+
+def test_the_cli_prints_a_table_json_and_csv(buffer, influx, run, capsys) -> None:
+    record(buffer, influx, run, profiles(), -5, 75)
+    call_command("energy_report", "--run", str(run.pk))
+    table = capsys.readouterr().out
+    assert "load, heavy" in table
+    assert "TOTAL" in table
+    assert "béta\\2" in table
+    call_command("energy_report", "--run", str(run.pk), "--format", "json")
+    data = json.loads(capsys.readouterr().out)
+    assert set(data) >= {"run", "steps", "total"}
+    assert set(data["steps"][0]) >= {
+        "name",
+        "started_at",
+        "ended_at",
+        "duration_s",
+        "energy_j",
+        "energy_wh",
+        "mean_w",
+        "peak_w",
+        "coverage",
+        "warnings",
+        "servers",
+    }
+    call_command("energy_report", "--pod", POD, "--scenario", "s1", "--format", "csv")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("run,pod,scenario,step,server")
+    assert len(lines) == 1 + 3 * (1 + len(SERVERS)) + 1
+
+
+def test_the_cli_refuses_an_unknown_run() -> None:
+    with pytest.raises(CommandError, match="no run with id 999999"):
+        call_command("energy_report", "--run", "999999")
+
+
+def test_the_run_page_embeds_the_report_and_the_series(
+    buffer, influx, run, admin_client: Client
+) -> None:
+    record(buffer, influx, run, profiles(), -5, 75)
+    response = admin_client.get(f"/runs/{run.pk}/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'id="power-chart"' in body
+    assert "chart-4.6.1.umd.min.js" in body
+    assert "load, heavy" in body
+    listing = admin_client.get("/runs/", {"pod": POD})
+    assert f"/runs/{run.pk}/" in listing.content.decode()
+
+
+def test_the_run_pages_need_a_login(run, client: Client) -> None:
+    assert client.get(f"/runs/{run.pk}/").status_code == 302
