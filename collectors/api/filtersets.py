@@ -7,14 +7,22 @@ import django_filters
 from collectors.models import BMCType, Pod, Server
 
 
+def name_filter(field_name: str, help_text: str = "") -> django_filters.CharFilter:
+    """An exact name filter that keeps spaces: names are stored exactly as sent."""
+    return django_filters.CharFilter(field_name=field_name, strip=False, help_text=help_text)
+
+
 class PodFilterSet(django_filters.FilterSet):
+    name = name_filter("name")
+
     class Meta:
         model = Pod
         fields = ["name", "active", "queue"]
 
 
 class ServerFilterSet(django_filters.FilterSet):
-    pod_name = django_filters.CharFilter(field_name="pod__name", help_text="The pod's name.")
+    pod_name = name_filter("pod__name", "The pod's name.")
+    name = name_filter("name")
     bmc_type = django_filters.ChoiceFilter(choices=BMCType.choices)
 
     class Meta:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from collectors.api.filtersets import name_filter
 from events.models import Run
 
 
 class RunFilterSet(django_filters.FilterSet):
-    pod = django_filters.CharFilter(field_name="pod__name", help_text="The pod's name.")
+    pod = name_filter("pod__name", "The pod's name.")
     pod_id = django_filters.NumberFilter(field_name="pod_id")
-    scenario = django_filters.CharFilter()
+    scenario = name_filter("scenario")
     source = django_filters.CharFilter()
     running = django_filters.BooleanFilter(method="filter_running")
     started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")

@@ -1,0 +1,165 @@
+"""/api/v1/pods/ and /api/v1/servers/: CRUD with model permissions; passwords are write-only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from collectors.models import Pod, Server
+from events.api.testing import *  # noqa: F403 - fixtures
+
+pytestmark = pytest.mark.django_db
+
+SECRET = 's3cr3t pass, "quoted"'
+
+
+@pytest.fixture
+def pod() -> Pod:
+    return Pod.objects.create(name="lab pod 7")
+
+
+def server_body(pod: Pod, **extra: Any) -> dict[str, Any]:
+    return {
+        "pod": pod.pk,
+        "name": "node 1",
+        "bmc_type": "ipmi",
+        "host": "10.0.0.1",
+        "username": "admin",
+        "password": SECRET,
+        **extra,
+    }
+
+
+def test_a_server_is_created_with_an_encrypted_password(
+    operator_client: APIClient, pod: Pod
+) -> None:
+    answer = operator_client.post("/api/v1/servers/", server_body(pod), format="json")
+    assert answer.status_code == 201
+    assert "password" not in answer.json()
+    assert answer.json()["has_password"] is True
+    assert answer.json()["pod_name"] == "lab pod 7"
+    server = Server.objects.get()
+    assert server.password == SECRET
+    assert SECRET not in server.password_encrypted
+
+
+def test_the_password_is_in_no_answer(operator_client: APIClient, pod: Pod) -> None:
+    server_id = operator_client.post("/api/v1/servers/", server_body(pod), format="json").json()[
+        "id"
+    ]
+    answers = [
+        operator_client.get("/api/v1/servers/"),
+        operator_client.get(f"/api/v1/servers/{server_id}/"),
+        operator_client.patch(f"/api/v1/servers/{server_id}/", {"active": False}, format="json"),
+        operator_client.options("/api/v1/servers/"),
+    ]
+    for answer in answers:
+        text = answer.content.decode()
+        assert SECRET not in text
+        assert json.dumps(SECRET)[1:-1] not in text
+        assert Server.objects.get().password_encrypted not in text
+
+
+@pytest.mark.parametrize("body", [{}, {"password": ""}, {"active": False, "password": ""}])
+def test_a_blank_or_absent_password_keeps_the_stored_one(
+    operator_client: APIClient, pod: Pod, body: dict[str, Any]
+) -> None:
+    server_id = operator_client.post("/api/v1/servers/", server_body(pod), format="json").json()[
+        "id"
+    ]
+    answer = operator_client.patch(f"/api/v1/servers/{server_id}/", body, format="json")
+    assert answer.status_code == 200
+    assert Server.objects.get().password == SECRET
+
+
+def test_a_new_password_replaces_and_null_removes(operator_client: APIClient, pod: Pod) -> None:
+    server_id = operator_client.post("/api/v1/servers/", server_body(pod), format="json").json()[
+        "id"
+    ]
+    operator_client.patch(f"/api/v1/servers/{server_id}/", {"password": "new"}, format="json")
+    assert Server.objects.get().password == "new"
+    answer = operator_client.patch(
+        f"/api/v1/servers/{server_id}/", {"password": None}, format="json"
+    )
+    assert answer.json()["has_password"] is False
+    assert Server.objects.get().password == ""
+
+
+def test_a_polled_server_needs_a_host(operator_client: APIClient, pod: Pod) -> None:
+    answer = operator_client.post("/api/v1/servers/", server_body(pod, host=""), format="json")
+    assert answer.status_code == 400
+    assert "host" in answer.json()
+    push = server_body(pod, host="", bmc_type="push", password="")
+    assert operator_client.post("/api/v1/servers/", push, format="json").status_code == 201
+
+
+def test_a_user_without_rights_cannot_read_or_change_servers(client: APIClient, pod: Pod) -> None:
+    Server.objects.create(pod=pod, name="n", bmc_type="ipmi", host="h", username="admin")
+    assert client.get("/api/v1/servers/").status_code == 403
+    assert client.get(f"/api/v1/servers/{Server.objects.get().pk}/").status_code == 403
+    assert (
+        client.post("/api/v1/servers/", server_body(pod, name="m"), format="json").status_code
+        == 403
+    )
+    assert client.post("/api/v1/pods/", {"name": "new"}, format="json").status_code == 403
+    # Pods carry no credentials: any authenticated client may list them.
+    assert client.get("/api/v1/pods/").status_code == 200
+
+
+def test_anonymous_clients_cannot_read_pods_or_servers(anonymous: APIClient, settings: Any) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    assert anonymous.get("/api/v1/pods/").status_code == 401
+    assert anonymous.get("/api/v1/servers/").status_code == 401
+
+
+@pytest.mark.parametrize("name", [" spaced pod ", "a,b=c \"d\" 'e' \\f", "énergie ⚡"])
+def test_pod_names_round_trip_exactly(operator_client: APIClient, name: str) -> None:
+    answer = operator_client.post("/api/v1/pods/", {"name": name}, format="json")
+    assert answer.status_code == 201
+    assert answer.json()["name"] == name
+    assert operator_client.get("/api/v1/pods/", {"name": name}).json()["results"][0]["name"] == name
+
+
+@pytest.mark.parametrize(("name", "status"), [("line\nbreak", 400), ("x" * 201, 400), ("", 400)])
+def test_bad_pod_names_are_400_naming_the_field(
+    operator_client: APIClient, name: str, status: int
+) -> None:
+    answer = operator_client.post("/api/v1/pods/", {"name": name}, format="json")
+    assert answer.status_code == status
+    assert "name" in answer.json()
+
+
+def test_duplicate_names_are_400(operator_client: APIClient, pod: Pod) -> None:
+    answer = operator_client.post("/api/v1/pods/", {"name": pod.name}, format="json")
+    assert answer.status_code == 400
+    assert "name" in answer.json()
+
+
+def test_servers_filter_by_pod_type_and_state(operator_client: APIClient, pod: Pod) -> None:
+    other = Pod.objects.create(name="other")
+    Server.objects.create(pod=pod, name="a", bmc_type="ipmi", host="h")
+    Server.objects.create(pod=pod, name="b", bmc_type="push", active=False)
+    Server.objects.create(pod=other, name="c", bmc_type="redfish", host="https://h")
+
+    def names(**query: Any) -> list[str]:
+        return [s["name"] for s in operator_client.get("/api/v1/servers/", query).json()["results"]]
+
+    assert names(pod=pod.pk) == ["a", "b"]
+    assert names(pod_name="other") == ["c"]
+    assert names(bmc_type="push") == ["b"]
+    assert names(active="true") == ["a", "c"]
+    assert operator_client.get("/api/v1/servers/", {"bmc_type": "telnet"}).status_code == 400
+
+
+def test_health_fields_are_read_only(operator_client: APIClient, pod: Pod) -> None:
+    server_id = operator_client.post("/api/v1/servers/", server_body(pod), format="json").json()[
+        "id"
+    ]
+    answer = operator_client.patch(
+        f"/api/v1/servers/{server_id}/", {"last_reading_w": 9000, "last_error": "x"}, format="json"
+    )
+    assert answer.json()["last_reading_w"] is None
+    assert answer.json()["last_error"] == ""

@@ -1,0 +1,107 @@
+"""/api/v1/runs/: list, read, start, step and stop runs by id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from events.api.testing import *  # noqa: F403 - fixtures
+from events.api.testing import ago, rfc3339
+from events.models import Run
+
+pytestmark = pytest.mark.django_db
+
+
+def start(client: APIClient, pod: str = "p", scenario: str = "s", **extra: Any) -> Any:
+    return client.post("/api/v1/runs/", {"pod": pod, "scenario": scenario, **extra}, format="json")
+
+
+def test_post_starts_a_run(client: APIClient) -> None:
+    answer = start(client, step="one", at=rfc3339(ago(5)))
+    assert answer.status_code == 201
+    assert answer.json()["step"] == "one"
+    assert answer.json()["ended_previous"] is None
+
+
+def test_steps_and_stop_by_id(client: APIClient) -> None:
+    run_id = start(client, at=rfc3339(ago(10))).json()["id"]
+    stepped = client.post(f"/api/v1/runs/{run_id}/steps/", {"name": "two"}, format="json")
+    assert (stepped.status_code, stepped.json()["step"]) == (200, "two")
+    steps = client.get(f"/api/v1/runs/{run_id}/steps/").json()
+    assert [s["name"] for s in steps] == ["two"]
+    stopped = client.post(f"/api/v1/runs/{run_id}/stop/", {}, format="json")
+    assert stopped.status_code == 200
+    assert stopped.json()["ended_at"] is not None
+
+
+def test_an_ended_run_refuses_steps_and_stops_with_409(client: APIClient) -> None:
+    run_id = start(client, at=rfc3339(ago(10))).json()["id"]
+    client.post(f"/api/v1/runs/{run_id}/stop/", {}, format="json")
+    for path, body in [("steps/", {"name": "x"}), ("stop/", {})]:
+        answer = client.post(f"/api/v1/runs/{run_id}/{path}", body, format="json")
+        assert answer.status_code == 409
+        assert "ended" in answer.json()["detail"]
+
+
+def test_a_step_before_the_run_is_409(client: APIClient) -> None:
+    run_id = start(client, at=rfc3339(ago(10))).json()["id"]
+    answer = client.post(
+        f"/api/v1/runs/{run_id}/steps/", {"name": "x", "at": rfc3339(ago(20))}, format="json"
+    )
+    assert answer.status_code == 409
+
+
+@pytest.mark.parametrize("run_id", ["999", "abc", "99999999999999999999999"])
+@pytest.mark.parametrize(
+    ("method", "suffix"), [("get", ""), ("get", "steps/"), ("post", "steps/"), ("post", "stop/")]
+)
+def test_unknown_runs_are_404(client: APIClient, run_id: str, method: str, suffix: str) -> None:
+    answer = getattr(client, method)(
+        f"/api/v1/runs/{run_id}/{suffix}", {"name": "x"}, format="json"
+    )
+    assert answer.status_code == 404
+    assert "detail" in answer.json()
+
+
+def test_the_list_filters_and_paginates(client: APIClient) -> None:
+    start(client, "pod a", "one", at=rfc3339(ago(50)))
+    start(client, "pod a", "two", at=rfc3339(ago(40)))
+    start(client, "pod b", "one", at=rfc3339(ago(30)))
+
+    def names(**query: Any) -> list[str]:
+        answer = client.get("/api/v1/runs/", query)
+        assert answer.status_code == 200
+        return [f"{r['pod']}/{r['scenario']}" for r in answer.json()["results"]]
+
+    assert names() == ["pod b/one", "pod a/two", "pod a/one"]
+    assert names(pod="pod a") == ["pod a/two", "pod a/one"]
+    assert names(scenario="one") == ["pod b/one", "pod a/one"]
+    assert names(running="true") == ["pod b/one", "pod a/two"]
+    assert names(running="false") == ["pod a/one"]
+    assert names(started_after=rfc3339(ago(45))) == ["pod b/one", "pod a/two"]
+    assert names(started_before=rfc3339(ago(45))) == ["pod a/one"]
+    page = client.get("/api/v1/runs/", {"limit": 1, "offset": 1}).json()
+    assert (page["count"], len(page["results"])) == (3, 1)
+
+
+def test_a_bad_filter_is_400(client: APIClient) -> None:
+    assert client.get("/api/v1/runs/", {"started_after": "last week"}).status_code == 400
+
+
+def test_the_list_does_not_query_per_run(
+    client: APIClient, django_assert_max_num_queries: Any
+) -> None:
+    for i in range(5):
+        start(client, f"pod {i}", step="x")
+    with django_assert_max_num_queries(6):
+        assert len(client.get("/api/v1/runs/").json()["results"]) == 5
+    assert Run.objects.count() == 5
+
+
+def test_filters_keep_spaces_in_names(client: APIClient) -> None:
+    start(client, " pod ", " s ")
+    start(client, "pod", "s")
+    runs = client.get("/api/v1/runs/", {"pod": " pod ", "scenario": " s "}).json()["results"]
+    assert [(r["pod"], r["scenario"]) for r in runs] == [(" pod ", " s ")]
