@@ -280,10 +280,12 @@ class IPMIDriver(PowerDriver):
         return bytes(response.get("data", b""))
 
     def _read_dcmi(self, command: Any, where: str) -> PowerReading:
+        # Stamped when asked: the BMC answers at once, but pyghmi may hand the reply over up to
+        # a second later (its retry timer), which would date the value too late.
+        read_at = utcnow()
         data = self._raw(
             command, where, _DCMI_NETFN, _DCMI_GET_POWER_READING, data=(_DCMI_GROUP, 1, 0, 0)
         )
-        read_at = utcnow()
         if len(data) < 18 or data[0] != _DCMI_GROUP:
             raise BMCProtocolError(f"{where}: DCMI power reading of {len(data)} bytes unreadable")
         current, _min, _max, _avg, timestamp, _period, state = struct.unpack_from(
@@ -307,6 +309,7 @@ class IPMIDriver(PowerDriver):
                 raise PowerUnsupported(f"{where}: no DCMI power reading, no known SDR power sensor")
             logger.debug("%s: reading power from SDR sensor %r", where, bmc.sensor.name)
         entry = bmc.sensor.entry
+        read_at = utcnow()  # when asked, as for DCMI
         try:
             data = self._raw(
                 command, where, 0x04, 0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
@@ -314,7 +317,6 @@ class IPMIDriver(PowerDriver):
         except PowerUnsupported:
             bmc.sensor, bmc.source = None, None  # the sensor went away: look again next time
             raise
-        read_at = utcnow()
         if len(data) < 2:
             raise BMCProtocolError(f"{where}: sensor reading of {len(data)} bytes unreadable")
         reading = entry.decode_sensor_reading(command, bytearray(data))

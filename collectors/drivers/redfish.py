@@ -509,6 +509,7 @@ class RedfishDriver(PowerDriver):
         energy_j = None
         stamp = None
         watts: float | None
+        asked_at = utcnow()  # the value's time: when we asked, not when the answer was parsed
         if source.kind == "PowerSubsystem":
             watts = self._read_supplies(bmc, endpoint, source)
         else:
@@ -535,7 +536,7 @@ class RedfishDriver(PowerDriver):
             raise _Null
         return PowerReading(
             watts=watts,
-            read_at=utcnow(),
+            read_at=asked_at,
             source=source.name,
             bmc_timestamp=stamp,
             energy_j=energy_j,
