@@ -46,6 +46,13 @@ class Command(BaseCommand):
             default="250",
             help="watts, 'seconds:watts,...' segments, or a CSV file of seconds,watts lines",
         )
+        parser.add_argument(
+            "--epoch",
+            type=float,
+            default=None,
+            help="POSIX time the profile starts at (default: now); lets a script line up its "
+            "steps with the profile",
+        )
         parser.add_argument("--refresh", type=float, default=1.0, help="BMC refresh period (s)")
         parser.add_argument("--noise", type=float, default=0.0, help="noise amplitude (W)")
         parser.add_argument("--spread", type=float, default=0.0, help="W added per server index")
@@ -63,7 +70,11 @@ class Command(BaseCommand):
 
         def profile(index: int) -> PowerProfile:
             base = PowerProfile.from_spec(
-                options["profile"], refresh=options["refresh"], noise=options["noise"], seed=index
+                options["profile"],
+                refresh=options["refresh"],
+                noise=options["noise"],
+                seed=index,
+                epoch=options["epoch"],
             )
             if options["spread"]:
                 base = PowerProfile(
