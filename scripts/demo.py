@@ -168,10 +168,10 @@ def main() -> int:
 
         wait_for(
             "the web server",
-            lambda: urllib.request.urlopen(f"{URL}/api/v1/time/", timeout=2),
+            lambda: urllib.request.urlopen(f"{URL}/api/v1/time/", timeout=2),  # noqa: S310 - loopback
             60,
             procs,
-        )  # noqa: S310 - our own loopback URL
+        )
         wait_for(
             "the first polls of the four BMCs",
             lambda: (
