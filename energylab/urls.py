@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from events.api.views import not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,6 +16,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("resources/", include("events.api.legacy.urls")),
+    # API clients get a JSON 404 for unknown API paths, even under DEBUG (HTML pages otherwise).
+    re_path(r"^(?:api|resources)/", not_found),
     path("runs/", include("events.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
 from collectors.models import NAME_MAX_LENGTH
@@ -29,3 +30,23 @@ class NameField(serializers.CharField):
         if not isinstance(data, str):
             self.fail("not_a_string", kind=type(data).__name__)
         return super().to_internal_value(data)
+
+
+# Control characters (C0, DEL, C1) and the line/paragraph separators: what validate_name refuses
+# among the characters a JSON generator or client may send. Python and ECMA regexes read it alike.
+NAME_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$"
+
+
+class NameFieldExtension(OpenApiSerializerFieldExtension):
+    """Tell the schema what a name accepts, so that schema-valid names are valid names."""
+
+    target_class = NameField
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer_field(
+            self.target, direction, bypass_extensions=True
+        )
+        schema["pattern"] = NAME_PATTERN
+        if not self.target.allow_blank:
+            schema["minLength"] = 1
+        return schema

@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, DataError, IntegrityError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
@@ -47,6 +47,12 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
+    if isinstance(exc, DataError):
+        # A value the database cannot hold that validation let through: the request's fault.
+        log.warning("data error turned into 400: %s", exc)
+        return exceptions.ValidationError(
+            {"detail": "a value is out of the range the database holds"}
+        )
     if isinstance(exc, IntegrityError):
         # Model validation and the pod lock prevent these; a race the lock did not cover (two
         # creations of one new name, say) is the client's to retry, not a server error.

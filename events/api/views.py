@@ -9,6 +9,9 @@ import time
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -204,3 +207,17 @@ class TimeView(APIView):
     def get(self, request: Request) -> Response:
         now_ns = time.time_ns()
         return Response(s.time_answer(timestamps.from_ns(now_ns), now_ns))
+
+
+@csrf_exempt  # a 404 for any method: the CSRF check would answer an HTML 403 first
+def not_found(request: HttpRequest) -> JsonResponse:
+    """A JSON 404 for unknown API paths (a missing trailing slash is the usual cause)."""
+    detail = f"no API path {request.path}"
+    if not request.path.endswith("/"):
+        try:
+            resolve(request.path + "/")
+        except Resolver404:
+            pass
+        else:
+            detail += f"; did you mean {request.path}/ ?"
+    return JsonResponse({"detail": detail}, status=404)

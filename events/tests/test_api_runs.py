@@ -105,3 +105,29 @@ def test_filters_keep_spaces_in_names(client: APIClient) -> None:
     start(client, "pod", "s")
     runs = client.get("/api/v1/runs/", {"pod": " pod ", "scenario": " s "}).json()["results"]
     assert [(r["pod"], r["scenario"]) for r in runs] == [(" pod ", " s ")]
+
+
+@pytest.mark.parametrize("offset", ["-20:31", "+19:14"])
+def test_filter_times_with_offsets_postgresql_refuses_are_compared_in_utc(
+    client: APIClient, offset: str
+) -> None:
+    answer = client.get("/api/v1/runs/", {"started_after": f"2200-01-13T00:12:03{offset}"})
+    assert answer.status_code == 200
+
+
+def test_a_filter_time_that_cannot_be_utc_is_400(client: APIClient) -> None:
+    answer = client.get("/api/v1/runs/", {"started_before": "0001-01-01T00:00:00+05:00"})
+    assert answer.status_code == 400
+    assert "started_before" in answer.json()
+
+
+@pytest.mark.parametrize("method", ["get", "post", "delete"])
+@pytest.mark.parametrize("path", ["/api/v1/runs/0.5/", "/api/v1/nothing/", "/resources/nothing"])
+def test_unknown_api_paths_are_json_404(client: APIClient, method: str, path: str) -> None:
+    answer = getattr(client, method)(path)
+    assert answer.status_code == 404
+    assert "no API path" in answer.json()["detail"]
+
+
+def test_a_missing_trailing_slash_is_pointed_out(client: APIClient) -> None:
+    assert "did you mean /api/v1/runs/ ?" in client.get("/api/v1/runs").json()["detail"]

@@ -62,3 +62,14 @@ def test_the_docs_page_uses_local_assets(anonymous: APIClient) -> None:
     for asset in assets:
         if asset.startswith("/static/"):
             assert anonymous.get(asset).status_code == 200, asset
+
+
+def test_names_in_the_schema_refuse_what_the_api_refuses(anonymous: APIClient) -> None:
+    from collectors.api.fields import NAME_PATTERN
+
+    schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    pod = schema["components"]["schemas"]["StartEvent"]["properties"]["pod"]
+    assert (pod["pattern"], pod["minLength"], pod["maxLength"]) == (NAME_PATTERN, 1, 200)
+    pattern = re.compile(NAME_PATTERN)
+    assert pattern.match('lab pod 7, "east" \\ é ⚡')
+    assert not pattern.match("new\nline")

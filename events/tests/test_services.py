@@ -100,3 +100,33 @@ def test_run_at_finds_the_scenario_and_step_of_an_instant() -> None:
     assert (run.scenario if run else None, step.name if step else None) == ("b", "three")
     assert services.run_at("pod", T0 - S) is None
     assert services.run_at("other", T0) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
+    import threading
+
+    from django.db import connection
+
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def start(i: int) -> None:
+        try:
+            barrier.wait()
+            services.start_run("contended pod", f"s{i}", "one", T0 + i * S)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Pod.objects.filter(name="contended pod").count() == 1
+    assert Run.objects.count() == 8
+    assert Run.objects.filter(ended_at__isnull=True).count() == 1
+    assert Step.objects.filter(ended_at__isnull=True).count() == 1

@@ -13,7 +13,13 @@ from collectors.api.fields import NameField
 from events import timestamps
 
 
-@extend_schema_field({"type": "integer", "description": "Nanoseconds since the epoch (UTC)."})
+@extend_schema_field(
+    {
+        "type": "integer",
+        "minimum": 946_684_800_000_000_000,
+        "description": "Nanoseconds since the epoch (UTC), from 2000 to five minutes ahead.",
+    }
+)
 class NanosecondsField(serializers.Field):
     """The legacy API's times: integer nanoseconds (a JSON integer or a string of digits)."""
 

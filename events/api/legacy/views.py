@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from collectors.api.fields import NAME_PATTERN
 from collectors.models import NAME_MAX_LENGTH
 from energylab.services import ServiceUnavailable, check_database
 from energylab.validators import validate_name
@@ -40,8 +41,18 @@ STEP_SUFFIX = "/step"
 ENVIRONMENT_PARAMETER = OpenApiParameter(
     "environment",
     location=OpenApiParameter.PATH,
+    pattern=NAME_PATTERN.replace("*$", "+$"),
     description="The pod's name; `+` means a space (send a literal `+` as `%2B`).",
 )
+
+
+def server_parameter(name: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        location=OpenApiParameter.PATH,
+        pattern=NAME_PATTERN.replace("*$", "+$"),
+        description="The server's name (created as a push server if unknown).",
+    )
 
 
 def environment_name(request: Request, captured: str, suffix: str = "") -> str:
@@ -137,7 +148,7 @@ class RecorderView(LegacyView):
         tags=[TAG],
         operation_id="legacy_recorder_start",
         parameters=[ENVIRONMENT_PARAMETER],
-        request=s.LegacyStartSerializer,
+        request={"application/json": s.LegacyStartSerializer},
         responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS)},
     )
     def post(self, request: Request, environment: str) -> Response:
@@ -178,7 +189,7 @@ class RecorderStepView(LegacyView):
         tags=[TAG],
         operation_id="legacy_recorder_step",
         parameters=[ENVIRONMENT_PARAMETER],
-        request=s.LegacyStepSerializer,
+        request={"application/json": s.LegacyStepSerializer},
         responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 404, 409)},
     )
     def post(self, request: Request, environment: str) -> Response:
@@ -213,7 +224,8 @@ class EquipmentMeasurementsView(MeasurementsView):
     @extend_schema(
         tags=[TAG],
         operation_id="legacy_equipment_measurements",
-        request=s.MeasurementsSerializer,
+        parameters=[server_parameter("equipment")],
+        request={"application/json": s.MeasurementsSerializer},
         responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
     )
     def post(self, request: Request, equipment: str) -> Response:
@@ -225,8 +237,9 @@ class ServerConsumptionView(MeasurementsView):
     @extend_schema(
         tags=[TAG],
         operation_id="legacy_server_consumption",
+        parameters=[server_parameter("server")],
         deprecated=True,
-        request=s.ConsumptionSerializer,
+        request={"application/json": s.ConsumptionSerializer},
         responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
     )
     def post(self, request: Request, server: str) -> Response:
