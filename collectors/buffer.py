@@ -25,10 +25,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-STREAM_KEY = "energylab:samples"
-COUNT_KEY = "energylab:samples:count"  # samples in the stream (XLEN counts entries)
-DROPPED_KEY = "energylab:samples:dropped"
-REJECTED_KEY = "energylab:samples:rejected"  # batches InfluxDB refused, kept for an operator
+DEFAULT_PREFIX = "energylab"
 
 
 class BufferUnavailable(Exception):
@@ -98,13 +95,20 @@ class Entry:
 
 
 class SampleBuffer:
-    def __init__(self, client: redis.Redis, max_samples: int) -> None:
+    def __init__(self, client: redis.Redis, max_samples: int, prefix: str = DEFAULT_PREFIX) -> None:
         self.client = client
         self.max_samples = max_samples
+        self.prefix = prefix
+        self.stream_key = f"{prefix}:samples"
+        self.count_key = f"{prefix}:samples:count"  # samples in the stream (XLEN counts entries)
+        self.dropped_key = f"{prefix}:samples:dropped"
+        self.rejected_key = f"{prefix}:samples:rejected"  # batches InfluxDB refused, kept
 
     @classmethod
     def from_settings(cls) -> SampleBuffer:
-        return cls(_client(settings.REDIS_URL), settings.BUFFER_MAX_SAMPLES)
+        return cls(
+            _client(settings.REDIS_URL), settings.BUFFER_MAX_SAMPLES, settings.REDIS_KEY_PREFIX
+        )
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -119,9 +123,9 @@ class SampleBuffer:
             return 0
         payload = json.dumps(rows, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
         try:
-            held = int(self.client.get(COUNT_KEY) or 0)
+            held = int(self.client.get(self.count_key) or 0)
             if held + len(rows) > self.max_samples:
-                self.client.incrby(DROPPED_KEY, len(rows))
+                self.client.incrby(self.dropped_key, len(rows))
                 log.warning(
                     "sample buffer full (%d of %d samples): %d new samples dropped; "
                     "is InfluxDB reachable and the writer running?",
@@ -131,8 +135,8 @@ class SampleBuffer:
                 )
                 raise BufferFull(f"sample buffer full ({held} samples held)")
             pipe = self.client.pipeline(transaction=True)
-            pipe.xadd(STREAM_KEY, {"s": payload})
-            pipe.incrby(COUNT_KEY, len(rows))
+            pipe.xadd(self.stream_key, {"s": payload})
+            pipe.incrby(self.count_key, len(rows))
             pipe.execute()
         except redis.RedisError as exc:
             raise BufferUnavailable(f"Redis does not answer ({type(exc).__name__})") from None
@@ -150,7 +154,7 @@ class SampleBuffer:
         count = 0
         start = after
         while count < max_samples:
-            chunk = self.client.xrange(STREAM_KEY, min=start, max=str(horizon_ms), count=100)
+            chunk = self.client.xrange(self.stream_key, min=start, max=str(horizon_ms), count=100)
             if not chunk:
                 break
             for entry_id, fields in chunk:
@@ -167,8 +171,8 @@ class SampleBuffer:
         if not entries:
             return
         pipe = self.client.pipeline(transaction=True)
-        pipe.xdel(STREAM_KEY, *[e.entry_id for e in entries])
-        pipe.decrby(COUNT_KEY, sum(len(e.samples) for e in entries))
+        pipe.xdel(self.stream_key, *[e.entry_id for e in entries])
+        pipe.decrby(self.count_key, sum(len(e.samples) for e in entries))
         pipe.execute()
 
     def quarantine(self, entries: Sequence[Entry], reason: str) -> None:
@@ -176,33 +180,33 @@ class SampleBuffer:
         pipe = self.client.pipeline(transaction=True)
         for entry in entries:
             rows = json.dumps([s.to_row() for s in entry.samples], ensure_ascii=False)
-            pipe.xadd(REJECTED_KEY, {"s": rows, "reason": reason[:500]})
+            pipe.xadd(self.rejected_key, {"s": rows, "reason": reason[:500]})
         pipe.execute()
         self.acknowledge(entries)
 
     def rejected(self) -> int:
         """Batches in quarantine."""
-        return int(self.client.xlen(REJECTED_KEY))
+        return int(self.client.xlen(self.rejected_key))
 
     # -- figures --------------------------------------------------------------------------------
 
     def depth(self) -> int:
         """Samples waiting in the buffer."""
-        return max(0, int(self.client.get(COUNT_KEY) or 0))
+        return max(0, int(self.client.get(self.count_key) or 0))
 
     def dropped(self) -> int:
-        return int(self.client.get(DROPPED_KEY) or 0)
+        return int(self.client.get(self.dropped_key) or 0)
 
     def oldest_age(self) -> float | None:
         """Seconds since the oldest waiting entry was pushed (the writer's lag), or None."""
-        first = self.client.xrange(STREAM_KEY, count=1)
+        first = self.client.xrange(self.stream_key, count=1)
         if not first:
             return None
         return max(0.0, time.time() - Entry(_text(first[0][0]), []).pushed_at)
 
     def clear(self) -> None:
         """Empty the buffer (tests, and an operator who chose to drop a backlog)."""
-        self.client.delete(STREAM_KEY, COUNT_KEY, DROPPED_KEY, REJECTED_KEY)
+        self.client.delete(self.stream_key, self.count_key, self.dropped_key, self.rejected_key)
 
 
 def _text(value: object) -> str:

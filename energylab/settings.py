@@ -132,6 +132,9 @@ LOGIN_URL = "admin:login"
 
 # --- Redis, Celery ---------------------------------------------------------------------------
 REDIS_URL = env.string("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
+# Prefix of EnergyLab's own Redis keys (the sample buffer, the writer's lock): two
+# installations, or two test runs, may share one Redis.
+REDIS_KEY_PREFIX = env.string("ENERGYLAB_REDIS_KEY_PREFIX", "energylab")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

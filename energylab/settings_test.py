@@ -12,6 +12,8 @@ os.environ.setdefault("ENERGYLAB_DEBUG", "true")
 os.environ.setdefault("ENERGYLAB_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/energylab")
 os.environ.setdefault("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/9")
 os.environ.setdefault("ENERGYLAB_CORRELATION_DELAY", "0")
+# Two test runs on one machine (a developer's beside CI's) keep to their own Redis keys.
+os.environ.setdefault("ENERGYLAB_REDIS_KEY_PREFIX", f"energylab-test-{os.getpid()}")
 
 from energylab.settings import *  # noqa: F403
 

@@ -7,8 +7,12 @@ at once with a message naming it and saying how to start it.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -45,3 +49,75 @@ def redis_url() -> str:
     except ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     return str(settings.REDIS_URL)
+
+
+class PrivateInfluxDB:
+    """An ``influxd`` of the test's own, on free ports, that a test may stop and start."""
+
+    def __init__(self, directory: Path) -> None:
+        import socket
+
+        self.directory = directory
+        ports = []
+        for _ in range(2):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                ports.append(sock.getsockname()[1])
+        self.port, self.rpc_port = ports
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = directory / "influxdb.conf"
+        self.config.write_text(
+            f"""reporting-disabled = true
+bind-address = "127.0.0.1:{self.rpc_port}"
+[meta]
+  dir = "{directory}/meta"
+[data]
+  dir = "{directory}/data"
+  wal-dir = "{directory}/wal"
+  query-log-enabled = false
+[monitor]
+  store-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+"""
+        )
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        influxd = shutil.which("influxd")
+        if influxd is None:
+            pytest.fail("influxd is not installed: run `make services`", pytrace=False)
+        log = open(self.directory / "influxd.log", "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [influxd, "run", "-config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                check_influxdb(self.url, timeout=0.5)
+                return
+            except ServiceUnavailable:
+                time.sleep(0.05)
+        raise ServiceUnavailable(f"a private influxd did not start within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+@pytest.fixture
+def private_influxdb(tmp_path: Path) -> Iterator[PrivateInfluxDB]:
+    """An influxd only this test uses, so it may stop it without disturbing others."""
+    server = PrivateInfluxDB(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -15,7 +15,6 @@ from events.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = "energylab:writer:lock"
 _writer: InfluxWriter | None = None
 
 
@@ -37,7 +36,9 @@ def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
     """One writer pass. A Redis lock keeps it to one writer at a time across workers, so
     batches stay in order; a second task that finds the lock taken returns at once."""
     writer = get_writer()
-    lock = writer.buffer.client.lock(LOCK_KEY, timeout=60, blocking=False)
+    lock = writer.buffer.client.lock(
+        f"{writer.buffer.prefix}:writer:lock", timeout=60, blocking=False
+    )
     try:
         if not lock.acquire(blocking=False):
             return {"samples": 0, "skipped": 1}

@@ -38,8 +38,6 @@ from events.models import Step
 
 log = logging.getLogger(__name__)
 
-STEPS_WATERMARK_KEY = "energylab:writer:steps-since"
-
 
 class InfluxUnavailable(Exception):
     """InfluxDB did not answer or failed; the batch stays in the buffer."""
@@ -75,6 +73,7 @@ class InfluxWriter:
         self.delay = delay
         self.batch_samples = batch_samples
         self.legacy_schema = legacy_schema
+        self.steps_watermark_key = f"{buffer.prefix}:writer:steps-since"
         self._database_ready = False
         self._failing = False
         self._tag_cache: dict[tuple[object, ...], str] = {}
@@ -112,7 +111,7 @@ class InfluxWriter:
                 log.warning("InfluxDB write failed, samples stay buffered: %s", exc)
             self._failing = True
             return stats
-        if self._failing:
+        if self._failing and (stats.batches or stats.steps):
             log.warning("InfluxDB accepts writes again")
             self._failing = False
         return stats
@@ -188,7 +187,7 @@ class InfluxWriter:
 
     def export_steps(self) -> int:
         """Write start/end points of steps changed since the last export (idempotent)."""
-        raw = self.buffer.client.get(STEPS_WATERMARK_KEY)
+        raw = self.buffer.client.get(self.steps_watermark_key)
         since = (
             dt.datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else str(raw))
             if raw
@@ -227,7 +226,7 @@ class InfluxWriter:
                 )
         self._write(lines)
         watermark = steps[-1].updated if len(steps) == 5000 else now
-        self.buffer.client.set(STEPS_WATERMARK_KEY, watermark.isoformat())
+        self.buffer.client.set(self.steps_watermark_key, watermark.isoformat())
         return len(steps)
 
     # -- the one write --------------------------------------------------------------------------

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 
 from collectors.buffer import BufferFull, BufferUnavailable, Sample, SampleBuffer
 
 
 @pytest.fixture
 def buffer(redis_url: str) -> SampleBuffer:
-    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=10)
+    buf = SampleBuffer(redis.Redis.from_url(redis_url), 10, prefix=django_settings.REDIS_KEY_PREFIX)
     buf.clear()
     yield buf
     buf.clear()

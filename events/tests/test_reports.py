@@ -7,6 +7,7 @@ import json
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 
@@ -40,7 +41,9 @@ def influx(influxdb_database: str):
 
 @pytest.fixture
 def buffer(redis_url: str) -> SampleBuffer:
-    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=1_000_000)
+    buf = SampleBuffer(
+        redis.Redis.from_url(redis_url), 1_000_000, prefix=django_settings.REDIS_KEY_PREFIX
+    )
     buf.clear()
     yield buf
     buf.clear()

@@ -7,6 +7,7 @@ import socket
 
 import pytest
 import redis
+from django.conf import settings as django_settings
 
 from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
@@ -27,9 +28,11 @@ def ns(seconds: float) -> int:
 
 @pytest.fixture
 def buffer(redis_url: str) -> SampleBuffer:
-    buf = SampleBuffer(redis.Redis.from_url(redis_url), max_samples=1_000_000)
+    buf = SampleBuffer(
+        redis.Redis.from_url(redis_url), 1_000_000, prefix=django_settings.REDIS_KEY_PREFIX
+    )
     buf.clear()
-    buf.client.delete("energylab:writer:steps-since")
+    buf.client.delete(f"{buf.prefix}:writer:steps-since")
     yield buf
     buf.clear()
 

@@ -44,6 +44,7 @@ class Stack:
             ENERGYLAB_DEBUG="true",
             ENERGYLAB_DATABASE_URL=_database_url(),
             ENERGYLAB_REDIS_URL=E2E_REDIS_URL,
+            ENERGYLAB_REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
             ENERGYLAB_INFLUXDB_URL=settings.INFLUXDB_URL,
             ENERGYLAB_INFLUXDB_DATABASE=settings.INFLUXDB_DATABASE,
             ENERGYLAB_CORRELATION_DELAY=str(settings.CORRELATION_DELAY),
