@@ -224,3 +224,41 @@ def test_the_run_page_embeds_the_report_and_the_series(
 
 def test_the_run_pages_need_a_login(run, client: Client) -> None:
     assert client.get(f"/runs/{run.pk}/").status_code == 302
+
+
+def test_the_api_serves_a_runs_report_and_a_comparison(
+    buffer, influx, run, admin_client: Client
+) -> None:
+    record(buffer, influx, run, profiles(), -5, 75)
+    response = admin_client.get(f"/api/v1/runs/{run.pk}/energy/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["run"]["id"] == run.pk
+    assert [s["name"] for s in body["steps"]] == [n for n, _a, _b in STEPS]
+    comparison = admin_client.get("/api/v1/energy/comparison/", {"pod": POD, "scenario": "s1"})
+    assert comparison.status_code == 200
+    assert len(comparison.json()["runs"]) == 1
+
+
+def test_the_api_answers_404_for_an_unknown_run_and_400_for_a_bad_query(
+    admin_client: Client,
+) -> None:
+    assert admin_client.get("/api/v1/runs/999999/energy/").status_code == 404
+    assert admin_client.get("/api/v1/energy/comparison/", {"pod": "p"}).status_code == 400
+    missing = admin_client.get("/api/v1/energy/comparison/", {"pod": "p", "scenario": "s"})
+    assert missing.status_code == 404
+
+
+def test_reports_need_credentials(run, client: Client) -> None:
+    assert client.get(f"/api/v1/runs/{run.pk}/energy/").status_code in (401, 403)
+
+
+def test_a_report_while_influxdb_is_away_is_a_503_not_a_500(
+    run, admin_client: Client, settings
+) -> None:
+    settings.INFLUXDB_URL = "http://127.0.0.1:9"
+    response = admin_client.get(f"/api/v1/runs/{run.pk}/energy/")
+    assert response.status_code == 503
+    assert "InfluxDB" in response.json()["detail"]
+    page = admin_client.get(f"/runs/{run.pk}/")
+    assert page.status_code == 503
