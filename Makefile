@@ -19,10 +19,12 @@ help:  ## list the targets
 
 install: $(STAMP)  ## create .venv and install EnergyLab, its SDK and the dev tools
 
-$(STAMP): requirements/base.txt requirements/dev.txt pyproject.toml sdk/pyproject.toml
+$(STAMP): requirements/base.txt requirements/dev.txt requirements/legacy-client.txt pyproject.toml sdk/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "EnergyLab needs Python 3.11+"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e sdk/ -e .
+	@# The old Functest/Xtesting client, for compatibility tests: without its heavy dependencies.
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -r requirements/legacy-client.txt
 	@touch $@
 
 services:  ## start InfluxDB and Redis when they are not running (installs influxdb if missing)

@@ -24,6 +24,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def table_rows(output: str) -> list[list[str]]:
+    """The report table's rows of steps, cut at the columns its dashed line marks (names may
+    hold spaces)."""
+    lines = output.splitlines()
+    dashes = next(i for i, line in enumerate(lines) if line.startswith("----"))
+    spans = [m.span() for m in re.finditer(r"-+", lines[dashes])]
+    rows = []
+    for line in lines[dashes + 1 :]:
+        if not line.strip() or line.startswith(("TOTAL", "warning", "demo:")):
+            break
+        rows.append([line[a:b].strip() for a, b in spans])
+    return [row for row in rows if row[0] in STEPS]
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(600)
 def test_make_demo_from_a_clean_clone_reports_every_step_and_server(tmp_path: Path) -> None:
