@@ -70,11 +70,7 @@ def test_make_demo_from_a_clean_clone_reports_every_step_and_server(tmp_path: Pa
     output = result.stdout + result.stderr
     print(output[-6000:])
     assert result.returncode == 0, output[-3000:]
-    rows = [
-        line.split()
-        for line in output.splitlines()
-        if line.split()[:1] and line.split()[0] in STEPS
-    ]
+    rows = table_rows(output)
     servers = {row[1] for row in rows if row[1] != "all"}
     assert len(servers) == 4  # IPMI, two Redfish, iLO
     for step in STEPS:
