@@ -30,6 +30,7 @@ from typing import Any
 
 from pyghmi import exceptions as pyghmi_exceptions
 from pyghmi.ipmi import command as pyghmi_command
+from pyghmi.ipmi.private import session as pyghmi_session
 
 from collectors.drivers.base import (
     BMCAuthFailed,
@@ -60,6 +61,13 @@ _NO_ANSWER_CODE = 0xFFFF  # pyghmi's code for "retries ran out"
 _AUTH_WORDS = ("password", "unauthorized", "rakp", "privelege", "privilege", "role", "name")
 
 Key = tuple[str, int | None, str, str | None]
+
+# pyghmi 1.6 takes its two global locks in both orders: a retransmit (``_timedout`` runs with
+# WAITING_SESSIONS held, then sends, which takes KEEPALIVE_SESSIONS) against any other thread's
+# send (KEEPALIVE_SESSIONS, then WAITING_SESSIONS to arm its retry timer). With a hung BMC
+# retransmitting, concurrent reads of healthy BMCs deadlocked within seconds in our tests. One
+# re-entrant lock for both names removes the inversion; pyghmi looks both names up per use.
+pyghmi_session.WAITING_SESSIONS = pyghmi_session.KEEPALIVE_SESSIONS
 
 
 class _SessionLost(Exception):
@@ -139,7 +147,7 @@ class IPMIDriver(PowerDriver):
         except BaseException:
             bmc.lock.release()
             raise
-        if not call.done.wait(endpoint.timeout):
+        if not call.done.wait(endpoint.timeout):  # login and one re-login included
             with bmc.state_lock:
                 if not call.finished:
                     bmc.stuck = True
@@ -219,12 +227,7 @@ class IPMIDriver(PowerDriver):
                 return command
             bmc.command = None
         try:
-            command = pyghmi_command.Command(
-                bmc=endpoint.host,
-                port=endpoint.port or DEFAULT_PORT,
-                userid=endpoint.username.encode("utf-8"),  # bytes: see the module docstring
-                password=endpoint.password.encode("utf-8"),
-            )
+            command = _login(endpoint)
         except pyghmi_exceptions.IpmiException as exc:
             message = str(exc.args[0]) if exc.args and exc.args[0] else ""
             text = _describe(endpoint, exc, message or "no answer")
@@ -367,6 +370,25 @@ def _close(command: Any, where: str) -> None:
         command.ipmi_session.logout()
     except Exception as exc:
         logger.debug("%s: logout failed: %s", where, type(exc).__name__)
+
+
+def _login(endpoint: BMCEndpoint) -> Any:
+    """A logged-in Command. Credentials as bytes: see the module docstring."""
+    for attempt in (1, 2):
+        try:
+            return pyghmi_command.Command(
+                bmc=endpoint.host,
+                port=endpoint.port or DEFAULT_PORT,
+                userid=endpoint.username.encode("utf-8"),
+                password=endpoint.password.encode("utf-8"),
+            )
+        except AttributeError as exc:
+            # pyghmi race: a failed login is marked broken (by another thread's event loop)
+            # a moment before its error message is set, and raising that message fails. Once
+            # more gives the real error.
+            if "errormsg" not in str(exc) or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _where(endpoint: BMCEndpoint) -> str:

@@ -568,19 +568,23 @@ class IPMISimulatorGroup:
         return sims
 
     def add(self, sim: IPMISimulator) -> None:
+        """Serve ``sim`` from this loop (registered on return; waits for the loop, at most 1 s)."""
         sim._group = self
         sim._started = True
-        self._call_in_loop(lambda: self._register(sim))
+        self._call_in_loop_and_wait(lambda: self._register(sim))
 
     def remove(self, sim: IPMISimulator) -> None:
         """Stop serving ``sim`` and close its socket (waits for the loop, at most 1 s)."""
+        self._call_in_loop_and_wait(lambda: self._unregister(sim))
+
+    def _call_in_loop_and_wait(self, command: Callable[[], None]) -> None:
         done = threading.Event()
 
-        def unregister() -> None:
-            self._unregister(sim)
+        def run() -> None:
+            command()
             done.set()
 
-        self._call_in_loop(unregister)
+        self._call_in_loop(run)
         if self._running() and threading.current_thread() is not self._thread:
             done.wait(1.0)
 
