@@ -1,0 +1,317 @@
+"""import_energyrecorder_settings: the original collector's YAML into pods and servers."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from collectors.legacy_import import LegacySettingsError, parse_settings, split_host
+from collectors.models import BMCType, Pod, Server
+
+pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
+
+FIXTURE = Path(__file__).parent / "data" / "collector-settings.yaml"
+PASSWORDS = ["ipmi-s3cret", "12345", "rf:p@ss,w=rd", "calvin", "ilo-pass-1", "ilo-pass-2"]
+ALL_LEGACY_TYPES = {
+    "ipmi",
+    "redfish",
+    "ilo",
+    "ilo-gui",
+    "idrac8-gui",
+    "intel-gui",
+    "ibmc-gui",
+    "csvftp",
+    "modbus",
+    "rpimon",
+    "snmp",
+    "shelly",
+}
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("import_energyrecorder_settings", *args, stdout=out)
+    return out.getvalue()
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_the_fixture_holds_every_server_type_the_legacy_doc_lists() -> None:
+    plan = parse_settings(FIXTURE.read_text())
+    assert {s.legacy_type for p in plan.pods for s in p.servers} == ALL_LEGACY_TYPES
+
+
+def test_it_creates_pods_and_servers_of_the_supported_types() -> None:
+    output = run(str(FIXTURE))
+
+    pod1 = Pod.objects.get(name="orange-pod1")
+    assert (pod1.poll_interval, pod1.active) == (10, True)
+    pod7 = Pod.objects.get(name="lab pod 7")
+    assert (pod7.poll_interval, pod7.active) == (5, False)
+
+    servers = {s.name: s for s in Server.objects.all()}
+    assert set(servers) == {f"pod1-node{i}" for i in range(1, 7)} | {"pod7-node1"}
+    node1 = servers["pod1-node1"]
+    assert (node1.bmc_type, node1.host, node1.port, node1.username) == (
+        BMCType.IPMI,
+        "10.1.0.11",
+        None,
+        "ADMIN",
+    )
+    assert node1.password == "ipmi-s3cret"
+    assert "ipmi-s3cret" not in node1.password_encrypted
+    assert servers["pod1-node2"].port == 6230
+    assert servers["pod1-node2"].password == "12345"  # a number in YAML, a string here
+    assert servers["pod1-node3"].password == "rf:p@ss,w=rd"
+    assert servers["pod1-node4"].active is False
+    assert servers["pod1-node6"].pod == pod1
+    assert servers["pod7-node1"].pod == pod7
+    assert "pods: 2 created" in output
+    assert "servers: 7 created, 0 updated, 0 unchanged, 8 not imported" in output
+
+
+def test_hosts_without_a_scheme_get_https_for_redfish_and_ilo_only() -> None:
+    run(str(FIXTURE))
+    servers = {s.name: s for s in Server.objects.all()}
+    assert (servers["pod1-node3"].host, servers["pod1-node3"].port) == ("https://10.1.0.21", None)
+    assert (servers["pod1-node4"].host, servers["pod1-node4"].port) == ("http://10.1.0.22", 8000)
+    assert servers["pod1-node5"].host == "https://ilo-gen9.lab.example"
+    assert servers["pod1-node6"].bmc_type == BMCType.ILO  # ilo-gui -> ilo
+    assert (servers["pod1-node6"].host, servers["pod1-node6"].port) == (
+        "https://ilo-gen8.lab.example",
+        8443,
+    )
+    endpoint = servers["pod1-node6"].endpoint()
+    assert (endpoint.scheme, endpoint.host, endpoint.port) == (
+        "https",
+        "ilo-gen8.lab.example",
+        8443,
+    )
+    ipv6 = servers["pod7-node1"]
+    assert (ipv6.host, ipv6.port) == ("fd00:7::50", 623)
+
+
+@pytest.mark.parametrize(
+    ("value", "bmc_type", "expected"),
+    [
+        ("bmc1", BMCType.IPMI, ("bmc1", None)),
+        ("bmc1:6230", BMCType.IPMI, ("bmc1", 6230)),
+        ("bmc1:8443", BMCType.REDFISH, ("https://bmc1", 8443)),
+        ("HTTP://bmc1/redfish/v1", BMCType.REDFISH, ("http://bmc1", None)),
+        ("https://[fd00::1]:8443", BMCType.ILO, ("https://[fd00::1]", 8443)),
+        ("fd00::1", BMCType.REDFISH, ("https://[fd00::1]", None)),
+    ],
+)
+def test_it_splits_hosts_into_our_host_and_port(value, bmc_type, expected) -> None:
+    assert split_host("here", value, bmc_type) == expected
+
+
+@pytest.mark.parametrize(
+    "value", ["bmc1:0", "bmc1:99999", "bmc1:x", "ftp://bmc1", "https://:443", "a b"]
+)
+def test_it_refuses_unusable_hosts_naming_the_place(value) -> None:
+    with pytest.raises(LegacySettingsError, match=r"^PODS\[0\]\.servers\[0\]\.host: "):
+        split_host("PODS[0].servers[0].host", value, BMCType.REDFISH)
+
+
+def test_every_unsupported_type_is_listed_per_server_and_not_imported() -> None:
+    output = run(str(FIXTURE))
+    for name, legacy_type in [
+        ("pod7-dell1", "idrac8-gui"),
+        ("pod7-intel1", "intel-gui"),
+        ("pod7-huawei1", "ibmc-gui"),
+        ("pod7-pdu1", "csvftp"),
+        ("pod7-meter1", "modbus"),
+        ("pod7-rpi1", "rpimon"),
+        ("pod7-pdu2", "snmp"),
+        ("pod7-plug1", "shelly"),
+    ]:
+        line = next(x for x in output.splitlines() if f"server {name!r}" in x)
+        assert "NOT IMPORTED" in line
+        assert f"type {legacy_type!r} is not supported" in line
+        assert not Server.objects.filter(name=name).exists()
+
+
+def test_a_second_run_changes_nothing_and_says_so() -> None:
+    run(str(FIXTURE))
+    before = {s.name: (s.pk, s.password_encrypted, s.updated) for s in Server.objects.all()}
+
+    output = run(str(FIXTURE))
+
+    after = {s.name: (s.pk, s.password_encrypted, s.updated) for s in Server.objects.all()}
+    assert after == before
+    assert Pod.objects.count() == 2
+    assert "pods: 0 created, 0 updated, 2 unchanged" in output
+    assert "servers: 0 created, 0 updated, 7 unchanged" in output
+
+
+def test_a_changed_file_updates_servers_in_place_and_names_the_fields(tmp_path) -> None:
+    run(str(FIXTURE))
+    pk = Server.objects.get(name="pod1-node1").pk
+    text = (
+        FIXTURE.read_text()
+        .replace("host: 10.1.0.11\n", "host: 10.1.0.111:6231\n")
+        .replace('pass: "ipmi-s3cret"', 'pass: "new-s3cret"')
+        .replace("polling_interval: 10", "polling_interval: 30")
+    )
+
+    output = run(write(tmp_path, text))
+
+    server = Server.objects.get(name="pod1-node1")
+    assert server.pk == pk
+    assert (server.host, server.port, server.password) == ("10.1.0.111", 6231, "new-s3cret")
+    assert Pod.objects.get(name="orange-pod1").poll_interval == 30
+    assert "server 'pod1-node1': UPDATED (host, port, password)" in output
+    assert "pod 'orange-pod1': UPDATED (poll_interval)" in output
+    assert "new-s3cret" not in output
+
+
+def test_a_server_that_pushed_measurements_becomes_polled_by_import() -> None:
+    pod = Pod.objects.create(name="orange-pod1")
+    Server.objects.create(pod=pod, name="pod1-node1", bmc_type=BMCType.PUSH)
+
+    output = run(str(FIXTURE))
+
+    assert Server.objects.get(name="pod1-node1").bmc_type == BMCType.IPMI
+    assert "server 'pod1-node1': UPDATED (bmc_type, host, username, password)" in output
+
+
+def test_a_dry_run_prints_the_changes_and_writes_nothing() -> None:
+    output = run(str(FIXTURE), "--dry-run")
+    assert Pod.objects.count() == 0
+    assert Server.objects.count() == 0
+    assert "server 'pod1-node1': WOULD BE CREATED" in output
+    assert "dry run, nothing written: pods: 2 created" in output
+
+
+def test_passwords_are_never_printed() -> None:
+    output = run(str(FIXTURE)) + run(str(FIXTURE), "--dry-run")
+    for secret in [*PASSWORDS, "api-s3cret", "Admin@9000", "ftp-pass"]:
+        assert secret not in output
+
+
+def test_recorder_api_server_is_reported_as_ignored() -> None:
+    output = run(str(FIXTURE), "--dry-run")
+    assert "RECORDER_API_SERVER" in output
+    assert "ignored" in output
+    assert "https://recordingapi.lab.example/resources" in output
+
+
+def test_servers_inside_sync_groups_of_later_releases_are_imported(tmp_path) -> None:
+    text = """
+PODS:
+- environment: synced
+  syncgroup:
+  - name: default
+    servers:
+    - {host: 10.0.0.1, id: s1, type: ipmi, user: u, pass: p}
+  - name: rack-a
+    group_syncpolling_interval: 10
+    servers:
+    - {host: 10.0.0.2, id: s2, type: redfish, user: u, pass: p, active: false}
+"""
+    run(write(tmp_path, text))
+    assert set(Server.objects.values_list("name", "active")) == {("s1", True), ("s2", False)}
+    assert Pod.objects.get(name="synced").poll_interval == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("PODS:\n- environment: a\n  servers: [x\n", "not valid YAML at line"),
+        ("- a\n- b\n", "the file must be a mapping"),
+        ("RECORDER_API_SERVER: {}\n", "missing 'PODS'"),
+        ("PODS: {environment: a}\n", "PODS: must be a list"),
+        ("PODS: [{servers: []}]\n", "PODS[0]: missing 'environment'"),
+        ("PODS: [{environment: a}]\n", "PODS[0]: missing 'servers'"),
+        (
+            "PODS:\n- {environment: a, servers: []}\n"
+            "- {environment: b, servers: [{host: h, type: ipmi}]}\n",
+            "PODS[1].servers[0]: missing 'id'",
+        ),
+        (
+            "PODS: [{environment: a, servers: [{id: s, host: h}]}]\n",
+            "PODS[0].servers[0]: missing 'type'",
+        ),
+        (
+            "PODS: [{environment: a, servers: [{id: s, type: redfish}]}]\n",
+            "PODS[0].servers[0]: missing 'host'",
+        ),
+        (
+            "PODS: [{environment: a, polling_interval: often, servers: []}]\n",
+            "PODS[0].polling_interval: 'often' is not a number",
+        ),
+        (
+            "PODS: [{environment: a, polling_interval: 0, servers: []}]\n",
+            "PODS[0].polling_interval: 0 must be between 1 and 86400",
+        ),
+        (
+            "PODS: [{environment: a, active: maybe, servers: []}]\n",
+            "PODS[0].active: 'maybe' is not true or false",
+        ),
+        (
+            "PODS: [{environment: a, servers: [{id: s, type: ipmi, host: 'h:99999'}]}]\n",
+            "PODS[0].servers[0].host: 'h:99999' has an invalid port",
+        ),
+        (
+            "PODS: [{environment: a, servers: [{id: s, type: ipmi, host: h}, "
+            "{id: s, type: ipmi, host: g}]}]\n",
+            "PODS[0].servers[1]: id 's' also at PODS[0].servers[0]",
+        ),
+        (
+            "PODS: [{environment: a, servers: []}, {environment: a, servers: []}]\n",
+            "PODS[1]: environment 'a' also at PODS[0]",
+        ),
+        (
+            'PODS: [{environment: "a\\nb", servers: []}]\n',
+            "PODS[0].environment: 'a\\nb' may not contain control characters",
+        ),
+    ],
+)
+def test_bad_files_fail_with_a_message_naming_the_place(tmp_path, text, message) -> None:
+    with pytest.raises(CommandError) as caught:
+        run(write(tmp_path, text))
+    assert message in str(caught.value)
+    assert "nothing was changed" in str(caught.value)
+
+
+def test_an_error_late_in_the_file_leaves_nothing_half_written(tmp_path) -> None:
+    # a third pod, inside PODS, whose only server lacks its id
+    text = FIXTURE.read_text().replace(
+        "RECORDER_API_SERVER:",
+        "- environment: broken\n  servers:\n  - {host: h, type: ipmi}\nRECORDER_API_SERVER:",
+    )
+    with pytest.raises(CommandError, match=r"PODS\[2\]\.servers\[0\]: missing 'id'"):
+        run(write(tmp_path, text))
+    assert Pod.objects.count() == 0
+    assert Server.objects.count() == 0
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path) -> None:
+    with pytest.raises(CommandError, match="cannot read"):
+        run(str(tmp_path / "nope.yaml"))
+
+
+def test_the_command_exits_1_without_a_traceback_on_a_bad_file(tmp_path) -> None:
+    path = write(tmp_path, "PODS: [{environment: a, servers: [{type: ipmi, host: h}]}]\n")
+    done = subprocess.run(
+        [sys.executable, "manage.py", "import_energyrecorder_settings", path, "--dry-run"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"ENERGYLAB_DEBUG": "true", "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 1
+    assert "PODS[0].servers[0]: missing 'id'" in done.stderr
+    assert "Traceback" not in done.stderr
