@@ -27,6 +27,7 @@ from collectors.buffer import Sample
 from collectors.drivers import get_driver
 from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
 from collectors.models import Server
+from energylab.metrics import record_polls
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +175,7 @@ def record_health(
     outcomes: Sequence[PollOutcome], servers: dict[int, Server], now: dt.datetime
 ) -> None:
     """Store each server's health: last reading, or the error and its back-off."""
+    record_polls(outcomes, servers)  # Prometheus figures, shared in Redis (never raises)
     changed: list[Server] = []
     for outcome in outcomes:
         server = servers[outcome.server_id]

@@ -7,6 +7,7 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from energylab.metrics import metrics_view
 from events.api.views import not_found
 
 urlpatterns = [
@@ -18,6 +19,7 @@ urlpatterns = [
     path("resources/", include("events.api.legacy.urls")),
     # API clients get a JSON 404 for unknown API paths, even under DEBUG (HTML pages otherwise).
     re_path(r"^(?:api|resources)/", not_found),
+    path("metrics", metrics_view, name="metrics"),
     path("runs/", include("events.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

@@ -10,6 +10,7 @@ from celery import shared_task
 from django.conf import settings
 
 from collectors.buffer import SampleBuffer
+from energylab.metrics import record_batches
 from events.influx import make_client
 from events.writer import InfluxWriter
 
@@ -51,4 +52,5 @@ def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
         # Expired or Redis gone: the lock's timeout frees it.
         with contextlib.suppress(redis.RedisError):
             lock.release()
+    record_batches(stats.batch_sizes)  # Prometheus figures, shared in Redis (never raises)
     return {"samples": stats.samples, "points": stats.points, "rejected": stats.rejected}
