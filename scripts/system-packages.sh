@@ -4,6 +4,8 @@
 set -euo pipefail
 missing=()
 command -v ipmitool >/dev/null || missing+=(ipmitool)
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && exit 0
 command -v apt-get >/dev/null || { echo "system-packages: install ${missing[*]} by hand" >&2; exit 1; }
 echo "system-packages: installing ${missing[*]}"
