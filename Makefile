@@ -46,6 +46,7 @@ lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	ENERGYLAB_DEBUG=true $(BIN)/mypy .
+	ENERGYLAB_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -64,6 +64,7 @@ class Config:
     flush_timeout: float = DEFAULT_FLUSH_TIMEOUT
     timeout: float = DEFAULT_HTTP_TIMEOUT
     queue_size: int = DEFAULT_QUEUE_SIZE
+    source: str = "sdk"  # what the server records as the run's source: "sdk" or "cli"
 
     @property
     def enabled(self) -> bool:
@@ -123,6 +124,7 @@ def resolve(
     flush_timeout: Any = UNSET,
     timeout: Any = UNSET,
     queue_size: Any = UNSET,
+    source: str = "sdk",
     environ: Mapping[str, str] | None = None,
 ) -> Config:
     """Resolve settings; never raises. A bad value is logged and replaced by its default."""
@@ -155,4 +157,5 @@ def resolve(
         flush_timeout=_number("flush_timeout", flush_timeout, DEFAULT_FLUSH_TIMEOUT, env),
         timeout=_number("timeout", timeout, DEFAULT_HTTP_TIMEOUT, env),
         queue_size=max(1, int(_number("queue_size", queue_size, DEFAULT_QUEUE_SIZE, env))),
+        source=source,
     )

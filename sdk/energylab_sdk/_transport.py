@@ -65,7 +65,12 @@ class HttpSession:
         self.prefix = parts.path.rstrip("/")
         self._timeout = config.timeout
         self._conn: http.client.HTTPConnection | None = None
-        self._headers = {"User-Agent": "energylab-sdk", "Accept": "application/json"}
+        self._headers = {
+            "User-Agent": "energylab-sdk",
+            "Accept": "application/json",
+            # The server records who started a run (the native API; the legacy one ignores it).
+            "X-EnergyLab-Source": config.source,
+        }
         if config.token:
             self._headers["Authorization"] = f"Token {config.token}"
         elif config.user:

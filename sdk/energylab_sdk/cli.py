@@ -110,6 +110,7 @@ def _configure(args: argparse.Namespace) -> _client.Client:
         pod=args.pod if args.pod else UNSET,
         token=args.token if args.token else UNSET,
         flush_timeout=args.timeout if args.timeout else UNSET,
+        source="cli",
     )
 
 
