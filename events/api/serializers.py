@@ -24,12 +24,17 @@ class StepSerializer(serializers.ModelSerializer[Step]):
         read_only_fields = fields
 
 
-class RunSerializer(serializers.ModelSerializer[Run]):
-    """A run as every answer shows it; ``step`` is the running step's name (or null)."""
+class RunSummarySerializer(serializers.ModelSerializer[Run]):
+    """A run without its list of steps: what event answers and run lists show.
+
+    ``step`` is the running step's name (or null), ``step_count`` how many steps it has. An
+    answer's size must not grow with the run: a pytest session recorded test by test has
+    thousands of steps, and every event would otherwise send them all back.
+    """
 
     pod = serializers.CharField(source="pod.name", read_only=True)
     step = serializers.SerializerMethodField()
-    steps = StepSerializer(many=True, read_only=True)
+    step_count = serializers.SerializerMethodField()
 
     class Meta:
         model = Run
@@ -42,29 +47,53 @@ class RunSerializer(serializers.ModelSerializer[Run]):
             "ended_at",
             "received_at",
             "step",
-            "steps",
+            "step_count",
         ]
         read_only_fields = fields
 
     def get_step(self, run: Run) -> str | None:
-        # Steps are prefetched by the views: look in memory rather than query once per run.
+        if hasattr(run, "running_step"):  # annotated by the views' queryset
+            return run.running_step
+        running = run.steps.filter(ended_at__isnull=True).values_list("name", flat=True)
+        return next(iter(running), None)
+
+    def get_step_count(self, run: Run) -> int:
+        if hasattr(run, "steps_counted"):
+            return int(run.steps_counted)
+        return run.steps.count()
+
+
+class RunSerializer(RunSummarySerializer):
+    """A run with its steps, in time order (``GET /runs/{id}/``)."""
+
+    steps = StepSerializer(many=True, read_only=True)
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "steps"]
+        read_only_fields = fields
+
+    def get_step(self, run: Run) -> str | None:
+        # Steps are prefetched by the views: look in memory rather than query again.
         running = [s for s in run.steps.all() if s.ended_at is None]
         return running[-1].name if running else None
 
+    def get_step_count(self, run: Run) -> int:
+        return len(run.steps.all())
 
-class StartedSerializer(RunSerializer):
+
+class StartedSerializer(RunSummarySerializer):
     """The started run, and the run its start ended (null when none was running)."""
 
     ended_previous = serializers.SerializerMethodField()
 
-    class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "ended_previous"]
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, "ended_previous"]
         read_only_fields = fields
 
-    @extend_schema_field(RunSerializer(allow_null=True))
+    @extend_schema_field(RunSummarySerializer(allow_null=True))
     def get_ended_previous(self, run: Run) -> dict[str, Any] | None:
         previous: Run | None = self.context.get("ended_previous")
-        return RunSerializer(previous).data if previous is not None else None
+        return RunSummarySerializer(previous).data if previous is not None else None
 
 
 # -- requests -------------------------------------------------------------------------------------

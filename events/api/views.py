@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -30,7 +30,7 @@ from events.api.parsers import LimitedJSONParser
 from events.api.permissions import CanSendEvents
 from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
 from events.api.throttling import ScopedRateThrottleFromSettings
-from events.models import Run, RunSource
+from events.models import Run, RunSource, Step
 
 SOURCE_HEADER = "X-EnergyLab-Source"
 
@@ -56,17 +56,29 @@ def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, A
 
 
 def runs() -> QuerySet[Run]:
+    """Runs with their steps, for a run's full view."""
     return Run.objects.select_related("pod").prefetch_related("steps")
 
 
+def summaries() -> QuerySet[Run]:
+    """Runs with their running step's name and their step count, in one query."""
+    running = Step.objects.filter(run=OuterRef("pk"), ended_at__isnull=True).values("name")[:1]
+    # Explicit order: Django leaves Meta.ordering out of aggregating queries.
+    return (
+        Run.objects.select_related("pod")
+        .annotate(running_step=Subquery(running), steps_counted=Count("steps"))
+        .order_by("-started_at", "-pk")
+    )
+
+
 def run_answer(run: Run, code: int = status.HTTP_200_OK) -> Response:
-    return Response(s.RunSerializer(runs().get(pk=run.pk)).data, status=code)
+    return Response(s.RunSummarySerializer(summaries().get(pk=run.pk)).data, status=code)
 
 
 def started_answer(started: services.Started) -> Response:
-    previous = runs().get(pk=started.ended_previous.pk) if started.ended_previous else None
+    previous = summaries().get(pk=started.ended_previous.pk) if started.ended_previous else None
     data = s.StartedSerializer(
-        runs().get(pk=started.run.pk), context={"ended_previous": previous}
+        summaries().get(pk=started.run.pk), context={"ended_previous": previous}
     ).data
     return Response(data, status=status.HTTP_201_CREATED)
 
@@ -100,7 +112,7 @@ class EventView(APIView):
         ),
         responses={
             201: s.StartedSerializer,
-            200: s.RunSerializer,
+            200: s.RunSummarySerializer,
             **errors(*WRITE_ERRORS, 404, 409),
         },
     )
@@ -124,6 +136,14 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     queryset = runs()
     serializer_class = s.RunSerializer
+
+    def get_queryset(self) -> QuerySet[Run]:
+        # Lists show summaries: a run's steps can be thousands (one per test case).
+        return summaries() if self.action == "list" else runs()
+
+    def get_serializer_class(self) -> type[s.RunSummarySerializer]:
+        return s.RunSummarySerializer if self.action == "list" else s.RunSerializer
+
     filterset_class = RunFilterSet
     parser_classes = [LimitedJSONParser]
     throttle_scope = "events"
@@ -143,7 +163,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         except (TypeError, ValueError):
             raise NotFound("no run has this id") from None
 
-    @extend_schema(responses={200: s.RunSerializer(many=True), **errors(400, *READ_ERRORS)})
+    @extend_schema(responses={200: s.RunSummarySerializer(many=True), **errors(400, *READ_ERRORS)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -174,7 +194,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         methods=["POST"],
         summary="Enter a step (ends the running one)",
         request=s.RunStepSerializer,
-        responses={200: s.RunSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+        responses={200: s.RunSummarySerializer, **errors(*WRITE_ERRORS, 404, 409)},
     )
     @action(detail=True, methods=["get", "post"], filterset_class=None, pagination_class=None)
     def steps(self, request: Request, pk: str | None = None) -> Response:
@@ -188,7 +208,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     @extend_schema(
         summary="Stop the run",
         request=s.RunStopSerializer,
-        responses={200: s.RunSerializer, **errors(*WRITE_ERRORS, 404, 409)},
+        responses={200: s.RunSummarySerializer, **errors(*WRITE_ERRORS, 404, 409)},
     )
     @action(detail=True, methods=["post"], filterset_class=None)
     def stop(self, request: Request, pk: str | None = None) -> Response:

@@ -27,8 +27,17 @@ RUN_KEYS = {
     "ended_at",
     "received_at",
     "step",
-    "steps",
+    "step_count",
 }
+
+
+def steps_of(run_id: int) -> list[dict[str, Any]]:
+    """The run's steps as the API shows them (event answers carry only their count)."""
+    from events.api.serializers import StepSerializer
+
+    return list(
+        StepSerializer(Step.objects.filter(run_id=run_id).order_by("started_at"), many=True).data
+    )
 
 
 def send(client: APIClient, **body: Any) -> Any:
@@ -47,7 +56,8 @@ def test_a_start_answers_201_with_the_run(client: APIClient) -> None:
     assert run["started_at"] == rfc3339(at)
     assert run["ended_at"] is None
     assert run["step"] == "deploy"
-    assert run["steps"] == [{"name": "deploy", "started_at": rfc3339(at), "ended_at": None}]
+    assert run["step_count"] == 1
+    assert steps_of(run["id"]) == [{"name": "deploy", "started_at": rfc3339(at), "ended_at": None}]
     assert run["ended_previous"] is None
 
 
@@ -71,7 +81,8 @@ def test_a_step_answers_200_and_ends_the_running_step(client: APIClient) -> None
     run = answer.json()
     assert set(run) == RUN_KEYS
     assert run["step"] == "two"
-    assert [(s["name"], s["ended_at"]) for s in run["steps"]] == [
+    assert run["step_count"] == 2
+    assert [(s["name"], s["ended_at"]) for s in steps_of(run["id"])] == [
         ("one", rfc3339(at)),
         ("two", None),
     ]
@@ -85,7 +96,7 @@ def test_a_stop_answers_200_with_the_ended_run(client: APIClient) -> None:
     run = answer.json()
     assert run["ended_at"] == rfc3339(at)
     assert run["step"] is None
-    assert run["steps"][0]["ended_at"] == rfc3339(at)
+    assert steps_of(run["id"])[0]["ended_at"] == rfc3339(at)
 
 
 def test_a_start_replaces_the_running_run_and_says_so(client: APIClient) -> None:
@@ -95,7 +106,7 @@ def test_a_start_replaces_the_running_run_and_says_so(client: APIClient) -> None
     previous = answer["ended_previous"]
     assert previous["id"] == first.json()["id"]
     assert previous["ended_at"] == rfc3339(at)
-    assert previous["steps"][0]["ended_at"] == rfc3339(at)
+    assert steps_of(previous["id"])[0]["ended_at"] == rfc3339(at)
     assert Run.objects.filter(ended_at__isnull=True).count() == 1
 
 
