@@ -1,0 +1,189 @@
+"""Events/s and latency of the native events API behind gunicorn, under a bounded local load.
+
+    .venv/bin/python bench/events.py [--seconds S] [--connections C] [--pods P] [--json OUT]
+
+Starts gunicorn (the production server of docker/compose.yaml) on a free loopback port, on the
+bench's PostgreSQL database, with P pods each running a run; then ``wrk`` (Debian's package, a C
+load generator that costs little CPU beside the server) posts ``step`` events round-robin over
+the pods for S seconds on C connections, authenticated with a token. Every request is a real
+event: a transaction that locks the pod, ends the running step and opens a new one.
+Goals: >= 1,000 events/s, p99 < 50 ms. Prints a Python-client fallback when wrk is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from _common import ROOT, Results, base_parser, bench_env, setup_django  # bench/ is sys.path[0]
+
+GOAL_RATE = 1000.0
+GOAL_P99_MS = 50.0
+
+LUA = r"""
+-- Round-robin step events over the bench's pods, each with a unique step name.
+local pods = {%(pods)s}
+local counter = 0
+request = function()
+  counter = counter + 1
+  local pod = pods[(counter %% #pods) + 1]
+  local body = '{"type": "step", "pod": "' .. pod .. '", "step": "step ' .. counter .. '"}'
+  return wrk.format("POST", "/api/v1/events/", {
+    ["Content-Type"] = "application/json",
+    ["Authorization"] = "Token %(token)s",
+  }, body)
+end
+response = function(status, headers, body)
+  if status ~= 200 then
+    errors_seen = (errors_seen or 0) + 1
+    if errors_seen < 3 then io.stderr:write("status " .. status .. ": " .. body .. "\n") end
+  end
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def prepare(pods: int) -> tuple[str, list[str]]:
+    """Pods with a running run each, and a token; returns (token, pod names)."""
+    from django.contrib.auth.models import User
+    from rest_framework.authtoken.models import Token
+
+    from events import services
+
+    user, _ = User.objects.get_or_create(username="bench")
+    token, _ = Token.objects.get_or_create(user=user)
+    names = [f"bench pod {i}" for i in range(pods)]
+    for name in names:
+        services.start_run(name, "bench scenario", "first", None, "api")
+    return token.key, names
+
+
+def wait_until_up(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"{url}/api/v1/time/", timeout=1)  # noqa: S310 - loopback
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"gunicorn did not answer at {url} within {timeout:.0f} s")
+
+
+def parse_wrk(output: str) -> tuple[float, float, float, int]:
+    """(requests/s, p50 ms, p99 ms, non-2xx count) from ``wrk --latency`` output."""
+
+    def ms(text: str) -> float:
+        value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    p50 = ms(re.search(r"\s50%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    p99 = ms(re.search(r"\s99%\s+(\S+)", output).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    return rate, p50, p99, int(non2xx.group(1)) if non2xx else 0
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="load duration (10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--pods", type=int, default=50, help="pods events go to (50)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3)")
+    args = parser.parse_args()
+    if not 1 <= args.seconds <= 120:
+        parser.error("--seconds must be 1 to 120")
+    setup_django()
+    token, pods = prepare(args.pods)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        **bench_env(),
+        "ENERGYLAB_EVENTS_RATE": "10000000/min",  # the bench measures the API, not the throttle
+        "ENERGYLAB_LOG_LEVEL": "WARNING",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(
+        [
+            str(gunicorn),
+            "energylab.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    results = Results(
+        "events",
+        {
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "pods": args.pods,
+            "gunicorn workers": args.workers,
+        },
+    )
+    try:
+        wait_until_up(url)
+        wrk = shutil.which("wrk")
+        if wrk is None:
+            print("wrk is not installed (apt-get install wrk): no figures", file=sys.stderr)
+            return 0
+        pod_list = ", ".join(json.dumps(p) for p in pods)
+        with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+            script.write(LUA % {"pods": pod_list, "token": token})
+        run = subprocess.run(
+            [
+                wrk,
+                "--latency",
+                "-t2",
+                f"-c{args.connections}",
+                f"-d{args.seconds}s",
+                "--timeout",
+                "5s",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=args.seconds + 60,
+        )
+        os.unlink(script.name)
+        print(run.stdout)
+        if run.stderr.strip():
+            print(run.stderr, file=sys.stderr)
+        rate, p50, p99, non2xx = parse_wrk(run.stdout)
+        results.add("events/s", rate, "req/s", f">= {GOAL_RATE:,.0f}", rate >= GOAL_RATE)
+        results.add("latency p50", p50, "ms")
+        results.add("latency p99", p99, "ms", f"< {GOAL_P99_MS:g}", p99 < GOAL_P99_MS)
+        results.add("non-2xx answers", float(non2xx), "count", "0", non2xx == 0)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    results.print_table()
+    results.write_json(args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
