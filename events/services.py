@@ -200,7 +200,8 @@ def _enter_step(run: Run, name: str, at: dt.datetime) -> None:
     _check_not_before(run, current, at, "step")
     if current is not None:
         current.ended_at = at
-        current.save(update_fields=["ended_at"])
+        # "updated" too: the writer exports steps changed since its last pass (annotations).
+        current.save(update_fields=["ended_at", "updated"])
     Step.objects.create(run=run, name=name, started_at=at)
 
 
@@ -213,10 +214,10 @@ def _stop(run: Run, at: dt.datetime) -> None:
 def _end(run: Run, current: Step | None, at: dt.datetime) -> None:
     if current is not None:
         current.ended_at = at
-        current.save(update_fields=["ended_at"])
+        current.save(update_fields=["ended_at", "updated"])
     run.ended_at = at
     run.ended_received_at = timezone.now()
-    run.save(update_fields=["ended_at", "ended_received_at"])
+    run.save(update_fields=["ended_at", "ended_received_at", "updated"])
 
 
 # -- measurements pushed by legacy collectors -----------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import time
 
 import pytest
 import redis
@@ -172,3 +173,19 @@ def test_steps_are_exported_once_per_edge_for_annotations(buffer, influx, run) -
         ("step\\two", "end"),
     }
     assert got[0]["title"] == "boot, then=load: step one"
+
+
+def test_a_step_ended_after_an_export_is_exported_again_with_its_end(buffer, influx) -> None:
+    from events import services
+
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    services.start_run("pod steps", "s", "one", start)
+    time.sleep(1.1)  # so that the export's one second of overlap does not cover the step again
+    w = writer(buffer, influx)
+    w.flush()
+    assert {p["event"] for p in points(influx, "SELECT * FROM steps")} == {"start"}
+    services.set_step("pod steps", "two", start + dt.timedelta(seconds=10))
+    services.stop_run("pod steps", start + dt.timedelta(seconds=20))
+    w.flush()
+    edges = {(p["step"], p["event"]) for p in points(influx, "SELECT * FROM steps")}
+    assert edges == {("one", "start"), ("one", "end"), ("two", "start"), ("two", "end")}
