@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 
 import redis
 from celery import shared_task
@@ -15,6 +17,12 @@ from events.influx import make_client
 from events.writer import InfluxWriter
 
 log = logging.getLogger(__name__)
+
+# The writer's lock lives this long unless renewed. A writer that is SIGKILLed (or loses its
+# machine) mid-pass cannot release it: the next writer waits at most this long. A live writer
+# renews it every LOCK_RENEW_S, so a long pass (a big backlog, a slow InfluxDB) keeps it.
+LOCK_TIMEOUT_S = 10.0
+LOCK_RENEW_S = LOCK_TIMEOUT_S / 3
 
 _writer: InfluxWriter | None = None
 
@@ -37,8 +45,12 @@ def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
     """One writer pass. A Redis lock keeps it to one writer at a time across workers, so
     batches stay in order; a second task that finds the lock taken returns at once."""
     writer = get_writer()
+    # Not thread-local: the renewal thread extends the lock with the token this thread took.
     lock = writer.buffer.client.lock(
-        f"{writer.buffer.prefix}:writer:lock", timeout=60, blocking=False
+        f"{writer.buffer.prefix}:writer:lock",
+        timeout=LOCK_TIMEOUT_S,
+        blocking=False,
+        thread_local=False,
     )
     try:
         if not lock.acquire(blocking=False):
@@ -47,10 +59,36 @@ def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
         log.warning("writer cannot reach Redis: %s", exc)
         return {"samples": 0, "skipped": 1}
     try:
-        stats = writer.flush(time_budget=time_budget)
+        with _renewed(lock):
+            stats = writer.flush(time_budget=time_budget)
     finally:
         # Expired or Redis gone: the lock's timeout frees it.
         with contextlib.suppress(redis.RedisError):
             lock.release()
     record_batches(stats.batch_sizes)  # Prometheus figures, shared in Redis (never raises)
     return {"samples": stats.samples, "points": stats.points, "rejected": stats.rejected}
+
+
+@contextlib.contextmanager
+def _renewed(lock: redis.lock.Lock) -> Iterator[None]:
+    """Keep ``lock`` alive while the block runs (a daemon thread renews it; it dies with the
+    process, so a killed writer's lock expires within LOCK_TIMEOUT_S)."""
+    done = threading.Event()
+
+    def renew() -> None:
+        while not done.wait(LOCK_RENEW_S):
+            try:
+                lock.reacquire()
+            except redis.exceptions.LockError:
+                log.warning("the writer's lock expired during a pass: another writer may run")
+                return
+            except redis.RedisError:
+                continue  # Redis away: the pass fails too, and the lock expires by itself
+
+    thread = threading.Thread(target=renew, name="writer-lock-renewal", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=5)
