@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -103,6 +104,10 @@ class SampleBuffer:
         self.count_key = f"{prefix}:samples:count"  # samples in the stream (XLEN counts entries)
         self.dropped_key = f"{prefix}:samples:dropped"
         self.rejected_key = f"{prefix}:samples:rejected"  # batches InfluxDB refused, kept
+        # Which life of the buffer this is: Redis restarted without persistence (or flushed)
+        # forgets the stream and this key together, which is how the writer notices the loss.
+        self.generation_key = f"{prefix}:samples:generation"
+        self.lost_key = f"{prefix}:samples:lost"  # samples the writer saw vanish with Redis
 
     @classmethod
     def from_settings(cls) -> SampleBuffer:
@@ -188,6 +193,21 @@ class SampleBuffer:
         """Batches in quarantine."""
         return int(self.client.xlen(self.rejected_key))
 
+    def generation(self) -> tuple[str, bool]:
+        """The id of the buffer's current life in Redis, and whether this call began it
+        (the key was missing: first use, or Redis lost everything since the last call).
+
+        :raises redis.RedisError: Redis does not answer.
+        """
+        fresh = uuid.uuid4().hex
+        if self.client.set(self.generation_key, fresh, nx=True):
+            return fresh, True
+        return _text(self.client.get(self.generation_key)), False
+
+    def record_lost(self, samples: int) -> None:
+        """Count samples that vanished from the buffer before they were written."""
+        self.client.incrby(self.lost_key, samples)
+
     # -- figures --------------------------------------------------------------------------------
 
     def depth(self) -> int:
@@ -196,6 +216,10 @@ class SampleBuffer:
 
     def dropped(self) -> int:
         return int(self.client.get(self.dropped_key) or 0)
+
+    def lost(self) -> int:
+        """Samples the writer saw vanish with Redis (at least; see events.writer)."""
+        return int(self.client.get(self.lost_key) or 0)
 
     def oldest_age(self) -> float | None:
         """Seconds since the oldest waiting entry was pushed (the writer's lag), or None."""
@@ -206,7 +230,9 @@ class SampleBuffer:
 
     def clear(self) -> None:
         """Empty the buffer (tests, and an operator who chose to drop a backlog)."""
-        self.client.delete(self.stream_key, self.count_key, self.dropped_key, self.rejected_key)
+        self.client.delete(
+            self.stream_key, self.count_key, self.dropped_key, self.rejected_key, self.lost_key
+        )
 
 
 def _text(value: object) -> str:

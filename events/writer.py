@@ -19,12 +19,14 @@ Schema (database ``ENERGYLAB_INFLUXDB_DATABASE``, retention policy ``energylab``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import redis
 import requests
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
@@ -77,6 +79,9 @@ class InfluxWriter:
         self._database_ready = False
         self._failing = False
         self._tag_cache: dict[tuple[object, ...], str] = {}
+        self._generation: str | None = None  # the buffer's life in Redis at the last pass
+        self._last_depth = 0  # samples waiting at the end of the last pass
+        self._last_pass_at = 0.0
 
     # -- one pass -------------------------------------------------------------------------------
 
@@ -88,6 +93,7 @@ class InfluxWriter:
         stats = FlushStats()
         started = time.monotonic()
         try:
+            self._check_generation()
             stats.steps = self.export_steps()
             while time.monotonic() - started < time_budget:
                 entries = self.buffer.read_ready(self.delay, self.batch_samples)
@@ -111,10 +117,34 @@ class InfluxWriter:
                 log.warning("InfluxDB write failed, samples stay buffered: %s", exc)
             self._failing = True
             return stats
+        finally:
+            with contextlib.suppress(redis.RedisError):
+                self._last_depth = self.buffer.depth()
+                self._last_pass_at = time.time()
         if self._failing and (stats.batches or stats.steps):
             log.warning("InfluxDB accepts writes again")
             self._failing = False
         return stats
+
+    def _check_generation(self) -> None:
+        """Notice that Redis lost the buffer since this writer's last pass (a restart without
+        persistence, a flush): log it as an error and count what was waiting then as lost.
+
+        Only the writer whose call began the new life reports it, so several worker processes
+        count a loss once. The figure is what waited at this writer's previous pass, at most a
+        pass (about a second) before the loss; samples pushed after that pass were lost too.
+        """
+        generation, began = self.buffer.generation()
+        if began and self._generation is not None and generation != self._generation:
+            self.buffer.record_lost(self._last_depth)
+            log.error(
+                "the sample buffer vanished from Redis (restarted without persistence, or "
+                "flushed): %d samples waiting in it %.1f s before were never written to "
+                "InfluxDB, nor any pushed since then until the loss",
+                self._last_depth,
+                max(0.0, time.time() - self._last_pass_at),
+            )
+        self._generation = generation
 
     def write_entries(self, entries: Sequence[Entry]) -> int:
         samples = [s for entry in entries for s in entry.samples]

@@ -102,7 +102,7 @@ def test_a_writer_killed_mid_flush_loses_and_doubles_nothing(stack: Stack, setti
             producer.join(timeout=10)
         services.stop_run(POD)
         poller = next(p for name, p in stack.processes if name == "poller")
-        stack.kill(poller)  # SIGTERM: the poll in flight finishes and pushes; then no more
+        stack.kill(poller)  # no more polls: the buffer can drain
         wait_for(
             lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
             90,
