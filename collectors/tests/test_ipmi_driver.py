@@ -252,7 +252,10 @@ def test_the_password_never_appears_in_errors_or_logs(driver, sim, caplog):
 def test_many_bmcs_in_one_process_all_read_correctly(driver):
     with IPMISimulatorGroup() as group:
         sims = group.create(50, profile=lambda i: PowerProfile.constant(100.0 + i))
-        endpoints = [endpoint_of(s) for s in sims]
+        # A generous timeout: pyghmi's client can sit on a reply for up to a second (its retry
+        # timer), and 50 first logins on a loaded 2-core machine add up; the test is about
+        # every BMC answering with its own value, not about speed.
+        endpoints = [endpoint_of(s, timeout=8.0) for s in sims]
         with ThreadPoolExecutor(max_workers=8) as pool:
             for _ in range(2):  # the second round runs on the cached sessions
                 readings = list(pool.map(driver.read_power, endpoints))
