@@ -1,0 +1,194 @@
+"""Time ``run_report`` for a 1-hour run over 100 servers sampled every second.
+
+    .venv/bin/python bench/report.py [--servers 100] [--seconds 3600] [--steps 6]
+                                     [--repeat 3] [--json OUT]
+
+Set-up (not timed): a pod of S push servers at a 1 s interval; a run of the given length with
+equal steps; power points in the writer's schema (measurement ``power``, tags pod, server, run,
+scenario, step; fields watts, source; microseconds) written with raw line protocol to InfluxDB
+database ``bench_<pid>``: one per server and second over the run (360,000 for the defaults) and
+over the 5 minutes before it (the idle baseline reports look for).
+Timed, each ``--repeat`` times, median shown: ``run_report(run)`` (goal < 1 s), and its parts
+side by side: ``fetch_samples`` (query, JSON decoding, per-point rows), the bare HTTP query
+(InfluxDB's own time plus transfer, no decoding), and the rest (integration and JSON shaping).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sys
+import time
+
+import requests
+from _common import (
+    INFLUX_DATABASE,
+    INFLUX_URL,
+    Results,
+    base_parser,
+    bench_resources,
+    median,
+    setup_django,
+    timer,
+)
+
+GOAL_S = 1.0
+BATCH = 5_000
+
+
+def main() -> int:
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--servers", type=int, default=100)
+    parser.add_argument("--seconds", type=int, default=3600, help="run length (3,600 s)")
+    parser.add_argument("--steps", type=int, default=6)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    setup_django()
+
+    from collectors.models import BMCType, Pod, Server
+    from events.correlation import to_ns
+    from events.lineprotocol import field_float, field_string, line, tag_set
+    from events.models import Run, Step
+    from events.reports import IDLE_WINDOW, fetch_samples, run_report
+
+    servers, seconds, steps = max(1, args.servers), max(60, args.seconds), max(1, args.steps)
+    repeat = min(max(1, args.repeat), 20)
+    results = Results(
+        "report: run_report over InfluxDB",
+        params={"servers": servers, "run_s": seconds, "steps": steps, "repeat": repeat},
+    )
+    pod_name = f"bench-report-{INFLUX_DATABASE}"
+    with bench_resources():
+        Pod.objects.filter(name=pod_name).delete()
+        pod = Pod.objects.create(name=pod_name, poll_interval=1, queue="bench-report")
+        try:
+            Server.objects.bulk_create(
+                Server(pod=pod, name=f"{pod_name}-srv-{i}", bmc_type=BMCType.PUSH)
+                for i in range(servers)
+            )
+            start = int(time.time()) - seconds - 600
+            started_at = dt.datetime.fromtimestamp(start, dt.UTC)
+            run = Run.objects.create(
+                pod=pod,
+                scenario="bench report",
+                started_at=started_at,
+                ended_at=started_at + dt.timedelta(seconds=seconds),
+            )
+            step_len = seconds / steps
+            Step.objects.bulk_create(
+                Step(
+                    run=run,
+                    name=f"step {k + 1}",
+                    started_at=started_at + dt.timedelta(seconds=k * step_len),
+                    ended_at=started_at + dt.timedelta(seconds=(k + 1) * step_len),
+                )
+                for k in range(steps)
+            )
+            # Points in the writer's schema, written raw.
+            rng = random.Random(7)
+            idle = int(IDLE_WINDOW.total_seconds())
+            session = requests.Session()
+            points = 0
+            batch: list[str] = []
+            with timer() as write_time:
+                for second in range(-idle, seconds):
+                    t_us = (start + second) * 1_000_000 + 250_000
+                    step_name = f"step {min(steps, int(second // step_len) + 1)}"
+                    in_run = second >= 0
+                    for i in range(servers):
+                        tags = {"pod": pod_name, "server": f"{pod_name}-srv-{i}"}
+                        if in_run:
+                            tags.update(run=str(run.pk), scenario="bench report", step=step_name)
+                        watts = 150.0 + (100.0 if in_run else 0.0) + rng.random() * 20
+                        fields = f"watts={field_float(watts)},source={field_string('dcmi')}"
+                        batch.append(line("power", tag_set(tags), fields, t_us))
+                        if len(batch) >= BATCH:
+                            _post(session, batch)
+                            points += len(batch)
+                            batch = []
+                if batch:
+                    _post(session, batch)
+                    points += len(batch)
+            results.add(
+                "points written (set-up)",
+                points,
+                "points",
+                note=f"{points / write_time():,.0f} points/s raw line protocol",
+            )
+
+            query = (
+                'SELECT "watts", "energy_j" FROM "power" '
+                'WHERE "pod" = $pod AND time >= $start AND time <= $end GROUP BY "server"'
+            )
+            span_start = run.started_at - IDLE_WINDOW
+            span_end = run.ended_at + dt.timedelta(seconds=2)
+            params = {
+                "db": INFLUX_DATABASE,
+                "q": query,
+                "epoch": "u",
+                "params": _json(
+                    {"pod": pod_name, "start": to_ns(span_start), "end": to_ns(span_end)}
+                ),
+            }
+            report_times, fetch_times, http_times = [], [], []
+            report: dict[str, object] = {}
+            for _ in range(repeat):
+                with timer() as t_http:
+                    body = session.post(f"{INFLUX_URL}/query", data=params, timeout=60).content
+                http_times.append(t_http())
+                with timer() as t_fetch:
+                    fetched = fetch_samples(pod_name, span_start, span_end)
+                fetch_times.append(t_fetch())
+                with timer() as t_report:
+                    report = run_report(run)
+                report_times.append(t_report())
+            fetched_points = sum(len(v) for v in fetched.values())
+            rep = median(report_times)
+            fetch = median(fetch_times)
+            results.add(
+                "run_report", rep, "s", goal="< 1 s", met=rep < GOAL_S, note=f"median of {repeat}"
+            )
+            results.add("run_report best", min(report_times), "s")
+            results.add(
+                "  fetch_samples",
+                fetch,
+                "s",
+                note=f"{fetched_points:,} points, {fetched_points / fetch:,.0f} points/s",
+            )
+            results.add(
+                "  bare HTTP query",
+                median(http_times),
+                "s",
+                note=f"{len(body) / 1e6:.1f} MB of JSON, not decoded",
+            )
+            results.add(
+                "  rest (integration, shaping)", rep - fetch, "s", note="run_report - fetch"
+            )
+            total = report.get("total", {})
+            energy = total.get("energy_j") if isinstance(total, dict) else None
+            results.add("report total energy", (energy or 0) / 3.6e6, "kWh", note="sanity")
+        finally:
+            Pod.objects.filter(name=pod_name).delete()
+    results.print_table()
+    results.write_json(args.json)
+    return 0
+
+
+def _post(session: requests.Session, lines: list[str]) -> None:
+    response = session.post(
+        f"{INFLUX_URL}/write",
+        params={"db": INFLUX_DATABASE, "precision": "u"},
+        data="\n".join(lines).encode(),
+        timeout=60,
+    )
+    response.raise_for_status()
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
