@@ -32,6 +32,7 @@ from energylab.metrics import record_polls
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_S = 300.0
+IPMI_THREADS = 8
 CIRCUIT_THRESHOLD = 5
 
 
@@ -68,7 +69,11 @@ class Poller:
         threads: int,
         driver_for: Callable[[str], PowerDriver] = get_driver,
     ) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="bmc-poll")
+        # One pool per BMC type: IPMI reads can sit for a second inside pyghmi's shared I/O
+        # loop, and must not take the threads Redfish reads need. pyghmi also does worse with
+        # many threads (a lost wake-up past 8 or so: lab notes), so its pool stays small.
+        self._threads = threads
+        self._pools: dict[str, ThreadPoolExecutor] = {}
         self._driver_for = driver_for
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
@@ -116,7 +121,8 @@ class Poller:
                     self._in_flight.discard(server.pk)
                 outcomes.append(PollOutcome(server.pk, error=str(exc)))
                 continue
-            futures[self._pool.submit(self._read, server.pk, server.bmc_type, endpoint)] = server.pk
+            pool = self._pool_for(server.bmc_type)
+            futures[pool.submit(self._read, server.pk, server.bmc_type, endpoint)] = server.pk
         pending = set(futures)
         while pending:
             remaining = deadline_s - (time.monotonic() - started)
@@ -134,8 +140,18 @@ class Poller:
             )
         return outcomes
 
+    def _pool_for(self, bmc_type: str) -> ThreadPoolExecutor:
+        with self._lock:
+            pool = self._pools.get(bmc_type)
+            if pool is None:
+                size = min(IPMI_THREADS, self._threads) if bmc_type == "ipmi" else self._threads
+                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"poll-{bmc_type}")
+                self._pools[bmc_type] = pool
+            return pool
+
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 _poller: Poller | None = None

@@ -141,3 +141,31 @@ def test_readings_become_samples_of_the_pod_and_server(poller: Poller) -> None:
     assert len(samples) == 1
     assert (samples[0].pod, samples[0].server, samples[0].watts) == ("pod a", "s0-ok", 200.0)
     assert abs(samples[0].measured_at_ns / 1e9 - time.time()) < 5
+
+
+def test_stalled_ipmi_reads_do_not_take_the_threads_of_redfish_reads() -> None:
+    release = threading.Event()
+
+    class Stalling(PowerDriver):
+        def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
+            if endpoint.host.startswith("ipmi"):
+                release.wait(10)
+            return PowerReading(watts=1.0, read_at=utcnow(), source="x")
+
+    driver = Stalling()
+    poller = Poller(threads=4, driver_for=lambda _type: driver)
+    pod = Pod.objects.create(name="pools", poll_interval=5)
+    servers = [
+        Server.objects.create(pod=pod, name=f"i{i}", bmc_type=BMCType.IPMI, host=f"ipmi{i}")
+        for i in range(6)
+    ] + [
+        Server.objects.create(pod=pod, name=f"r{i}", bmc_type=BMCType.REDFISH, host=f"rf{i}")
+        for i in range(4)
+    ]
+    try:
+        outcomes = poller.poll(servers, deadline_s=0.5)
+    finally:
+        release.set()
+        poller.shutdown()
+    redfish = [o for o in outcomes if o.server_id in {s.pk for s in servers[6:]}]
+    assert all(o.reading is not None for o in redfish)
