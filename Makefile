@@ -12,7 +12,7 @@ RUN_ENV := ENERGYLAB_DEBUG=$${ENERGYLAB_DEBUG:-true}
 # Tests use the local PostgreSQL (pytest-django creates test_energylab) unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/energylab
 
-.PHONY: help install services services-stop migrate run demo test lint format clean
+.PHONY: help install services services-stop migrate run demo test bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -41,6 +41,11 @@ run: migrate  ## run web server, worker and beat in the foreground (Ctrl-C stops
 
 demo: migrate  ## simulated lab + web + worker + beat, a recorded scenario, its report (DEMO_EXIT=1 exits after it)
 	$(RUN_ENV) DEMO_EXIT=$(DEMO_EXIT) $(BIN)/python scripts/demo.py
+
+bench: install  ## every benchmark (~10 min): one table of figures beside their goals, JSON in var/bench/
+	@bash scripts/services.sh start
+	@command -v wrk >/dev/null || (apt-get install -y -qq wrk >/dev/null 2>&1 || echo "bench: wrk missing, events bench skipped")
+	$(BIN)/python bench/all.py
 
 lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .
