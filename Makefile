@@ -12,7 +12,7 @@ RUN_ENV := ENERGYLAB_DEBUG=$${ENERGYLAB_DEBUG:-true}
 # Tests use the local PostgreSQL (pytest-django creates test_energylab) unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/energylab
 
-.PHONY: help install services services-stop migrate run demo test bench lint format clean
+.PHONY: help install services services-stop migrate run demo test bench lint format docs-api clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ lint: install  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff format --check .
 	ENERGYLAB_DEBUG=true $(BIN)/mypy .
 	ENERGYLAB_DEBUG=true $(BIN)/python manage.py makemigrations --check --dry-run
+
+docs-api: install  ## regenerate docs/openapi.yaml, the API reference, from the code
+	ENERGYLAB_DEBUG=true $(BIN)/python manage.py spectacular --validate --file docs/openapi.yaml
 
 format: install  ## apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .
