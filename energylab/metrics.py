@@ -245,6 +245,7 @@ class EnergyLabCollector(Collector):
             pipe.hgetall(_key(BATCH_SIZE))
             latency_raw, polls_raw, batch_raw = pipe.execute()
             depth, dropped, rejected = buffer.depth(), buffer.dropped(), buffer.rejected()
+            lost = buffer.lost()
             lag = buffer.oldest_age()
         except redis.RedisError as exc:
             log.warning("metrics: Redis does not answer: %s", exc)
@@ -298,6 +299,12 @@ class EnergyLabCollector(Collector):
             "energylab_buffer_dropped_samples",
             "Samples refused because the buffer was full.",
             value=dropped,
+        )
+        yield CounterMetricFamily(
+            "energylab_buffer_lost_samples",
+            "Samples the writer saw vanish with the buffer (Redis restarted without persistence "
+            "or flushed); a lower bound.",
+            value=lost,
         )
         yield GaugeMetricFamily(
             "energylab_buffer_rejected_batches",

@@ -154,6 +154,11 @@ def test_samples_refused_by_a_full_buffer_are_counted_as_dropped(settings) -> No
     assert value(found, "energylab_buffer_depth_samples") == 2
 
 
+def test_samples_lost_with_the_buffer_are_counted(clean_redis: SampleBuffer) -> None:
+    clean_redis.record_lost(18)
+    assert value(scrape(Client()), "energylab_buffer_lost_samples_total") == 18
+
+
 def test_writer_batches_are_counted_with_their_sizes(
     clean_redis: SampleBuffer, influxdb_database: str
 ) -> None:
