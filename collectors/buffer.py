@@ -20,6 +20,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -82,17 +83,54 @@ class Sample:
         )
 
 
-@dataclass(frozen=True)
 class Entry:
-    """One stream entry: the samples of one push."""
+    """One stream entry: the samples of one push.
 
-    entry_id: str
-    samples: list[Sample]
+    ``rows`` are the samples as the stream holds them (:meth:`Sample.to_row`, decoded); the
+    writer builds its lines from them directly. ``samples`` makes the :class:`Sample` objects
+    (:meth:`Sample.from_row`) on first use. Treat both as read-only.
+    """
+
+    __slots__ = ("_samples", "entry_id", "rows")
+    __hash__ = None  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        entry_id: str,
+        samples: list[Sample] | None = None,
+        *,
+        rows: list[list[Any]] | None = None,
+    ) -> None:
+        if rows is None:
+            samples = [] if samples is None else samples
+            rows = [s.to_row() for s in samples]
+        self.entry_id = entry_id
+        self.rows = rows
+        self._samples = samples
+
+    @property
+    def samples(self) -> list[Sample]:
+        if self._samples is None:
+            self._samples = [Sample.from_row(r) for r in self.rows]
+        return self._samples
+
+    @property
+    def size(self) -> int:
+        """How many samples the entry holds."""
+        return len(self.rows)
 
     @property
     def pushed_at(self) -> float:
         """POSIX seconds when the entry was pushed (from its stream id)."""
         return int(self.entry_id.split("-", 1)[0]) / 1000.0
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Entry):
+            return NotImplemented
+        return self.entry_id == other.entry_id and self.samples == other.samples
+
+    def __repr__(self) -> str:
+        return f"Entry(entry_id={self.entry_id!r}, samples={self.samples!r})"
 
 
 class SampleBuffer:
@@ -164,7 +202,7 @@ class SampleBuffer:
                 break
             for entry_id, fields in chunk:
                 rows = json.loads((fields or {})[b"s"])
-                entries.append(Entry(_text(entry_id), [Sample.from_row(r) for r in rows]))
+                entries.append(Entry(_text(entry_id), rows=rows))
                 count += len(rows)
                 if count >= max_samples:
                     break
@@ -177,7 +215,7 @@ class SampleBuffer:
             return
         pipe = self.client.pipeline(transaction=True)
         pipe.xdel(self.stream_key, *[e.entry_id for e in entries])
-        pipe.decrby(self.count_key, sum(len(e.samples) for e in entries))
+        pipe.decrby(self.count_key, sum(e.size for e in entries))
         pipe.execute()
 
     def quarantine(self, entries: Sequence[Entry], reason: str) -> None:

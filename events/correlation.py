@@ -20,6 +20,7 @@ from django.db.models import Q
 from events.models import Run
 
 _FAR_FUTURE_NS = 2**63 - 1
+_FAR_PAST_NS = -(2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,14 +41,19 @@ class _PodTimeline:
 
     def __init__(self, runs: Iterable[Run]) -> None:
         self.starts: list[int] = []
-        self.runs: list[tuple[int, int, RunTags, list[int], list[tuple[int, str]]]] = []
+        # (start, end, run tags, step starts, [(step end, step tags)])
+        self.runs: list[tuple[int, int, RunTags, list[int], list[tuple[int, RunTags]]]] = []
         for run in sorted(runs, key=lambda r: r.started_at):
             start = to_ns(run.started_at)
             end = to_ns(run.ended_at) if run.ended_at else _FAR_FUTURE_NS
             steps = sorted(run.steps.all(), key=lambda s: s.started_at)
             step_starts = [to_ns(s.started_at) for s in steps]
             step_spans = [
-                (to_ns(s.ended_at) if s.ended_at else _FAR_FUTURE_NS, s.name) for s in steps
+                (
+                    to_ns(s.ended_at) if s.ended_at else _FAR_FUTURE_NS,
+                    RunTags(run.pk, run.scenario, s.name),
+                )
+                for s in steps
             ]
             self.starts.append(start)
             self.runs.append(
@@ -55,18 +61,29 @@ class _PodTimeline:
             )
 
     def at(self, t_ns: int) -> RunTags | None:
+        return self.span(t_ns)[2]
+
+    def span(self, t_ns: int) -> tuple[int, int, RunTags | None]:
+        """``(lo, hi, tags)``: :meth:`at` answers ``tags`` for every time in [lo, hi), t_ns
+        among them, so that consecutive samples need not look again while inside it."""
         index = bisect.bisect_right(self.starts, t_ns) - 1
+        next_start = self.starts[index + 1] if index + 1 < len(self.starts) else _FAR_FUTURE_NS
         if index < 0:
-            return None
-        _start, end, tags, step_starts, step_spans = self.runs[index]
+            return _FAR_PAST_NS, next_start, None
+        start, end, tags, step_starts, step_spans = self.runs[index]
         if t_ns >= end:
-            return None
+            return max(start, end), next_start, None
+        lo, hi = start, min(next_start, end)
         step_index = bisect.bisect_right(step_starts, t_ns) - 1
+        if step_index + 1 < len(step_starts):
+            hi = min(hi, step_starts[step_index + 1])
         if step_index >= 0:
-            step_end, name = step_spans[step_index]
+            lo = max(lo, step_starts[step_index])
+            step_end, step_tags = step_spans[step_index]
             if t_ns < step_end:
-                return RunTags(tags.run_id, tags.scenario, name)
-        return tags
+                return lo, min(hi, step_end), step_tags
+            lo = max(lo, step_end)
+        return lo, hi, tags
 
 
 class Correlator:
@@ -94,3 +111,10 @@ class Correlator:
     def at(self, pod: str, t_ns: int) -> RunTags | None:
         timeline = self._timelines.get(pod)
         return timeline.at(t_ns) if timeline else None
+
+    def span(self, pod: str, t_ns: int) -> tuple[int, int, RunTags | None]:
+        """``(lo, hi, tags)``: ``at(pod, t)`` is ``tags`` for every t in [lo, hi) (t_ns too)."""
+        timeline = self._timelines.get(pod)
+        if timeline is None:
+            return _FAR_PAST_NS, _FAR_FUTURE_NS, None
+        return timeline.span(t_ns)

@@ -22,9 +22,12 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 import requests
@@ -39,6 +42,11 @@ from events.lineprotocol import field_float, field_string, line, tag_set
 from events.models import Step
 
 log = logging.getLogger(__name__)
+
+# One pod's current span of run tags: (lo, hi, run tags, {server: tags}, {server: legacy tags}).
+_Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, str]]
+# A batch whose write is in flight: (the write, its entries, its points).
+_InFlight = tuple["Future[None]", "list[Entry]", int]
 
 
 class InfluxUnavailable(Exception):
@@ -89,28 +97,19 @@ class InfluxWriter:
         """Write batches until the buffer has nothing ready or the budget is spent.
 
         Never raises for InfluxDB being away: the error is in the stats, the data stays buffered.
+
+        While InfluxDB takes batch k (on a thread of its own), the next batch is read (after
+        k's last entry) and its lines built; k's entries are acknowledged, or quarantined, once
+        InfluxDB has answered for k, and batch k+1 is sent only then: one write at a time, in
+        stream order. When k fails, k+1 is not sent and both stay buffered.
         """
         stats = FlushStats()
         started = time.monotonic()
         try:
             self._check_generation()
             stats.steps = self.export_steps()
-            while time.monotonic() - started < time_budget:
-                entries = self.buffer.read_ready(self.delay, self.batch_samples)
-                if not entries:
-                    break
-                try:
-                    written = self.write_entries(entries)
-                except InfluxRejected as exc:
-                    # Keep the batch for an operator, but out of the way of the ones behind it.
-                    self.buffer.quarantine(entries, reason=str(exc))
-                    stats.rejected += sum(len(e.samples) for e in entries)
-                    continue
-                self.buffer.acknowledge(entries)
-                stats.batches += 1
-                stats.samples += sum(len(e.samples) for e in entries)
-                stats.points += written
-                stats.batch_sizes.append(written)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write") as pool:
+                self._write_batches(pool, started, time_budget, stats)
         except InfluxUnavailable as exc:
             stats.error = str(exc)
             if not self._failing:
@@ -125,6 +124,50 @@ class InfluxWriter:
             log.warning("InfluxDB accepts writes again")
             self._failing = False
         return stats
+
+    def _write_batches(
+        self, pool: ThreadPoolExecutor, started: float, time_budget: float, stats: FlushStats
+    ) -> None:
+        in_flight: _InFlight | None = None
+        after = "-"
+        try:
+            while True:
+                entries: list[Entry] = []
+                if time.monotonic() - started < time_budget:
+                    entries = self.buffer.read_ready(self.delay, self.batch_samples, after=after)
+                lines = self._lines([row for entry in entries for row in entry.rows])
+                if in_flight is not None:
+                    done, in_flight = in_flight, None
+                    self._settle(done, stats)
+                if not entries:
+                    return
+                in_flight = (pool.submit(self._write, lines), entries, len(lines))
+                after = "(" + entries[-1].entry_id
+        finally:
+            if in_flight is not None:
+                # Something failed while the write was in flight: what InfluxDB accepted is
+                # still acknowledged; the original exception goes on.
+                with contextlib.suppress(Exception):
+                    self._settle(in_flight, stats)
+
+    def _settle(self, in_flight: _InFlight, stats: FlushStats) -> None:
+        """Wait for InfluxDB's answer to a batch, then acknowledge or quarantine its entries.
+
+        :raises InfluxUnavailable: the write failed; the entries stay buffered.
+        """
+        future, entries, written = in_flight
+        try:
+            future.result()
+        except InfluxRejected as exc:
+            # Keep the batch for an operator, but out of the way of the ones behind it.
+            self.buffer.quarantine(entries, reason=str(exc))
+            stats.rejected += sum(e.size for e in entries)
+            return
+        self.buffer.acknowledge(entries)
+        stats.batches += 1
+        stats.samples += sum(e.size for e in entries)
+        stats.points += written
+        stats.batch_sizes.append(written)
 
     def _check_generation(self) -> None:
         """Notice that Redis lost the buffer since this writer's last pass (a restart without
@@ -147,42 +190,98 @@ class InfluxWriter:
         self._generation = generation
 
     def write_entries(self, entries: Sequence[Entry]) -> int:
-        samples = [s for entry in entries for s in entry.samples]
-        lines = self.lines_for(samples)
+        lines = self._lines([row for entry in entries for row in entry.rows])
         self._write(lines)
         return len(lines)
 
     # -- building points ------------------------------------------------------------------------
 
     def lines_for(self, samples: Sequence[Sample]) -> list[str]:
-        if not samples:
+        return self._lines([s.to_row() for s in samples])
+
+    def _lines(self, rows: Sequence[Sequence[Any]]) -> list[str]:
+        """The points of samples given as rows (:meth:`Sample.to_row`), in their order.
+
+        The hot loop of the writer, hence its shape: the run tags of a pod are constant over a
+        span of time (:meth:`Correlator.span`), so a sample inside its pod's current span takes
+        the span's tag string of its server from a dict without looking anything up again.
+        """
+        if not rows:
             return []
-        times = [s.measured_at_ns for s in samples]
-        correlator = Correlator.for_window(sorted({s.pod for s in samples}), min(times), max(times))
-        topology = self._topology({s.server for s in samples})
+        times = [row[3] for row in rows]
+        raw_pods = {row[0] for row in rows}
+        correlator = Correlator.for_window(
+            sorted({str(p) for p in raw_pods}), int(min(times)), int(max(times))
+        )
+        topology = self._topology({str(s) for s in {row[1] for row in rows}})
+        legacy = self.legacy_schema
+        current: dict[Any, _Span] = {}
+        # (pod, run tags) -> the span's tag strings, for samples going back to an earlier span
+        by_tags: dict[tuple[Any, RunTags | None], tuple[dict[Any, str], dict[Any, str]]] = {}
+        sources: dict[Any, str] = {}
+        sensor_tags: dict[tuple[Any, Any], str] = {}
         lines: list[str] = []
-        for sample in samples:
-            tags = correlator.at(sample.pod, sample.measured_at_ns)
-            timestamp = sample.measured_at_ns // 1000  # stored in microseconds
-            base = self._tags(sample, tags, topology.get(sample.server))
-            if sample.sensor == "power":
-                fields = f"watts={field_float(sample.watts)},source={field_string(sample.source)}"
-                if sample.energy_j is not None:
-                    fields += f",energy_j={field_float(sample.energy_j)}"
-                lines.append(line("power", base, fields, timestamp))
+        append = lines.append
+        isfinite = math.isfinite
+        for pod, server, watts, at, source, energy, sensor, unit in rows:
+            t_ns = int(at)
+            span = current.get(pod)
+            if span is None or not span[0] <= t_ns < span[1]:
+                lo, hi, tags = correlator.span(str(pod), t_ns)
+                strings = by_tags.get((pod, tags))
+                if strings is None:
+                    strings = by_tags[(pod, tags)] = ({}, {})
+                span = current[pod] = (lo, hi, tags, strings[0], strings[1])
+            base = span[3].get(server)
+            if base is None:
+                base = span[3][server] = self._tags(
+                    str(pod), str(server), span[2], topology.get(str(server))
+                )
+            src = sources.get(source)
+            if src is None:
+                src = sources[source] = f",source={field_string(str(source))}"
+            value = float(watts)
+            if not isfinite(value):
+                field_float(watts)  # raises
+            timestamp = t_ns // 1000  # stored in microseconds
+            if sensor == "power":
+                if energy is None:
+                    append(f"power{base} watts={value!r}{src} {timestamp}")
+                else:
+                    append(
+                        f"power{base} watts={value!r}{src},"
+                        f"energy_j={field_float(float(energy))} {timestamp}"
+                    )
             else:
-                sensor_tags = base + tag_set({"sensor": sample.sensor, "unit": sample.unit})
-                fields = f"value={field_float(sample.watts)},source={field_string(sample.source)}"
-                lines.append(line("sensors", sensor_tags, fields, timestamp))
-            if self.legacy_schema:
-                lines.append(self._legacy_line(sample, tags, timestamp))
+                extra = sensor_tags.get((sensor, unit))
+                if extra is None:
+                    extra = sensor_tags[(sensor, unit)] = tag_set(
+                        {"sensor": str(sensor), "unit": str(unit)}
+                    )
+                append(f"sensors{base}{extra} value={value!r}{src} {timestamp}")
+            if legacy:
+                legacy_key = server if sensor == "power" else (server, sensor, unit)
+                legacy_tags = span[4].get(legacy_key)
+                if legacy_tags is None:
+                    legacy_tags = span[4][legacy_key] = self._legacy_tags(
+                        str(pod), str(server), span[2], str(sensor), str(unit)
+                    )
+                measurement, name = (
+                    ("PowerMeasurement", "power")
+                    if sensor == "power"
+                    else ("SensorMeasurement", "value")
+                )
+                append(f"{measurement}{legacy_tags} {name}={value!r} {timestamp}")
         return lines
 
-    def _tags(self, sample: Sample, tags: RunTags | None, topo: dict[str, str] | None) -> str:
-        key = (sample.pod, sample.server, tags)
+    def _tags(
+        self, pod: str, server: str, tags: RunTags | None, topo: dict[str, str] | None
+    ) -> str:
+        topo_key = tuple(topo.items()) if topo else ()
+        key = (pod, server, tags, topo_key)
         cached = self._tag_cache.get(key)
         if cached is None:
-            values = {"pod": sample.pod, "server": sample.server, **(topo or {})}
+            values = {"pod": pod, "server": server, **(topo or {})}
             if tags is not None:
                 values.update(run=str(tags.run_id), scenario=tags.scenario, step=tags.step or "")
             cached = tag_set(values)
@@ -191,18 +290,14 @@ class InfluxWriter:
             self._tag_cache[key] = cached
         return cached
 
-    def _legacy_line(self, sample: Sample, tags: RunTags | None, timestamp: int) -> str:
-        values = {"hardware": sample.server, "environment": sample.pod}
+    @staticmethod
+    def _legacy_tags(pod: str, server: str, tags: RunTags | None, sensor: str, unit: str) -> str:
+        values = {"hardware": server, "environment": pod}
         if tags is not None:
             values.update(scenario=tags.scenario, step=tags.step or "")
-        if sample.sensor == "power":
-            return line(
-                "PowerMeasurement", tag_set(values), f"power={field_float(sample.watts)}", timestamp
-            )
-        values.update(sensor=sample.sensor, unit=sample.unit)
-        return line(
-            "SensorMeasurement", tag_set(values), f"value={field_float(sample.watts)}", timestamp
-        )
+        if sensor != "power":
+            values.update(sensor=sensor, unit=unit)
+        return tag_set(values)
 
     def _topology(self, servers: set[str]) -> dict[str, dict[str, str]]:
         rows = Server.objects.filter(name__in=servers).values_list(

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import redis
+import requests
 from django.conf import settings as django_settings
 
 from collectors.buffer import Sample, SampleBuffer
@@ -189,3 +190,54 @@ def test_a_step_ended_after_an_export_is_exported_again_with_its_end(buffer, inf
     w.flush()
     edges = {(p["step"], p["event"]) for p in points(influx, "SELECT * FROM steps")}
     assert edges == {("one", "start"), ("one", "end"), ("two", "start"), ("two", "end")}
+
+
+class _FailingPowerWrite:
+    """The InfluxDB client, but its ``nth`` write of samples fails with ``error``."""
+
+    def __init__(self, client, nth: int, error: Exception) -> None:
+        self._client = client
+        self._nth = nth
+        self._error = error
+        self.sample_writes = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def write_points(self, lines, **kwargs):
+        if lines and lines[0].startswith("power"):
+            self.sample_writes += 1
+            if self.sample_writes == self._nth:
+                raise self._error
+        return self._client.write_points(lines, **kwargs)
+
+
+def test_a_batch_failing_behind_one_in_flight_stays_buffered_with_the_rest(
+    buffer, influx, run
+) -> None:
+    # One entry per batch: batch 2 is built while batch 1 is in flight, then fails.
+    for s in (1, 2, 3):
+        push(buffer, [s])
+    client = _FailingPowerWrite(influx, 2, requests.ConnectionError("refused"))
+    stats = writer(buffer, client, batch_samples=1).flush()
+    assert (stats.samples, stats.batches) == (1, 1)
+    assert "ConnectionError" in (stats.error or "")
+    assert buffer.depth() == 2  # batch 2, and batch 3 (read, never sent)
+    assert client.sample_writes == 2
+    assert [p["watts"] for p in points(influx)] == [101.0]
+    assert writer(buffer, influx).flush().samples == 2
+    assert [p["watts"] for p in points(influx)] == [101.0, 102.0, 103.0]
+
+
+def test_a_refused_batch_between_two_is_set_aside_and_the_next_written(buffer, influx, run) -> None:
+    from influxdb.exceptions import InfluxDBClientError
+
+    for s in (1, 2, 3):
+        push(buffer, [s])
+    client = _FailingPowerWrite(influx, 2, InfluxDBClientError("bad batch", 400))
+    stats = writer(buffer, client, batch_samples=1).flush()
+    assert (stats.samples, stats.batches, stats.rejected) == (2, 2, 1)
+    assert stats.error is None
+    assert buffer.depth() == 0
+    assert buffer.rejected() == 1
+    assert [p["watts"] for p in points(influx)] == [101.0, 103.0]
