@@ -210,13 +210,16 @@ class SampleBuffer:
         return entries
 
     def acknowledge(self, entries: Sequence[Entry]) -> None:
-        """Remove entries the writer has stored for good."""
+        """Remove entries the writer has stored for good.
+
+        The count drops only by the samples of entries really deleted, in one atomic script:
+        two writers acknowledging the same entries (a lock that expired mid-pass) must not
+        count them twice.
+        """
         if not entries:
             return
-        pipe = self.client.pipeline(transaction=True)
-        pipe.xdel(self.stream_key, *[e.entry_id for e in entries])
-        pipe.decrby(self.count_key, sum(e.size for e in entries))
-        pipe.execute()
+        args = [str(n) for e in entries for n in (e.entry_id, e.size)]
+        self.client.eval(_ACKNOWLEDGE, 2, self.stream_key, self.count_key, *args)
 
     def quarantine(self, entries: Sequence[Entry], reason: str) -> None:
         """Move entries the store refused to a side stream, out of the writer's way."""
@@ -271,6 +274,18 @@ class SampleBuffer:
         self.client.delete(
             self.stream_key, self.count_key, self.dropped_key, self.rejected_key, self.lost_key
         )
+
+
+_ACKNOWLEDGE = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    removed = removed + tonumber(ARGV[i + 1])
+  end
+end
+if removed > 0 then redis.call('DECRBY', KEYS[2], removed) end
+return removed
+"""
 
 
 def _text(value: object) -> str:

@@ -61,3 +61,12 @@ def test_a_dead_redis_raises_buffer_unavailable() -> None:
     dead = SampleBuffer(redis.Redis(port=1, socket_connect_timeout=0.5), max_samples=10)
     with pytest.raises(BufferUnavailable):
         dead.push([sample(0)])
+
+
+def test_acknowledging_the_same_entries_twice_counts_them_once(buffer: SampleBuffer) -> None:
+    buffer.push([sample(0), sample(1)])
+    buffer.push([sample(2)])
+    entries = buffer.read_ready(older_than=0, max_samples=100)
+    buffer.acknowledge(entries[:1])
+    buffer.acknowledge(entries[:1])  # a second writer whose lock had expired
+    assert buffer.depth() == 1
