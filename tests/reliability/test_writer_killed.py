@@ -71,12 +71,17 @@ def test_a_writer_killed_mid_flush_loses_and_doubles_nothing(stack: Stack, setti
             for round_ in range(KILLS):
                 writer = stack.worker("writer", name=f"writer{round_}", concurrency=1)
                 wait_for(
-                    lambda: buffer.client.exists(lock_key) and buffer.depth() > 15_000,
+                    # A pass under way (it holds the lock) with samples still to acknowledge.
+                    # Not a bigger depth: the writer drains ~100k samples/s, so a pass over
+                    # the backlog lasts a fraction of a second.
+                    lambda: buffer.client.exists(lock_key) and buffer.depth() > 2_000,
                     60,
                     "a big writer pass",
                     every=0.01,
                 )
-                time.sleep(random.uniform(0.0, 0.3))
+                # Kill at once, at a random point early in the pass: a pass over the backlog
+                # lasts a few tenths of a second.
+                time.sleep(random.uniform(0.0, 0.05))
                 depth = buffer.depth()
                 stack.kill(writer, signal.SIGKILL)
                 killed = time.monotonic()
