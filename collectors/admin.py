@@ -9,7 +9,7 @@ from django.utils.html import format_html
 
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
-from collectors.models import Pod, Server
+from collectors.models import HEALTH_FIELDS, Pod, Server
 from collectors.polling import CIRCUIT_THRESHOLD
 
 
@@ -56,16 +56,6 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["bmc_type", "active", "pod", "dc", "room"]
     search_fields = ["name", "host", "pod__name", "rack"]
     list_select_related = ["pod"]
-    HEALTH_FIELDS = (
-        "last_reading_w",
-        "last_reading_at",
-        "last_source",
-        "last_success_at",
-        "last_error",
-        "last_error_at",
-        "consecutive_failures",
-        "backoff_until",
-    )
     readonly_fields = HEALTH_FIELDS
     fieldsets = [
         (None, {"fields": ["pod", "name", "bmc_type", "active"]}),

@@ -15,6 +15,19 @@ from energylab.validators import validate_name
 NAME_MAX_LENGTH = 200
 
 
+# Server fields the collectors fill after each poll (read-only for people and the API).
+HEALTH_FIELDS = (
+    "last_reading_w",
+    "last_reading_at",
+    "last_source",
+    "last_success_at",
+    "last_error",
+    "last_error_at",
+    "consecutive_failures",
+    "backoff_until",
+)
+
+
 class BMCType(models.TextChoices):
     IPMI = "ipmi", "IPMI (DCMI)"
     REDFISH = "redfish", "Redfish"

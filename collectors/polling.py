@@ -26,7 +26,7 @@ from django.conf import settings
 from collectors.buffer import Sample
 from collectors.drivers import get_driver
 from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
-from collectors.models import Server
+from collectors.models import HEALTH_FIELDS, Server
 from energylab.metrics import record_polls
 
 log = logging.getLogger(__name__)
@@ -219,20 +219,7 @@ def record_health(
             )
         changed.append(server)
     if changed:
-        Server.objects.bulk_update(
-            changed,
-            [
-                "last_reading_w",
-                "last_reading_at",
-                "last_source",
-                "last_success_at",
-                "consecutive_failures",
-                "last_error",
-                "last_error_at",
-                "backoff_until",
-            ],
-            batch_size=500,
-        )
+        Server.objects.bulk_update(changed, list(HEALTH_FIELDS), batch_size=500)
 
 
 def read_now(server: Server, timeout: float = 5.0) -> PowerReading:

@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from collectors.api.fields import NameField
-from collectors.models import Pod, Server
+from collectors.models import HEALTH_FIELDS, Pod, Server
 from energylab.validators import validate_name
 
 
@@ -30,18 +30,6 @@ class PodSerializer(serializers.ModelSerializer[Pod]):
             "updated",
         ]
         read_only_fields = ["created", "updated"]
-
-
-HEALTH_FIELDS = [
-    "last_reading_w",
-    "last_reading_at",
-    "last_source",
-    "last_success_at",
-    "last_error",
-    "last_error_at",
-    "consecutive_failures",
-    "backoff_until",
-]
 
 
 class ServerSerializer(serializers.ModelSerializer[Server]):
