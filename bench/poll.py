@@ -277,6 +277,7 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
                 "worker",
                 "--loglevel=INFO",
                 f"--concurrency={args.concurrency}",
+                f"--pool={args.pool}",
                 "-Q",
                 queue,
                 "-n",
@@ -408,6 +409,13 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=7.0, help="left out at first (7 s)")
     parser.add_argument("--bare-seconds", type=float, default=8.0, help="bare loop (8 s)")
     parser.add_argument("--concurrency", type=int, default=2, help="worker processes (2)")
+    parser.add_argument(
+        "--pool",
+        choices=["prefork", "threads"],
+        default="prefork",
+        help="Celery pool of the worker (prefork: a process per slot; threads: one process, so "
+        "BMC sessions are shared)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs")
     args = parser.parse_args()
     sizes = [100, 500] if args.quick else [int(s) for s in args.size.split(",") if s.strip()]
@@ -424,6 +432,7 @@ def main() -> int:
             "interval_s": INTERVAL,
             "window_s": args.seconds,
             "concurrency": args.concurrency,
+            "pool": args.pool,
             "poll_threads": settings.POLL_THREADS,
             "shard_size": settings.POLL_SHARD_SIZE,
         },
