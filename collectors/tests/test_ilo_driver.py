@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from collectors.drivers import get_driver
-from collectors.drivers.base import BMCAuthFailed, BMCEndpoint, BMCProtocolError, BMCUnreachable
+from collectors.drivers.base import BMCAuthFailed, BMCProtocolError, BMCUnreachable
 from collectors.drivers.ilo import ILODriver
 from collectors.drivers.redfish import RedfishDriver
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
-from collectors.simulators.redfish import RedfishSimulator
-
-
-@pytest.fixture
-def make_sim() -> Iterator[Callable[..., RedfishSimulator]]:
-    started: list[RedfishSimulator] = []
-
-    def make(*args: object, **kwargs: object) -> RedfishSimulator:
-        sim = RedfishSimulator(*args, **kwargs).start()  # type: ignore[arg-type]
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+from collectors.tests.helpers import redfish_endpoint as endpoint
 
 
 @pytest.fixture
@@ -36,19 +22,6 @@ def driver() -> Iterator[ILODriver]:
     drv = ILODriver()
     yield drv
     drv.close()
-
-
-def endpoint(sim: RedfishSimulator, **kwargs: object) -> BMCEndpoint:
-    values: dict[str, object] = {
-        "host": sim.host,
-        "port": sim.port,
-        "username": sim.username,
-        "password": sim.password,
-        "scheme": sim.scheme,
-        "timeout": 2.0,
-    }
-    values.update(kwargs)
-    return BMCEndpoint(**values)  # type: ignore[arg-type]
 
 
 def test_the_registry_hands_out_the_ilo_driver_built_on_the_redfish_one():

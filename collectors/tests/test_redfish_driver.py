@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,7 +14,6 @@ import pytest
 from collectors.drivers import get_driver
 from collectors.drivers.base import (
     BMCAuthFailed,
-    BMCEndpoint,
     BMCProtocolError,
     BMCUnreachable,
     DriverError,
@@ -23,21 +22,7 @@ from collectors.drivers.base import (
 from collectors.drivers.redfish import RedfishDriver
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
-from collectors.simulators.redfish import RedfishSimulator
-
-
-@pytest.fixture
-def make_sim() -> Iterator[Callable[..., RedfishSimulator]]:
-    started: list[RedfishSimulator] = []
-
-    def make(*args: object, **kwargs: object) -> RedfishSimulator:
-        sim = RedfishSimulator(*args, **kwargs).start()  # type: ignore[arg-type]
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+from collectors.tests.helpers import redfish_endpoint as endpoint
 
 
 @pytest.fixture
@@ -45,19 +30,6 @@ def driver() -> Iterator[RedfishDriver]:
     drv = RedfishDriver()
     yield drv
     drv.close()
-
-
-def endpoint(sim: RedfishSimulator, **kwargs: object) -> BMCEndpoint:
-    values: dict[str, object] = {
-        "host": sim.host,
-        "port": sim.port,
-        "username": sim.username,
-        "password": sim.password,
-        "scheme": sim.scheme,
-        "timeout": 2.0,
-    }
-    values.update(kwargs)
-    return BMCEndpoint(**values)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
 import requests
@@ -15,20 +14,6 @@ from collectors.simulators.redfish import RedfishSimulator
 
 CHASSIS = "/redfish/v1/Chassis/1"
 SUPPLIES = f"{CHASSIS}/PowerSubsystem/PowerSupplies"
-
-
-@pytest.fixture
-def make_sim() -> Iterator[Callable[..., RedfishSimulator]]:
-    started: list[RedfishSimulator] = []
-
-    def make(*args: object, **kwargs: object) -> RedfishSimulator:
-        sim = RedfishSimulator(*args, **kwargs).start()  # type: ignore[arg-type]
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
 
 
 def get(sim: RedfishSimulator, path: str, **kwargs: object) -> requests.Response:
