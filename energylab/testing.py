@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from influxdb import InfluxDBClient
 
+from collectors.buffer import SampleBuffer
 from energylab.services import ServiceUnavailable, check_influxdb, check_redis
 from events.influx import ensure_database, make_client
 
@@ -49,6 +51,26 @@ def redis_url() -> str:
     except ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     return str(settings.REDIS_URL)
+
+
+@pytest.fixture
+def buffer(redis_url: str) -> Iterator[SampleBuffer]:
+    """The sample buffer as the app builds it (this test run's key prefix), empty before and
+    after, with the writer's step-export watermark forgotten."""
+    buf = SampleBuffer.from_settings()
+    buf.clear()
+    buf.client.delete(f"{buf.prefix}:writer:steps-since")
+    yield buf
+    buf.clear()
+
+
+@pytest.fixture
+def influx(influxdb_database: str) -> InfluxDBClient:
+    """A client on the session's InfluxDB database, with EnergyLab's measurements dropped."""
+    client = make_client()
+    for measurement in ("power", "sensors", "steps", "PowerMeasurement", "SensorMeasurement"):
+        client.query(f'DROP MEASUREMENT "{measurement}"')
+    return client
 
 
 class PrivateInfluxDB:

@@ -24,15 +24,12 @@ from statistics import mean
 from typing import Any
 
 import pytest
-import redis
 import yaml
-from django.conf import settings
 from influxdb import InfluxDBClient
 
 from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
-from events.influx import make_client
 from events.lineprotocol import tag_value
 from events.models import Run, Step
 from events.reports import run_report
@@ -151,23 +148,6 @@ def dashboard() -> dict[str, Any]:
 
 def at(seconds: float) -> dt.datetime:
     return EPOCH + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def influx(influxdb_database: str) -> InfluxDBClient:
-    client = make_client()
-    for measurement in ("power", "sensors", "steps"):
-        client.query(f'DROP MEASUREMENT "{measurement}"')
-    return client
-
-
-@pytest.fixture
-def buffer(redis_url: str) -> Iterator[SampleBuffer]:
-    buf = SampleBuffer(redis.Redis.from_url(redis_url), 1_000_000, prefix=settings.REDIS_KEY_PREFIX)
-    buf.clear()
-    buf.client.delete(f"{buf.prefix}:writer:steps-since")
-    yield buf
-    buf.clear()
 
 
 def profiles(epoch: float) -> dict[str, PowerProfile]:

@@ -5,13 +5,11 @@ the live server. The screenshot is kept at ``var/test-artifacts/run-page.png`` f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import redis
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -20,7 +18,6 @@ from influxdb import InfluxDBClient
 from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
-from events.influx import make_client
 from events.models import Run, Step
 from events.writer import InfluxWriter
 
@@ -46,22 +43,6 @@ POD = 'browser pod, "b" = ✓'
 SERVERS = ["alpha node", "béta\\2", "gamma"]
 STEPS = [("boot", 0, 20), ("load, heavy", 20, 50), ("cool=down", 50, 70)]
 PROFILE = [(20, 180), (30, 420), (20, 210)]
-
-
-@pytest.fixture
-def influx(influxdb_database: str) -> InfluxDBClient:
-    client = make_client()
-    for measurement in ("power", "steps"):
-        client.query(f'DROP MEASUREMENT "{measurement}"')
-    return client
-
-
-@pytest.fixture
-def buffer(redis_url: str) -> Iterator[SampleBuffer]:
-    buf = SampleBuffer(redis.Redis.from_url(redis_url), 1_000_000, prefix=settings.REDIS_KEY_PREFIX)
-    buf.clear()
-    yield buf
-    buf.clear()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -18,14 +17,6 @@ from events.api.testing import *  # noqa: F403 - fixtures
 from events.api.testing import ago
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def buffer(redis_url: str) -> Iterator[SampleBuffer]:
-    buf = SampleBuffer.from_settings()
-    buf.clear()
-    yield buf
-    buf.clear()
 
 
 @pytest.fixture

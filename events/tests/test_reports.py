@@ -6,15 +6,12 @@ import datetime as dt
 import json
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from collectors.buffer import Sample, SampleBuffer
+from collectors.buffer import Sample
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
-from events.influx import make_client
 from events.models import Run, Step
 from events.reports import compare_runs, run_report
 from events.writer import InfluxWriter
@@ -30,23 +27,6 @@ PROFILE = [(20, 180), (30, 420), (20, 210)]
 
 def at(seconds: float) -> dt.datetime:
     return EPOCH + dt.timedelta(seconds=seconds)
-
-
-@pytest.fixture
-def influx(influxdb_database: str):
-    client = make_client()
-    client.query('DROP MEASUREMENT "power"')
-    return client
-
-
-@pytest.fixture
-def buffer(redis_url: str) -> SampleBuffer:
-    buf = SampleBuffer(
-        redis.Redis.from_url(redis_url), 1_000_000, prefix=django_settings.REDIS_KEY_PREFIX
-    )
-    buf.clear()
-    yield buf
-    buf.clear()
 
 
 def record(

@@ -7,9 +7,7 @@ import socket
 import time
 
 import pytest
-import redis
 import requests
-from django.conf import settings as django_settings
 
 from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
@@ -26,25 +24,6 @@ SERVER = "node\\1 ⚡"
 
 def ns(seconds: float) -> int:
     return int((T0.timestamp() + seconds) * 1_000_000) * 1000
-
-
-@pytest.fixture
-def buffer(redis_url: str) -> SampleBuffer:
-    buf = SampleBuffer(
-        redis.Redis.from_url(redis_url), 1_000_000, prefix=django_settings.REDIS_KEY_PREFIX
-    )
-    buf.clear()
-    buf.client.delete(f"{buf.prefix}:writer:steps-since")
-    yield buf
-    buf.clear()
-
-
-@pytest.fixture
-def influx(influxdb_database: str):
-    client = make_client()
-    for measurement in ("power", "sensors", "steps", "PowerMeasurement", "SensorMeasurement"):
-        client.query(f'DROP MEASUREMENT "{measurement}"')
-    return client
 
 
 @pytest.fixture
