@@ -374,7 +374,7 @@ def _close(command: Any, where: str) -> None:
 
 def _login(endpoint: BMCEndpoint) -> Any:
     """A logged-in Command. Credentials as bytes: see the module docstring."""
-    for attempt in (1, 2):
+    for pause in _LOGIN_RACE_PAUSES:
         try:
             return pyghmi_command.Command(
                 bmc=endpoint.host,
@@ -384,11 +384,18 @@ def _login(endpoint: BMCEndpoint) -> Any:
             )
         except AttributeError as exc:
             # pyghmi race: a failed login is marked broken (by another thread's event loop)
-            # a moment before its error message is set, and raising that message fails. Once
-            # more gives the real error.
-            if "errormsg" not in str(exc) or attempt == 2:
+            # a moment before its error message is set, and raising that message fails. An
+            # immediate retry can be handed the same half-broken session (pyghmi shares
+            # sessions by address and credentials), so wait for the other thread to finish
+            # marking it before trying again; the next attempt gives the real error.
+            if "errormsg" not in str(exc) or pause is None:
                 raise
+            time.sleep(pause)
     raise AssertionError("unreachable")
+
+
+# Pauses before each retry of a login that lost pyghmi's race; None: the last attempt.
+_LOGIN_RACE_PAUSES: tuple[float | None, ...] = (0.05, 0.2, None)
 
 
 def _where(endpoint: BMCEndpoint) -> str:
