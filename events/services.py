@@ -12,7 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, F, FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from collectors.models import Pod
@@ -64,25 +65,31 @@ def start_run(
 
     A run still running on the pod ends at ``at`` (or at its own latest start, if ``at`` is
     earlier: the old API replaced a scenario without a word, so a late start must not fail).
+    Both runs carry their summary (see :func:`set_step`).
     """
     at = at or timezone.now()
     with transaction.atomic():
-        # The old API accepted any environment; its pods were never declared beforehand.
-        pod, _ = Pod.objects.get_or_create(name=pod_name)
-        pod = Pod.objects.select_for_update().get(pk=pod.pk)
+        pod = _locked_pod(pod_name)
+        if pod is None:
+            # The old API accepted any environment; its pods were never declared beforehand.
+            created, _ = Pod.objects.get_or_create(name=pod_name)
+            pod = Pod.objects.select_for_update().get(pk=created.pk)
         previous = _running_run(pod)
         if previous is not None:
-            current = _running_step(previous)
-            latest_start = max(previous.started_at, current.started_at if current else at)
-            _end(previous, current, max(at, latest_start))
+            latest_start = max(previous.started_at, previous.running_step_started_at or at)  # type: ignore[attr-defined]
+            _end(previous, max(at, latest_start))
         run = Run.objects.create(pod=pod, scenario=scenario, started_at=at, source=source)
         if step is not None:
             Step.objects.create(run=run, name=step, started_at=at)
+        _summarize(run, step, 0 if step is None else 1)
     return Started(run, previous)
 
 
 def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> Run:
     """Enter ``step`` in the pod's running run, ending its running step.
+
+    The run returned carries its summary as the transaction left it: ``running_step`` (the
+    running step's name, or None) and ``steps_counted`` (how many steps it has), and its pod.
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
@@ -94,7 +101,7 @@ def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> Run:
 
 
 def stop_run(pod_name: str, at: dt.datetime | None = None) -> Run:
-    """End the pod's running run and its running step.
+    """End the pod's running run and its running step; the run carries its summary.
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
@@ -154,16 +161,52 @@ def current_step(run: Run) -> Step | None:
 # -- inside the transaction ----------------------------------------------------------------------
 
 
+# Each event reads what it changes in one query, under the pod's lock: the running run, its
+# running step (at most one: a partial unique index) and its step count, and answers from what it
+# read and wrote instead of reading the run again after the commit.
+
+
+def _with_running_step(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """``runs`` with their running step's id, name and start, and their step count."""
+    count = (
+        Step.objects.filter(run=OuterRef("pk"))
+        .order_by()
+        .values("run")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return runs.annotate(
+        running=FilteredRelation("steps", condition=Q(steps__ended_at__isnull=True)),
+        running_step_id=F("running__id"),
+        running_step=F("running__name"),
+        running_step_started_at=F("running__started_at"),
+        steps_counted=Coalesce(Subquery(count), 0),
+    ).order_by()
+
+
+def _locked_pod(pod_name: str) -> Pod | None:
+    return Pod.objects.select_for_update().filter(name=pod_name).order_by().first()
+
+
 def _running_run(pod: Pod) -> Run | None:
-    return Run.objects.filter(pod=pod, ended_at__isnull=True).first()
+    run = _with_running_step(Run.objects.filter(pod=pod, ended_at__isnull=True)).first()
+    if run is not None:
+        run.pod = pod
+    return run
 
 
 def _running_step(run: Run) -> Step | None:
-    return Step.objects.filter(run=run, ended_at__isnull=True).first()
+    # order_by(): Step's default order joins the run table, for one row at most.
+    return Step.objects.filter(run=run, ended_at__isnull=True).order_by().first()
+
+
+def _summarize(run: Run, running_step: str | None, steps_counted: int) -> None:
+    run.running_step = running_step  # type: ignore[attr-defined]
+    run.steps_counted = steps_counted  # type: ignore[attr-defined]
 
 
 def _locked_running_run(pod_name: str) -> Run:
-    pod = Pod.objects.select_for_update().filter(name=pod_name).first()
+    pod = _locked_pod(pod_name)
     run = _running_run(pod) if pod is not None else None
     if run is None:
         raise NoRunningRun(f"no run is running on pod {pod_name!r}")
@@ -175,49 +218,54 @@ def _locked_run(run_id: int) -> Run:
     if pod_id is None:
         raise RunNotFound(f"no run has id {run_id}")
     # Lock the pod first, as every other event does, then read the run as it is now.
-    Pod.objects.select_for_update().filter(pk=pod_id).first()
-    run = Run.objects.select_related("pod").get(pk=run_id)
+    pod = Pod.objects.select_for_update().get(pk=pod_id)
+    run = _with_running_step(Run.objects.all()).get(pk=run_id)
+    run.pod = pod
     if run.ended_at is not None:
         raise RunEnded(f"run {run_id} ended at {run.ended_at.isoformat()}")
     return run
 
 
-def _check_not_before(run: Run, current: Step | None, at: dt.datetime, what: str) -> None:
+def _check_not_before(run: Run, at: dt.datetime, what: str) -> None:
     if at < run.started_at:
         raise EventOutOfOrder(
             f"the {what} at {at.isoformat()} is before the run's start "
             f"({run.started_at.isoformat()})"
         )
-    if current is not None and at < current.started_at:
+    current_start = run.running_step_started_at  # type: ignore[attr-defined]
+    if current_start is not None and at < current_start:
         raise EventOutOfOrder(
             f"the {what} at {at.isoformat()} is before the start of the current step "
-            f"{current.name!r} ({current.started_at.isoformat()})"
+            f"{run.running_step!r} ({current_start.isoformat()})"  # type: ignore[attr-defined]
         )
 
 
-def _enter_step(run: Run, name: str, at: dt.datetime) -> None:
-    current = _running_step(run)
-    _check_not_before(run, current, at, "step")
-    if current is not None:
-        current.ended_at = at
+def _end_running_step(run: Run, at: dt.datetime) -> None:
+    step_id = run.running_step_id  # type: ignore[attr-defined]
+    if step_id is not None:
         # "updated" too: the writer exports steps changed since its last pass (annotations).
-        current.save(update_fields=["ended_at", "updated"])
+        Step.objects.filter(pk=step_id).update(ended_at=at, updated=timezone.now())
+
+
+def _enter_step(run: Run, name: str, at: dt.datetime) -> None:
+    _check_not_before(run, at, "step")
+    _end_running_step(run, at)
     Step.objects.create(run=run, name=name, started_at=at)
+    _summarize(run, name, run.steps_counted + 1)  # type: ignore[attr-defined]
 
 
 def _stop(run: Run, at: dt.datetime) -> None:
-    current = _running_step(run)
-    _check_not_before(run, current, at, "stop")
-    _end(run, current, at)
+    _check_not_before(run, at, "stop")
+    _end(run, at)
 
 
-def _end(run: Run, current: Step | None, at: dt.datetime) -> None:
-    if current is not None:
-        current.ended_at = at
-        current.save(update_fields=["ended_at", "updated"])
+def _end(run: Run, at: dt.datetime) -> None:
+    """End the run (read by :func:`_running_run`) and its running step at ``at``."""
+    _end_running_step(run, at)
     run.ended_at = at
     run.ended_received_at = timezone.now()
     run.save(update_fields=["ended_at", "ended_received_at", "updated"])
+    _summarize(run, None, run.steps_counted)  # type: ignore[attr-defined]
 
 
 # -- measurements pushed by legacy collectors -----------------------------------------------------

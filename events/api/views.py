@@ -72,14 +72,12 @@ def summaries() -> QuerySet[Run]:
 
 
 def run_answer(run: Run, code: int = status.HTTP_200_OK) -> Response:
-    return Response(s.RunSummarySerializer(summaries().get(pk=run.pk)).data, status=code)
+    """The run's summary, from what the event read and wrote (services annotate it)."""
+    return Response(s.RunSummarySerializer(run).data, status=code)
 
 
 def started_answer(started: services.Started) -> Response:
-    previous = summaries().get(pk=started.ended_previous.pk) if started.ended_previous else None
-    data = s.StartedSerializer(
-        summaries().get(pk=started.run.pk), context={"ended_previous": previous}
-    ).data
+    data = s.StartedSerializer(started.run, context={"ended_previous": started.ended_previous}).data
     return Response(data, status=status.HTTP_201_CREATED)
 
 
