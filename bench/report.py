@@ -1,7 +1,7 @@
 """Time ``run_report`` for a 1-hour run over 100 servers sampled every second.
 
     .venv/bin/python bench/report.py [--servers 100] [--seconds 3600] [--steps 6]
-                                     [--repeat 3] [--json OUT]
+                                     [--repeat 5] [--json OUT]
 
 Set-up (not timed): a pod of S push servers at a 1 s interval; a run of the given length with
 equal steps; power points in the writer's schema (measurement ``power``, tags pod, server, run,
@@ -9,8 +9,10 @@ scenario, step; fields watts, source; microseconds) written with raw line protoc
 database ``bench_<pid>``: one per server and second over the run (360,000 for the defaults) and
 over the 5 minutes before it (the idle baseline reports look for).
 Timed, each ``--repeat`` times, median shown: ``run_report(run)`` (goal < 1 s), and its parts
-side by side: ``fetch_samples`` (query, JSON decoding, per-point rows), the bare HTTP query
-(InfluxDB's own time plus transfer, no decoding), and the rest (integration and JSON shaping).
+side by side: ``fetch_samples`` (``QUERY_SLICES`` parallel queries answered in msgpack, decoded
+into arrays), the bare HTTP queries of the same slices (InfluxDB's own time plus transfer, no
+decoding), the single JSON query reports used to make (bare, for reference), and the rest
+(integration and JSON shaping).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import datetime as dt
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from _common import (
@@ -41,7 +44,7 @@ def main() -> int:
     parser.add_argument("--servers", type=int, default=100)
     parser.add_argument("--seconds", type=int, default=3600, help="run length (3,600 s)")
     parser.add_argument("--steps", type=int, default=6)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     setup_django()
 
@@ -49,7 +52,7 @@ def main() -> int:
     from events.correlation import to_ns
     from events.lineprotocol import field_float, field_string, line, tag_set
     from events.models import Run, Step
-    from events.reports import IDLE_WINDOW, fetch_samples, run_report
+    from events.reports import IDLE_WINDOW, QUERY_SLICES, SAMPLES_QUERY, fetch_samples, run_report
 
     servers, seconds, steps = max(1, args.servers), max(60, args.seconds), max(1, args.steps)
     repeat = min(max(1, args.repeat), 20)
@@ -116,32 +119,48 @@ def main() -> int:
                 note=f"{points / write_time():,.0f} points/s raw line protocol",
             )
 
-            query = (
-                'SELECT "watts", "energy_j" FROM "power" '
-                'WHERE "pod" = $pod AND time >= $start AND time <= $end GROUP BY "server"'
-            )
             span_start = run.started_at - IDLE_WINDOW
             span_end = run.ended_at + dt.timedelta(seconds=2)
-            params = {
-                "db": INFLUX_DATABASE,
-                "q": query,
-                "epoch": "u",
-                "params": _json(
-                    {"pod": pod_name, "start": to_ns(span_start), "end": to_ns(span_end)}
-                ),
-            }
-            report_times, fetch_times, http_times = [], [], []
+            first, last = to_ns(span_start), to_ns(span_end)
+
+            def params(start: int, end: int, inclusive: bool = True) -> dict[str, str]:
+                return {
+                    "db": INFLUX_DATABASE,
+                    "q": SAMPLES_QUERY.format(end="<=" if inclusive else "<"),
+                    "epoch": "u",
+                    "params": _json({"pod": pod_name, "start": start, "end": end}),
+                }
+
+            bounds = [first + (last - first) * k // QUERY_SLICES for k in range(QUERY_SLICES + 1)]
+            sessions = [requests.Session() for _ in range(QUERY_SLICES)]
+
+            def bare_slice(k: int) -> int:
+                response = sessions[k].post(
+                    f"{INFLUX_URL}/query",
+                    data=params(bounds[k], bounds[k + 1], k + 1 == QUERY_SLICES),
+                    headers={"Accept": "application/x-msgpack"},
+                    timeout=60,
+                )
+                return len(response.content)
+
+            report_times, fetch_times, http_times, json_times = [], [], [], []
             report: dict[str, object] = {}
-            for _ in range(repeat):
-                with timer() as t_http:
-                    body = session.post(f"{INFLUX_URL}/query", data=params, timeout=60).content
-                http_times.append(t_http())
-                with timer() as t_fetch:
-                    fetched = fetch_samples(pod_name, span_start, span_end)
-                fetch_times.append(t_fetch())
-                with timer() as t_report:
-                    report = run_report(run)
-                report_times.append(t_report())
+            with ThreadPoolExecutor(QUERY_SLICES) as pool:
+                for _ in range(repeat):
+                    with timer() as t_json:
+                        body = session.post(
+                            f"{INFLUX_URL}/query", data=params(first, last), timeout=60
+                        ).content
+                    json_times.append(t_json())
+                    with timer() as t_http:
+                        packed = sum(pool.map(bare_slice, range(QUERY_SLICES)))
+                    http_times.append(t_http())
+                    with timer() as t_fetch:
+                        fetched = fetch_samples(pod_name, span_start, span_end)
+                    fetch_times.append(t_fetch())
+                    with timer() as t_report:
+                        report = run_report(run)
+                    report_times.append(t_report())
             fetched_points = sum(len(v) for v in fetched.values())
             rep = median(report_times)
             fetch = median(fetch_times)
@@ -156,10 +175,16 @@ def main() -> int:
                 note=f"{fetched_points:,} points, {fetched_points / fetch:,.0f} points/s",
             )
             results.add(
-                "  bare HTTP query",
+                "  bare HTTP queries",
                 median(http_times),
                 "s",
-                note=f"{len(body) / 1e6:.1f} MB of JSON, not decoded",
+                note=f"{QUERY_SLICES} in parallel, {packed / 1e6:.1f} MB of msgpack, not decoded",
+            )
+            results.add(
+                "  (one JSON query, bare)",
+                median(json_times),
+                "s",
+                note=f"{len(body) / 1e6:.1f} MB, as reports read before; not used",
             )
             results.add(
                 "  rest (integration, shaping)", rep - fetch, "s", note="run_report - fetch"

@@ -183,6 +183,47 @@ def test_the_cli_prints_a_table_json_and_csv(buffer, influx, run, capsys) -> Non
     assert len(lines) == 1 + 3 * (1 + len(SERVERS)) + 1
 
 
+def test_samples_read_in_parallel_slices_are_each_read_once(
+    buffer, influx, run, monkeypatch
+) -> None:
+    from events import reports
+
+    # A sample every second on whole seconds, and slices of whole seconds: samples fall on
+    # the slices' bounds, which belong to the later slice only (the last one keeps its end).
+    start, end = at(0), at(12)
+    buffer.push(
+        Sample(POD, name, 100.0 + k, int(at(k).timestamp()) * 10**9, "test")
+        for k in range(13)
+        for name in SERVERS
+    )
+    InfluxWriter(buffer, influx, delay=0).flush()
+    monkeypatch.setattr(reports, "QUERY_SLICES", 4)
+    sliced = reports.fetch_samples(POD, start, end)
+    monkeypatch.setattr(reports, "QUERY_SLICES", 1)
+    whole = reports.fetch_samples(POD, start, end)
+    assert sorted(sliced) == sorted(whole) == sorted(SERVERS)
+    for name in SERVERS:
+        assert sliced[name].t.tolist() == whole[name].t.tolist()
+        assert sliced[name].t.tolist() == [at(k).timestamp() for k in range(13)]
+        assert sliced[name].w.tolist() == [100.0 + k for k in range(13)]
+        assert sliced[name].e is None
+
+
+def test_a_point_rewritten_with_other_run_tags_counts_once(influx) -> None:
+    from events.lineprotocol import tag_set
+    from events.reports import fetch_samples
+
+    t_us = int(at(5).timestamp()) * 10**6
+    lines = [
+        f"power{tag_set({'pod': POD, 'server': 'n1', 'step': step})} watts={w} {t_us + d}"
+        for step, w, d in [("a", 100.0, 0), ("b", 100.0, 0), ("a", 120.0, 10**6)]
+    ]
+    influx.write_points(lines, protocol="line", time_precision="u")
+    series = fetch_samples(POD, at(0), at(10))["n1"]
+    assert series.t.tolist() == [at(5).timestamp(), at(6).timestamp()]
+    assert series.w.tolist() == [100.0, 120.0]
+
+
 def test_the_cli_refuses_an_unknown_run() -> None:
     with pytest.raises(CommandError, match="no run with id 999999"):
         call_command("energy_report", "--run", "999999")
