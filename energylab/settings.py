@@ -192,10 +192,14 @@ METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bear
 # --- REST API --------------------------------------------------------------------------------
 # Largest request body (the legacy measurements API takes batches): beyond it, a JSON 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
+# keeps working that long in the other processes (events.api.authentication says how).
+AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.
+        "events.api.authentication.CachedTokenAuthentication",
+        "events.api.authentication.CachedBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -23,6 +23,16 @@ from energylab.services import ServiceUnavailable, check_influxdb, check_redis
 from events.influx import ensure_database, make_client
 
 
+@pytest.fixture(autouse=True)
+def _fresh_credentials() -> Iterator[None]:
+    """No test accepts a credential another test verified: rolled-back users send no signal."""
+    from events.api.authentication import credentials
+
+    credentials.clear()
+    yield
+    credentials.clear()
+
+
 @pytest.fixture(scope="session")
 def influxdb_database() -> Iterator[str]:
     """A fresh InfluxDB database on the real influxd for this test session, dropped after."""
