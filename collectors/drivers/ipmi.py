@@ -69,6 +69,28 @@ Key = tuple[str, int | None, str, str | None]
 # re-entrant lock for both names removes the inversion; pyghmi looks both names up per use.
 pyghmi_session.WAITING_SESSIONS = pyghmi_session.KEEPALIVE_SESSIONS
 
+#: longest a caller sleeps in pyghmi's I/O loop before it looks at its own queued replies again
+IO_WAIT_SLICE_S = 0.02
+_pyghmi_io_wait = pyghmi_session._io_wait
+
+
+def _io_wait_sliced(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
+    """pyghmi's ``_io_wait``, never longer than :data:`IO_WAIT_SLICE_S` at a time.
+
+    pyghmi 1.6 loses wake-ups: a caller sends its request, then registers to be woken when its
+    BMC answers. When the answer comes first (the BMC is quick, or the caller lost the GIL for a
+    moment), pyghmi's I/O thread has already queued the reply on the session and woken nobody,
+    so the caller sleeps until its retry timer, 0.5-1 s, with the answer waiting. Measured on
+    1,000 simulated BMCs, 3-7 % of reads stalled so, with 1 thread as with 8, and a 50-BMC shard
+    took 850 ms instead of 50. Every pyghmi caller waits in a loop that looks at its queued
+    replies after each wait and waits again when there is nothing for it, so waking it early is
+    safe: a lost wake-up then costs one slice.
+    """
+    _pyghmi_io_wait(min(timeout, IO_WAIT_SLICE_S), myaddr, evq)
+
+
+pyghmi_session._io_wait = _io_wait_sliced
+
 
 class _SessionLost(Exception):
     """pyghmi's session broke mid-request: log in again once."""
