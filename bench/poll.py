@@ -199,6 +199,17 @@ def beat_sends(text: str) -> dict[str, list[float]]:
     return sends
 
 
+def grid_origin(sends: list[float]) -> float:
+    """The origin d0 of the grid d0 + k * INTERVAL that beat's sends of one shard keep to.
+
+    The median of each send's offset from the grid through the first send: a first send that
+    came late (beat joining a shard's grid when it starts) does not shift the whole grid.
+    """
+    first = min(sends)
+    offsets = [(t - first) - round((t - first) / INTERVAL) * INTERVAL for t in sends]
+    return first + median(offsets)
+
+
 def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
     from django.conf import settings
 
@@ -314,10 +325,11 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
         # Read the samples back; lateness against beat's grid.
         sends = beat_sends(procs.log("beat"))
         mine = {k: v for k, v in sends.items() if k.startswith(f"poll pod {pod.pk} ")}
-        origin = {int(k.split(" shard ")[1].split("/")[0]) - 1: min(v) for k, v in mine.items()}
+        shard_sends = {int(k.split(" shard ")[1].split("/")[0]) - 1: v for k, v in mine.items()}
+        origin = {shard: grid_origin(v) for shard, v in shard_sends.items()}
         drift = [
-            t - (min(v) + round((t - min(v)) / INTERVAL) * INTERVAL)
-            for v in mine.values()
+            t - (origin[shard] + round((t - origin[shard]) / INTERVAL) * INTERVAL)
+            for shard, v in shard_sends.items()
             for t in v
         ]
         seen: dict[tuple[str, int], float] = {}

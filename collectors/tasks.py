@@ -11,6 +11,8 @@ from typing import Any
 
 from celery import shared_task
 from celery.signals import worker_process_shutdown
+from django.db.models import F, Window
+from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
 from collectors.buffer import BufferUnavailable, SampleBuffer
@@ -21,15 +23,23 @@ log = logging.getLogger(__name__)
 
 
 def servers_due(pod: Pod, shard: int, shards: int) -> list[Server]:
+    """The servers of one shard of a pod that are not backing off.
+
+    Shard ``i`` of ``n`` holds the pod's polled servers whose rank by id is ``i`` modulo ``n``,
+    chosen in SQL so a poll loads only its own rows. Membership does not depend on back-off, so
+    a server keeps its shard (and its place in the interval) while others fail.
+    """
+    servers = pod.servers.filter(active=True).exclude(bmc_type=BMCType.PUSH)
+    if shards > 1:
+        rank = Window(RowNumber(), order_by=F("pk").asc())
+        servers = servers.alias(slot=Mod(rank - 1, shards)).filter(slot=shard)
     now = timezone.now()
-    servers = (
-        pod.servers.filter(active=True)
-        .exclude(bmc_type=BMCType.PUSH)
-        .select_related("pod")
-        .order_by("pk")
-    )
-    due = [s for s in servers if s.backoff_until is None or s.backoff_until <= now]
-    return [s for i, s in enumerate(due) if i % shards == shard] if shards > 1 else due
+    due = []
+    for server in servers.order_by("pk"):
+        if server.backoff_until is None or server.backoff_until <= now:
+            server.pod = pod  # the pod is known: no join, no query
+            due.append(server)
+    return due
 
 
 @shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)

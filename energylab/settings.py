@@ -151,7 +151,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat: django-celery-beat's database scheduler, keeping poll shards on their own phase.
+CELERY_BEAT_SCHEDULER = "collectors.beat:PhasedScheduler"
 CELERY_TIMEZONE = "UTC"
 # Queues by kind of work: polls go to their pod's queue (default "poll"), so a worker inside a
 # lab network serves only that lab; the writer has its own queue so a poll backlog cannot starve
