@@ -33,6 +33,16 @@ def _fresh_credentials() -> Iterator[None]:
     credentials.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> Iterator[None]:
+    """One test's requests never count against another's rate limit (buckets live in Redis)."""
+    from events.api.throttling import reset_buckets
+
+    reset_buckets()
+    yield
+    reset_buckets()
+
+
 @pytest.fixture(scope="session")
 def influxdb_database() -> Iterator[str]:
     """A fresh InfluxDB database on the real influxd for this test session, dropped after."""

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test users only
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttles() -> Iterator[None]:
-    # Throttle counters live in the cache: one test's requests must not count against another's.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

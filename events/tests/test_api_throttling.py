@@ -1,0 +1,70 @@
+"""Rate limits: one bucket per client and scope in Redis, shared by every process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import redis
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from events.api import throttling
+from events.api.testing import *  # noqa: F403 - fixtures
+
+pytestmark = pytest.mark.django_db
+
+START = {"type": "start", "pod": "p", "scenario": "s"}
+
+
+@pytest.fixture
+def rate(settings: Any) -> Any:
+    def set_rate(events: str) -> None:
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"events": events, "measurements": "60/min"},
+        }
+
+    return set_rate
+
+
+def test_a_refused_event_is_told_when_the_next_one_is_allowed(client: APIClient, rate: Any) -> None:
+    rate("3/min")  # one every 20 s, three at once
+    codes = [client.post("/api/v1/events/", START, format="json") for _ in range(4)]
+    assert [c.status_code for c in codes] == [201, 201, 201, 429]
+    assert 19 <= int(codes[-1]["Retry-After"]) <= 20
+
+
+def test_the_count_lives_in_redis_for_every_process(
+    client: APIClient, rate: Any, redis_url: str, settings: Any
+) -> None:
+    rate("2/min")
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    user_id = User.objects.get(username="ci").pk
+    keys = redis.Redis.from_url(redis_url).keys(throttling.bucket_prefix() + "*")
+    assert [key.decode().rsplit(":", 1)[1] for key in keys] == [f"throttle_events_{user_id}"]
+    # Another process's throttle objects start empty: the bucket is what counts.
+    throttling._scripts.clear()
+    throttling._clients.clear()
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    assert client.post("/api/v1/events/", START, format="json").status_code == 429
+
+
+def test_two_clients_have_their_own_buckets(
+    client: APIClient, anonymous: APIClient, rate: Any, settings: Any
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    rate("1/min")
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    assert anonymous.post("/api/v1/events/", START, format="json").status_code == 201
+    assert client.post("/api/v1/events/", START, format="json").status_code == 429
+
+
+def test_events_go_through_when_redis_does_not_answer(
+    client: APIClient, rate: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    rate("1/min")
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    codes = [client.post("/api/v1/events/", START, format="json").status_code for _ in range(3)]
+    assert codes == [201, 201, 201]
+    assert "rate limit not applied" in caplog.text
