@@ -22,11 +22,12 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.db import connections, router
 
 from collectors.buffer import Sample
 from collectors.drivers import get_driver
 from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
-from collectors.models import HEALTH_FIELDS, Server
+from collectors.models import Server
 from energylab.metrics import record_polls
 
 log = logging.getLogger(__name__)
@@ -187,21 +188,57 @@ def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) ->
     return samples
 
 
+#: health fields a successful poll changes, and those a failed poll changes
+_SUCCESS_FIELDS = (
+    "last_reading_w",
+    "last_reading_at",
+    "last_source",
+    "last_success_at",
+    "consecutive_failures",
+    "backoff_until",
+)
+_FAILURE_FIELDS = ("last_error", "last_error_at", "consecutive_failures", "backoff_until")
+
+
 def record_health(
-    outcomes: Sequence[PollOutcome], servers: dict[int, Server], now: dt.datetime
+    outcomes: Sequence[PollOutcome],
+    servers: dict[int, Server],
+    now: dt.datetime,
+    refresh_s: float | None = None,
 ) -> None:
-    """Store each server's health: last reading, or the error and its back-off."""
+    """Store each server's health: last reading, or the error and its back-off.
+
+    A failure, and the first success after failures, are written at once. A server that keeps
+    answering has its last reading written only when the stored one is ``refresh_s`` old
+    (``ENERGYLAB_POLL_HEALTH_INTERVAL``, default 30 s; 0: every poll): its readings go to the
+    buffer and InfluxDB at every poll anyway, and rewriting every row of the shard at every
+    poll made the database rewrite 400 rows/s for 2,000 BMCs every 5 s.
+    """
     record_polls(outcomes, servers)  # Prometheus figures, shared in Redis (never raises)
-    changed: list[Server] = []
+    if refresh_s is None:
+        refresh_s = settings.POLL_HEALTH_INTERVAL
+    refresh = dt.timedelta(seconds=refresh_s)
+    succeeded: list[Server] = []
+    failed: list[Server] = []
     for outcome in outcomes:
         server = servers[outcome.server_id]
-        if outcome.reading is not None:
-            server.last_reading_w = outcome.reading.watts
-            server.last_reading_at = outcome.reading.read_at
-            server.last_source = outcome.reading.source
+        reading = outcome.reading
+        if reading is not None:
+            if (
+                server.consecutive_failures == 0
+                and server.backoff_until is None
+                and server.last_source == reading.source
+                and server.last_success_at is not None
+                and now - server.last_success_at < refresh
+            ):
+                continue  # healthy, and its health was written less than refresh_s ago
+            server.last_reading_w = reading.watts
+            server.last_reading_at = reading.read_at
+            server.last_source = reading.source
             server.last_success_at = now
             server.consecutive_failures = 0
             server.backoff_until = None
+            succeeded.append(server)
         elif outcome.skipped:
             continue  # the read in flight will tell
         else:
@@ -217,9 +254,34 @@ def record_health(
                 server.consecutive_failures,
                 server.last_error,
             )
-        changed.append(server)
-    if changed:
-        Server.objects.bulk_update(changed, list(HEALTH_FIELDS), batch_size=500)
+            failed.append(server)
+    _write(succeeded, _SUCCESS_FIELDS)
+    _write(failed, _FAILURE_FIELDS)
+
+
+def _write(servers: Sequence[Server], fields: Sequence[str]) -> None:
+    """``UPDATE`` these fields of these rows: one statement, executed once per row.
+
+    Not ``bulk_update``: its ``CASE WHEN`` expressions cost 60-75 ms of CPU for 100 rows x 6
+    fields, this 1.5 ms (measured on PostgreSQL; the worker was CPU-bound). Values are
+    prepared by each field as Django would, so this works on every database Django supports.
+    """
+    if not servers:
+        return
+    meta = Server._meta
+    model_fields = [f for f in meta.concrete_fields if f.name in fields]
+    connection = connections[router.db_for_write(Server)]
+    quote = connection.ops.quote_name
+    # Identifiers from the model's metadata, quoted; every value is a bound parameter.
+    assignments = ", ".join(f"{quote(str(f.column))} = %s" for f in model_fields)
+    table, pk = quote(meta.db_table), quote(str(meta.pk.column))
+    sql = f"UPDATE {table} SET {assignments} WHERE {pk} = %s"  # noqa: S608
+    rows = [
+        [f.get_db_prep_save(getattr(s, f.attname), connection) for f in model_fields] + [s.pk]
+        for s in servers
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def read_now(server: Server, timeout: float = 5.0) -> PowerReading:

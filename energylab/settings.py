@@ -182,6 +182,8 @@ INFLUXDB_LEGACY_SCHEMA = env.boolean("ENERGYLAB_INFLUXDB_LEGACY_SCHEMA", False)
 # --- Polling ---------------------------------------------------------------------------------
 POLL_THREADS = env.integer("ENERGYLAB_POLL_THREADS", 32, minimum=1)
 POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 500, minimum=1)
+# Seconds between two writes of a healthy server's last reading to its row (0: every poll).
+POLL_HEALTH_INTERVAL = env.number("ENERGYLAB_POLL_HEALTH_INTERVAL", 30.0, minimum=0)
 
 # --- Pipeline --------------------------------------------------------------------------------
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)

@@ -16,7 +16,7 @@ from collectors.drivers.base import (
     PowerReading,
     utcnow,
 )
-from collectors.models import BMCType, Pod, Server
+from collectors.models import HEALTH_FIELDS, BMCType, Pod, Server
 from collectors.polling import (
     CIRCUIT_THRESHOLD,
     MAX_BACKOFF_S,
@@ -133,6 +133,52 @@ def test_health_records_success_and_failure(poller: Poller) -> None:
     assert "login refused" in bad.last_error
     assert "pa55word!" not in bad.last_error
     assert bad.backoff_until == now + dt.timedelta(seconds=10)
+
+
+def test_a_healthy_servers_row_is_rewritten_only_once_its_health_is_refresh_s_old(
+    poller: Poller,
+) -> None:
+    (server,) = make_servers("ok")
+    by_id = {server.pk: server}
+    start = dt.datetime.now(dt.UTC)
+    record_health(poller.poll([server], deadline_s=1), by_id, start, refresh_s=30)
+    first = Server.objects.get(pk=server.pk)
+    assert first.last_success_at == start
+    for seconds in (5, 10, 29):
+        later = start + dt.timedelta(seconds=seconds)
+        record_health(poller.poll([server], deadline_s=1), by_id, later, refresh_s=30)
+        assert Server.objects.get(pk=server.pk).last_success_at == start
+    later = start + dt.timedelta(seconds=30)
+    record_health(poller.poll([server], deadline_s=1), by_id, later, refresh_s=30)
+    row = Server.objects.get(pk=server.pk)
+    assert row.last_success_at == later
+    assert row.last_reading_at > first.last_reading_at
+
+
+def test_failures_and_the_recovery_after_them_are_written_at_once(
+    poller: Poller, driver: ScriptedDriver
+) -> None:
+    (server,) = make_servers("ok")
+    by_id = {server.pk: server}
+    start = dt.datetime.now(dt.UTC)
+    record_health(poller.poll([server], deadline_s=1), by_id, start, refresh_s=30)
+    server.host = "auth"  # the BMC starts refusing the password
+    record_health(poller.poll([server], deadline_s=1), by_id, start + dt.timedelta(seconds=5))
+    row = Server.objects.get(pk=server.pk)
+    assert row.consecutive_failures == 1
+    assert row.backoff_until is not None
+    server.host = "ok"
+    back = start + dt.timedelta(seconds=10)
+    record_health(poller.poll([server], deadline_s=1), by_id, back, refresh_s=30)
+    row = Server.objects.get(pk=server.pk)
+    assert (row.consecutive_failures, row.backoff_until, row.last_success_at) == (0, None, back)
+
+
+def test_every_health_field_is_written_by_a_success_or_a_failure() -> None:
+    from collectors import polling
+
+    fields = set(polling._SUCCESS_FIELDS) | set(polling._FAILURE_FIELDS)
+    assert fields == set(HEALTH_FIELDS)
 
 
 def test_readings_become_samples_of_the_pod_and_server(poller: Poller) -> None:
