@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import select
 import socket
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,6 +93,34 @@ def _io_wait_sliced(timeout: float, myaddr: Any = None, evq: Any = None) -> None
 
 
 pyghmi_session._io_wait = _io_wait_sliced
+
+
+class _PollSelect:
+    """Stands in for the ``select`` module in pyghmi's session module: ``select`` by ``poll``.
+
+    pyghmi's I/O thread waits with ``select.select``, which cannot watch a file descriptor
+    numbered 1024 or more: it raises, the I/O thread dies, and every IPMI read of the process
+    hangs from then on. A worker that keeps a connection open to each of 1,000 Redfish BMCs
+    passes 1,024 descriptors, and the next socket pyghmi opens (one per 64 BMCs) is past it:
+    seen in bench/poll.py at 2,000 BMCs. ``poll`` has no such limit.
+    """
+
+    @staticmethod
+    def select(
+        rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any], timeout: float | None
+    ) -> tuple[list[Any], list[Any], list[Any]]:
+        if wlist or xlist:  # pyghmi's session module only ever waits to read
+            return select.select(rlist, wlist, xlist, timeout)
+        poller = select.poll()
+        for sock in rlist:
+            poller.register(sock, select.POLLIN)
+        wait_ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+        ready = {fd for fd, _event in poller.poll(wait_ms)}
+        return [sock for sock in rlist if sock.fileno() in ready], [], []
+
+
+if hasattr(select, "poll"):
+    pyghmi_session.select = _PollSelect
 
 
 class _SessionLost(Exception):

@@ -5,11 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import multiprocessing
+import os
+import resource
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from pyghmi.ipmi.private import session as pyghmi_session
 
 from collectors.drivers.base import (
     BMCAuthFailed,
@@ -302,3 +305,30 @@ def test_a_reply_that_beats_its_caller_to_the_wait_is_not_held_for_the_retry_tim
         server.join(10)
     slow = sum(t > 0.3 for t in took)
     assert slow <= 2  # of 500 reads; a loaded machine may still slow one or two down
+
+
+def test_reads_go_on_when_the_process_has_over_1024_files_open(driver, sim):
+    # A worker with a kept-alive connection to each of 1,000 Redfish BMCs has more than 1,024
+    # descriptors; pyghmi's next socket is numbered past 1,024, where select() cannot look.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200 and (hard == resource.RLIM_INFINITY or hard >= 1200):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))
+    elif soft < 1200:
+        pytest.skip(f"at most {hard} open files here")
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    sessions = pyghmi_session.Session
+    high = sessions._assignsocket(forbiddensockets=set(sessions.socketpool))
+    try:
+        assert high.fileno() >= 1024
+        for _ in range(3):  # the I/O loop has now watched the high socket
+            assert driver.read_power(endpoint_of(sim)).watts == 312.0
+            time.sleep(0.1)
+        assert pyghmi_session.iothread.is_alive()
+    finally:
+        sessions.socketpool.pop(high, None)
+        pyghmi_session.iosockets.remove(high)
+        high.close()
+        for fd in spare:
+            os.close(fd)
+        if soft < 1200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
