@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/events.py [--seconds S] [--connections C] [--pods P] [--json OUT]
 
-Starts gunicorn (the production server of docker/compose.yaml) on a free loopback port, on the
-bench's PostgreSQL database, with P pods each running a run; then ``wrk`` (Debian's package, a C
+Starts gunicorn (the production server of docker/compose.yaml, debug off) on a free loopback
+port, on the bench's PostgreSQL database, with P pods each running a run; then ``wrk`` (Debian's package, a C
 load generator that costs little CPU beside the server) posts ``step`` events round-robin over
 the pods for S seconds on C connections, authenticated with a token. Every request is a real
 event: a transaction that locks the pod, ends the running step and opens a new one.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -26,6 +27,7 @@ import urllib.request
 from pathlib import Path
 
 from _common import ROOT, Results, base_parser, bench_env, setup_django  # bench/ is sys.path[0]
+from cryptography.fernet import Fernet
 
 GOAL_RATE = 1000.0
 GOAL_P99_MS = 50.0
@@ -114,6 +116,11 @@ def main() -> int:
     env = {
         **os.environ,
         **bench_env(),
+        # Production settings: debug off (Django then keeps no log of every query), with
+        # throw-away keys; the bench's pods need neither.
+        "ENERGYLAB_DEBUG": "false",
+        "ENERGYLAB_SECRET_KEY": secrets.token_urlsafe(50),
+        "ENERGYLAB_CREDENTIALS_KEY": Fernet.generate_key().decode(),
         "ENERGYLAB_EVENTS_RATE": "10000000/min",  # the bench measures the API, not the throttle
         "ENERGYLAB_LOG_LEVEL": "WARNING",
     }
