@@ -181,7 +181,7 @@ INFLUXDB_LEGACY_SCHEMA = env.boolean("ENERGYLAB_INFLUXDB_LEGACY_SCHEMA", False)
 
 # --- Polling ---------------------------------------------------------------------------------
 POLL_THREADS = env.integer("ENERGYLAB_POLL_THREADS", 32, minimum=1)
-POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 500, minimum=1)
+POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 100, minimum=1)
 # Seconds between two writes of a healthy server's last reading to its row (0: every poll).
 POLL_HEALTH_INTERVAL = env.number("ENERGYLAB_POLL_HEALTH_INTERVAL", 30.0, minimum=0)
 
