@@ -1,7 +1,9 @@
-"""What one event costs the database: a few queries, however long its run already is."""
+"""What one event costs: a few queries, however long its run already is, and an answer built
+without a serializer that says the same as the serializer."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -9,6 +11,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from events import services
+from events.api import serializers as s
 from events.api.testing import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +55,27 @@ def test_a_start_on_a_busy_pod_answers_both_runs_without_reading_them_again(
     previous = answer["ended_previous"]
     assert (previous["scenario"], previous["step"], previous["step_count"]) == ("a", None, 2)
     assert previous["ended_at"] == answer["started_at"]
+
+
+def test_event_answers_say_what_the_run_serializers_say() -> None:
+    paris = dt.timezone(dt.timedelta(hours=1))
+    t0 = dt.datetime(2026, 11, 25, 9, 0, 0, 0, tzinfo=paris)  # no microseconds: still printed
+    first = services.start_run("p", "a", None, t0).run
+    stepped = services.set_step("p", "one", t0 + dt.timedelta(seconds=1))
+    started = services.start_run("p", "b", "x", t0 + dt.timedelta(seconds=2, microseconds=5))
+    stopped = services.stop_run("p", t0 + dt.timedelta(seconds=3))
+    for run in (first, stepped, started.run, stopped):
+        assert s.run_summary(run) == s.RunSummarySerializer(run).data
+    expected = s.StartedSerializer(
+        started.run, context={"ended_previous": started.ended_previous}
+    ).data
+    assert s.started_summary(started.run, started.ended_previous) == expected
+    assert s.started_summary(first, None)["ended_previous"] is None
+    assert s.run_summary(stopped)["ended_at"] == "2026-11-25T08:00:03.000000Z"
+
+
+@pytest.mark.parametrize("kind", [["step"], {"a": 1}, 3, None, "jump"])
+def test_an_event_of_no_known_type_is_a_400_naming_type(client: APIClient, kind: Any) -> None:
+    answer = client.post("/api/v1/events/", {"type": kind, "pod": "p"}, format="json")
+    assert answer.status_code == 400
+    assert "type" in answer.json()
