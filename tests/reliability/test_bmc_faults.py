@@ -100,12 +100,6 @@ def test_hung_failing_and_locked_bmcs_leave_the_other_polls_on_schedule(
         assert SECRET not in server.last_error
 
 
-@pytest.mark.xfail(
-    reason="known: an IPMI BMC that hangs or refuses the password delays reads of healthy IPMI "
-    "BMCs in the same process by 0.5-1 s (pyghmi's shared I/O loop and retry timer), enough to "
-    "miss a 1 s poll's deadline; see docs/reliability.md",
-    strict=False,
-)
 @pytest.mark.parametrize("fault", [Fault.WRONG_PASSWORD, Fault.HANG])
 @pytest.mark.timeout(60)
 def test_a_bad_ipmi_bmc_does_not_delay_reads_of_healthy_ipmi_bmcs(fault: Fault) -> None:
