@@ -1,7 +1,7 @@
 """Polling N simulated BMCs: a bare driver loop beside the real pipeline (Celery worker + beat).
 
     .venv/bin/python bench/poll.py [--size 100,500,2000 | --quick] [--seconds 30]
-                                   [--concurrency 2] [--json OUT]
+                                   [--concurrency 2] [--interval 5] [--json OUT]
 
 For each size N (half IPMI in one IPMISimulatorGroup, half Redfish, all in a simulator
 *subprocess*, ``manage.py simulate_lab``, so they do not share the GIL of what is measured):
@@ -55,7 +55,7 @@ from _common import (
     setup_django,
 )
 
-INTERVAL = 5
+INTERVAL = 5  # seconds between two polls of a server; --interval changes it
 ON_TIME_S = 1.0
 GOAL_RATIO = 0.5
 GOAL_ON_TIME = 99.0
@@ -412,14 +412,14 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
             prefix + "pipeline / schedule",
             polls_per_s / (n / INTERVAL),
             "x",
-            note="polls made / polls the 5 s schedule asks for",
+            note=f"polls made / polls the {INTERVAL:g} s schedule asks for",
         )
         results.add(
             prefix + "on time (<= 1 s)",
             pct,
             "%",
-            goal=">= 99 %" if n >= 2000 else "",
-            met=(pct >= GOAL_ON_TIME) if n >= 2000 else None,
+            goal=">= 99 %" if n >= 2000 and INTERVAL == 5 else "",
+            met=(pct >= GOAL_ON_TIME) if n >= 2000 and INTERVAL == 5 else None,
         )
         results.add(prefix + "lateness p50", median(lateness) * 1e3, "ms")
         results.add(prefix + "lateness p99", percentile(lateness, 99) * 1e3, "ms")
@@ -475,8 +475,17 @@ def main() -> int:
         help="Celery pool of the worker (prefork: a process per slot; threads: one process, so "
         "BMC sessions are shared)",
     )
+    parser.add_argument(
+        "--interval",
+        type=int,
+        default=5,
+        help="pod poll interval (5 s, the goal's); shorter asks more than the pipeline gives, "
+        "which measures its most polls/s",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the children's logs")
     args = parser.parse_args()
+    global INTERVAL
+    INTERVAL = max(1, args.interval)
     sizes = [100, 500] if args.quick else [int(s) for s in args.size.split(",") if s.strip()]
     args.seconds = min(max(args.seconds, 10.0), 300.0)
     args.bare_seconds = min(max(args.bare_seconds, 2.0), 60.0)
