@@ -22,7 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connections, router
+from django.db import connections, router, transaction
 
 from collectors.buffer import Sample
 from collectors.drivers import get_driver
@@ -280,8 +280,8 @@ def _write(servers: Sequence[Server], fields: Sequence[str]) -> None:
         [f.get_db_prep_save(getattr(s, f.attname), connection) for f in model_fields] + [s.pk]
         for s in servers
     ]
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)  # one commit for the batch
 
 
 def read_now(server: Server, timeout: float = 5.0) -> PowerReading:
