@@ -407,7 +407,19 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
             note=f"schedule asks {n / INTERVAL:.0f}/s; {got} of {expected} expected polls "
             f"in {args.seconds:.0f} s; {shards} shard(s), worker concurrency {args.concurrency}",
         )
-        results.add(prefix + "pipeline / bare", ratio, "x", goal=">= 0.5", met=ratio >= GOAL_RATIO)
+        # The ratio measures the pipeline's capacity only when the schedule asks at least what
+        # the bare loop gives; below that, the pipeline cannot make more polls than asked and
+        # the ratio is bounded by the demand (then "pipeline / schedule" is the figure to read,
+        # and a run with a shorter --interval measures the capacity: make bench does both).
+        saturated = n / INTERVAL >= bare["reads_per_s"]
+        results.add(
+            prefix + "pipeline / bare",
+            ratio,
+            "x",
+            goal=">= 0.5" if saturated else "",
+            met=(ratio >= GOAL_RATIO) if saturated else None,
+            note="" if saturated else f"bounded by the schedule's {n / INTERVAL:.0f} polls/s",
+        )
         results.add(
             prefix + "pipeline / schedule",
             polls_per_s / (n / INTERVAL),
