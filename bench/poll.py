@@ -1,7 +1,8 @@
 """Polling N simulated BMCs: a bare driver loop beside the real pipeline (Celery worker + beat).
 
     .venv/bin/python bench/poll.py [--size 100,500,2000 | --quick] [--seconds 30]
-                                   [--concurrency 2] [--interval 5] [--json OUT]
+                                   [--pool threads] [--concurrency 4] [--interval 5]
+                                   [--json OUT]
 
 For each size N (half IPMI in one IPMISimulatorGroup, half Redfish, all in a simulator
 *subprocess*, ``manage.py simulate_lab``, so they do not share the GIL of what is measured):
@@ -316,8 +317,8 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
                 "energylab",
                 "worker",
                 "--loglevel=INFO",
-                f"--concurrency={args.concurrency}",
-                f"--pool={args.pool}",
+                *([f"--concurrency={args.concurrency}"] if args.concurrency else []),
+                *([f"--pool={args.pool}"] if args.pool else []),
                 "-Q",
                 queue,
                 "-n",
@@ -405,7 +406,7 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
             polls_per_s,
             "polls/s",
             note=f"schedule asks {n / INTERVAL:.0f}/s; {got} of {expected} expected polls "
-            f"in {args.seconds:.0f} s; {shards} shard(s), worker concurrency {args.concurrency}",
+            f"in {args.seconds:.0f} s; {shards} shard(s), {args.pool} pool, concurrency {args.concurrency}",
         )
         # The ratio measures the pipeline's capacity only when the schedule asks at least what
         # the bare loop gives; below that, the pipeline cannot make more polls than asked and
@@ -479,13 +480,18 @@ def main() -> int:
         help="left out at first: the worker's first contact with every BMC (30 s)",
     )
     parser.add_argument("--bare-seconds", type=float, default=8.0, help="bare loop (8 s)")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes (2)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="worker slots (default: the settings', ENERGYLAB_CELERY_CONCURRENCY, 4)",
+    )
     parser.add_argument(
         "--pool",
         choices=["prefork", "threads"],
-        default="prefork",
-        help="Celery pool of the worker (prefork: a process per slot; threads: one process, so "
-        "BMC sessions are shared)",
+        default=None,
+        help="Celery pool of the worker (default: the settings', ENERGYLAB_CELERY_POOL, threads: "
+        "one process, BMC sessions shared; prefork: a process per slot)",
     )
     parser.add_argument(
         "--interval",
@@ -505,6 +511,9 @@ def main() -> int:
     from django.conf import settings
 
     assert settings.REDIS_URL == BENCH_REDIS_URL
+    # The worker gets the same environment, so without flags it runs the settings' pool.
+    args.pool = args.pool or settings.CELERY_WORKER_POOL
+    args.concurrency = args.concurrency or settings.CELERY_WORKER_CONCURRENCY
     results = Results(
         "poll: bare driver loop vs Celery pipeline",
         params={

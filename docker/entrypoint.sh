@@ -22,8 +22,8 @@ case "${1:-web}" in
         ;;
     worker)
         shift || true
+        # Pool and concurrency come from ENERGYLAB_CELERY_POOL / _CONCURRENCY (the settings).
         exec celery -A energylab worker --loglevel="${ENERGYLAB_LOG_LEVEL:-INFO}" \
-            --concurrency="${CELERY_CONCURRENCY:-2}" \
             -Q "${CELERY_QUEUES:-poll,writer,default}" "$@"
         ;;
     beat)

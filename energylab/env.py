@@ -46,6 +46,15 @@ def optional_string(name: str) -> str | None:
     return value or None
 
 
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _raw(name)
+    if value is None or value == "":
+        return default
+    if value not in choices:
+        raise ConfigurationError(f"{name}={value!r} is not one of {', '.join(choices)}")
+    return value
+
+
 def boolean(name: str, default: bool) -> bool:
     value = _raw(name)
     if value is None or value == "":

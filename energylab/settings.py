@@ -151,6 +151,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A worker is one process with a few threads by default, not prefork children: BMC sessions,
+# Redfish discovery and the "one request in flight per BMC" bookkeeping live in the process, so
+# prefork children would each log in to every BMC (a real BMC allows a handful of sessions) and
+# two children could each have a request in flight to the same hung BMC. The poll task waits on
+# I/O and bounds itself (see collectors.polling), so the GIL is not the limit (bench/poll.py:
+# 2,000 BMCs every 5 s on time either way). `celery worker --pool/--concurrency` override these.
+CELERY_WORKER_POOL = env.choice("ENERGYLAB_CELERY_POOL", "threads", ("threads", "prefork", "solo"))
+CELERY_WORKER_CONCURRENCY = env.integer("ENERGYLAB_CELERY_CONCURRENCY", 4, minimum=1)
 # Beat: django-celery-beat's database scheduler, keeping poll shards on their own phase.
 CELERY_BEAT_SCHEDULER = "collectors.beat:PhasedScheduler"
 CELERY_TIMEZONE = "UTC"

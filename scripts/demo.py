@@ -159,7 +159,6 @@ def main() -> int:
             "-A",
             "energylab",
             "worker",
-            "--concurrency=2",
             "-Q",
             "poll,writer,default",
             "--loglevel=INFO",

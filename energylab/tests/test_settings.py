@@ -46,6 +46,7 @@ def test_it_refuses_to_start_without_a_credentials_key_outside_debug() -> None:
         ("ENERGYLAB_CORRELATION_DELAY", "-1", "ENERGYLAB_CORRELATION_DELAY=-1.0 must be at least"),
         ("ENERGYLAB_DATABASE_URL", "mongodb://x/y", "ENERGYLAB_DATABASE_URL: unknown database"),
         ("ENERGYLAB_LOG_LEVEL", "LOUD", "ENERGYLAB_LOG_LEVEL='LOUD' is not a log level"),
+        ("ENERGYLAB_CELERY_POOL", "forks", "ENERGYLAB_CELERY_POOL='forks' is not one of threads"),
     ],
 )
 def test_a_malformed_value_is_named(variable: str, value: str, message: str) -> None:
@@ -102,3 +103,27 @@ def test_rotation_keys_are_newest_first(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "['wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=', '3cQ0CW" in result.stdout
+
+
+def test_a_worker_is_one_process_with_threads_unless_told(tmp_path: Path) -> None:
+    """Sessions and the one-request-per-BMC rule live in the process (docs/operations.md)."""
+    show = (
+        "from energylab.celery import app; print(app.conf.worker_pool, app.conf.worker_concurrency)"
+    )
+    database = {"ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    default = start({"ENERGYLAB_DEBUG": "true", **database}, "shell", "-c", show)
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split()[-2:] == ["threads", "4"]
+    told = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_CELERY_POOL": "prefork",
+            "ENERGYLAB_CELERY_CONCURRENCY": "2",
+            **database,
+        },
+        "shell",
+        "-c",
+        show,
+    )
+    assert told.returncode == 0, told.stderr
+    assert told.stdout.split()[-2:] == ["prefork", "2"]

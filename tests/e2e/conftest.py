@@ -69,13 +69,14 @@ class Stack:
         return process
 
     def worker(
-        self, queues: str, name: str = "worker", concurrency: int = 2
+        self, queues: str, name: str = "worker", concurrency: int | None = None
     ) -> subprocess.Popen[bytes]:
+        # Pool and concurrency as deployed (the settings': one process, threads) unless told.
         return self.start(
             name,
             "worker",
             "--loglevel=INFO",
-            f"--concurrency={concurrency}",
+            *([f"--concurrency={concurrency}"] if concurrency is not None else []),
             "-Q",
             queues,
             "-n",

@@ -67,7 +67,7 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
             zip(["node ipmi", "node, redfish", 'node "legacy"'], profiles.values(), strict=True)
         )
 
-        stack.worker("poll,writer,default", concurrency=2)
+        stack.worker("poll,writer,default")
         stack.beat()
         buffer = SampleBuffer.from_settings()
         wait_for(
