@@ -25,11 +25,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from collectors.buffer import SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
 from events.influx import make_client
+from tests.e2e.conftest import Stack, wait_for
 
 Key = tuple[str, int]  # (server, time in µs): a point's identity in one series
 
@@ -107,6 +109,17 @@ def influx_points(pod: str) -> Counter[Key]:
         return found
     finally:
         client.close()
+
+
+def stop_polling_and_drain(stack: Stack, buffer: SampleBuffer, timeout: float = 60) -> None:
+    """Kill the stack's poller, so no sample comes any more, and wait until the writer has
+    written and acknowledged every buffered one (the stream is empty, not only the count)."""
+    stack.kill(next(process for name, process in stack.processes if name == "poller"))
+    wait_for(
+        lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
+        timeout,
+        "the writer to drain the buffer",
+    )
 
 
 def compare(expected: Counter[Key], found: Counter[Key]) -> dict[str, int]:

@@ -27,7 +27,13 @@ from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
 from events import services
 from tests.e2e.conftest import Stack, wait_for
-from tests.reliability.pipeline import Lab, StreamTap, compare, influx_points
+from tests.reliability.pipeline import (
+    Lab,
+    StreamTap,
+    compare,
+    influx_points,
+    stop_polling_and_drain,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -65,12 +71,7 @@ def test_hung_failing_and_locked_bmcs_leave_the_other_polls_on_schedule(
         time.sleep(WINDOW_S / 2)
         end = time.time()
         services.stop_run(pod.name)
-        stack.kill(next(p for n, p in stack.processes if n == "poller"))
-        wait_for(
-            lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
-            60,
-            "the writer to drain the buffer",
-        )
+        stop_polling_and_drain(stack, buffer)
     expected = tap.snapshot()
     times: dict[str, list[float]] = defaultdict(list)
     for server, t_us in expected:

@@ -29,6 +29,7 @@ from tests.reliability.pipeline import (
     StreamTap,
     compare,
     influx_points,
+    stop_polling_and_drain,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -119,12 +120,7 @@ def test_a_redis_restart_loses_only_what_waited_in_the_buffer_and_says_so(
         recovered_s = time.monotonic() - up
         time.sleep(3)
         services.stop_run(pod.name)
-        redis_stack.kill(next(p for n, p in redis_stack.processes if n == "poller"))
-        wait_for(
-            lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
-            60,
-            "the writer to drain the buffer",
-        )
+        stop_polling_and_drain(redis_stack, buffer)
     expected = tap.snapshot()
     found = influx_points(pod.name)
     figures = compare(expected, found)

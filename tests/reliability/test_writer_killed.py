@@ -26,7 +26,13 @@ from collectors.models import Pod
 from events import services
 from events.tasks import LOCK_TIMEOUT_S
 from tests.e2e.conftest import Stack, wait_for
-from tests.reliability.pipeline import Lab, StreamTap, compare, influx_points
+from tests.reliability.pipeline import (
+    Lab,
+    StreamTap,
+    compare,
+    influx_points,
+    stop_polling_and_drain,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -106,13 +112,7 @@ def test_a_writer_killed_mid_flush_loses_and_doubles_nothing(stack: Stack, setti
             stop.set()
             producer.join(timeout=10)
         services.stop_run(POD)
-        poller = next(p for name, p in stack.processes if name == "poller")
-        stack.kill(poller)  # no more polls: the buffer can drain
-        wait_for(
-            lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
-            90,
-            "the writer to drain the buffer",
-        )
+        stop_polling_and_drain(stack, buffer, timeout=90)
         time.sleep(0.5)
     expected = tap.snapshot()
     found = influx_points(POD)
