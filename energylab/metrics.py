@@ -33,11 +33,11 @@ import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -215,22 +215,16 @@ class EnergyLabCollector(Collector):
             circuit.add_metric([bmc_type], open_circuit)
         yield from (polled, backoff, circuit)
 
-        runs = CounterMetricFamily(
+        yield _count_by_source(
             "energylab_runs",
             "Runs started, by the API they came through (legacy: the /resources API).",
-            labels=["source"],
+            Run.objects.values_list("source"),
         )
-        for source, n in Run.objects.values_list("source").annotate(n=Count("pk")).order_by():
-            runs.add_metric([source], n)
-        yield runs
-        steps = CounterMetricFamily(
+        yield _count_by_source(
             "energylab_steps",
             "Steps started, by the API their run came through.",
-            labels=["source"],
+            Step.objects.values_list("run__source"),
         )
-        for source, n in Step.objects.values_list("run__source").annotate(n=Count("pk")).order_by():
-            steps.add_metric([source], n)
-        yield steps
         running = GaugeMetricFamily("energylab_runs_running", "Runs in progress now.")
         running.add_metric([], Run.objects.filter(ended_at__isnull=True).count())
         yield running
@@ -347,3 +341,11 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     # The text format the scraper asks for (Prometheus 2 and 3 ask differently; OpenMetrics too).
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     return HttpResponse(encode(REGISTRY), content_type=content_type)
+
+
+def _count_by_source(name: str, documentation: str, sources: QuerySet[Any, Any]) -> Metric:
+    """A counter of the rows of ``sources`` (a ``values_list`` of one source field) per source."""
+    counter = CounterMetricFamily(name, documentation, labels=["source"])
+    for source, n in sources.annotate(n=Count("pk")).order_by():
+        counter.add_metric([source], n)
+    return counter
