@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import F, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
@@ -63,10 +63,9 @@ def runs() -> QuerySet[Run]:
 def summaries() -> QuerySet[Run]:
     """Runs with their running step's name and their step count, in one query."""
     running = Step.objects.filter(run=OuterRef("pk"), ended_at__isnull=True).values("name")[:1]
-    # Explicit order: Django leaves Meta.ordering out of aggregating queries.
     return (
         Run.objects.select_related("pod")
-        .annotate(running_step=Subquery(running), steps_counted=Count("steps"))
+        .annotate(running_step=Subquery(running), steps_counted=F("step_count"))
         .order_by("-started_at", "-pk")
     )
 
