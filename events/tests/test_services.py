@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
+from django.utils import timezone
 
 from collectors.models import Pod
 from events import services
@@ -14,6 +16,15 @@ pytestmark = pytest.mark.django_db
 
 T0 = dt.datetime(2026, 11, 25, 8, 0, 0, 123456, tzinfo=dt.UTC)
 S = dt.timedelta(seconds=1)
+
+
+@pytest.fixture(autouse=True, params=["database function", "python"])
+def step_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: step events through PostgreSQL's function, and through the statements
+    SQLite runs (the same rules, two implementations)."""
+    if request.param == "python":
+        monkeypatch.setattr(services, "_has_step_function", lambda: False)
+    return str(request.param)
 
 
 def test_starting_on_an_unknown_pod_creates_it() -> None:
@@ -47,6 +58,31 @@ def test_a_step_ends_the_running_step() -> None:
     run = services.set_step("pod", "two", T0 + S)
     steps = list(run.steps.order_by("started_at"))
     assert [(s.name, s.ended_at) for s in steps] == [("one", T0 + S), ("two", None)]
+
+
+def test_a_step_answers_its_run_with_the_new_step_and_count() -> None:
+    started = services.start_run("pod", "a", "one", T0, RunSource.SDK).run
+    services.set_step("pod", "two", T0 + S)
+    run = services.set_step("pod", "three", T0 + 2 * S)
+    assert (run.pk, run.pod.name, run.scenario, run.source) == (started.pk, "pod", "a", "sdk")
+    assert (run.started_at, run.ended_at) == (T0, None)
+    assert (run.running_step, run.steps_counted) == ("three", 3)  # type: ignore[attr-defined]
+    assert Run.objects.get().step_count == 3
+
+
+def test_a_step_without_a_time_starts_when_it_is_received() -> None:
+    services.start_run("pod", "a", "one", T0)
+    before = timezone.now()
+    services.set_step("pod", "two")
+    step = Step.objects.get(name="two")
+    assert before <= step.started_at <= timezone.now()
+    assert Step.objects.get(name="one").ended_at == step.started_at
+
+
+def test_a_step_at_the_instant_of_the_running_one_is_in_order() -> None:
+    services.start_run("pod", "a", "one", T0)
+    services.set_step("pod", "two", T0)
+    assert Step.objects.get(name="two").started_at == T0
 
 
 @pytest.mark.parametrize("pod", ["idle", "unknown"])
@@ -130,3 +166,37 @@ def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
     assert Run.objects.count() == 8
     assert Run.objects.filter(ended_at__isnull=True).count() == 1
     assert Step.objects.filter(ended_at__isnull=True).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_steps_without_a_time_on_one_pod_are_never_out_of_order() -> None:
+    """A step the server stamps happens when it takes the pod's lock: a process that stamped it
+    a moment earlier but locked later must not find it before the step entered meanwhile."""
+    import threading
+
+    from django.db import connection
+
+    services.start_run("busy pod", "s", "first", timezone.now())
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(6)
+
+    def steps(i: int) -> None:
+        try:
+            barrier.wait()
+            for n in range(20):
+                services.set_step("busy pod", f"thread {i} step {n}")
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=steps, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    steps_in_order = list(Step.objects.order_by("started_at", "id"))
+    assert len(steps_in_order) == 121 == Run.objects.get().step_count
+    for earlier, later in itertools.pairwise(steps_in_order):
+        assert earlier.ended_at == later.started_at
