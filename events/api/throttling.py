@@ -7,12 +7,22 @@ request learns how long to wait (``Retry-After``). DRF's own throttle kept a lis
 request's time in Django's cache (per process, read and rewritten whole on each request: its
 cost grew with the rate).
 
+A process takes tokens from a busy client's bucket a few at a time and spends them without asking
+Redis again (at most a tenth of what the client may send in HOLD_SECONDS, at most BATCH_MAX, and
+only for HOLD_SECONDS): one round trip per several requests. Tokens are taken before they are
+spent, so a client never exceeds its rate; at worst it is refused while another process still
+holds a few of its tokens. Low rates (a tenth of a second's worth below one) stay exact.
+
 Redis not answering lets requests through (logged): a rate limit is no reason to lose events.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
+from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 import redis
@@ -23,25 +33,33 @@ from rest_framework.throttling import ScopedRateThrottle
 
 log = logging.getLogger(__name__)
 
-# KEYS[1]: the client's bucket. ARGV: requests allowed per period, the period in seconds.
-# The bucket holds the "theoretical arrival time" (TAT) of the next request, in seconds of Redis's
-# clock; a request is allowed when that time, pushed one interval later, is no more than one
-# period ahead. Returns {1, ""} or {0, seconds to wait} (a string: Lua numbers become integers).
+# KEYS[1]: the client's bucket. ARGV: requests allowed per period, the period in seconds, how
+# many tokens the caller would take. The bucket holds the "theoretical arrival time" (TAT) of the
+# next request, in seconds of Redis's clock; a token may be taken while that time, pushed one
+# interval later, is no more than one period ahead. Takes as many as allowed, up to the number
+# asked. Returns {tokens taken, ""} or {0, seconds to wait} (a string: Lua numbers become
+# integers).
 GCRA = """
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local interval = period / limit
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local next_tat = tat + interval
-if next_tat - now > period then
-  return {0, tostring(next_tat - period - now)}
+local free = math.floor((now + period - tat) / interval + 1e-9)
+if free < 1 then
+  return {0, tostring(tat + interval - period - now)}
 end
+local taken = math.min(wanted, free)
+local next_tat = tat + taken * interval
 redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - now) * 1000))
-return {1, ''}
+return {taken, ''}
 """
+
+HOLD_SECONDS = 1.0
+BATCH_MAX = 16
 
 _clients: dict[str, redis.Redis] = {}
 _scripts: dict[str, Any] = {}
@@ -56,6 +74,51 @@ def _script() -> Any:
     return _scripts[url]
 
 
+@dataclass
+class _Held:
+    """Tokens of one bucket this process took and has not spent yet."""
+
+    rate: tuple[int, float]
+    tokens: int
+    until: float  # monotonic() after which they are no longer spent
+
+
+_held: dict[str, _Held] = {}
+_held_lock = threading.Lock()  # web servers with threads share the process's tokens
+
+
+def batch_size(limit: int, period: float) -> int:
+    """Tokens to take at once from a bucket of ``limit`` per ``period`` seconds (1 = exact)."""
+    return max(1, min(BATCH_MAX, math.floor(limit / period * HOLD_SECONDS / 10)))
+
+
+def take_tokens(bucket: str, limit: int, period: float, wanted: int) -> tuple[int, float]:
+    """Take up to ``wanted`` tokens from the bucket in Redis: (tokens taken, seconds to wait
+    when none)."""
+    taken, wait = _script()(keys=[bucket], args=[limit, period, wanted])
+    return int(taken), float(wait or 0)
+
+
+def _spend_held(bucket: str, rate: tuple[int, float]) -> bool:
+    with _held_lock:
+        held = _held.get(bucket)
+        if held is None or held.rate != rate or held.tokens < 1:
+            return False
+        if monotonic() > held.until:
+            del _held[bucket]
+            return False
+        held.tokens -= 1
+        return True
+
+
+def _keep(bucket: str, rate: tuple[int, float], tokens: int) -> None:
+    with _held_lock:
+        if tokens > 0:
+            _held[bucket] = _Held(rate, tokens, monotonic() + HOLD_SECONDS)
+        else:
+            _held.pop(bucket, None)
+
+
 def bucket_prefix() -> str:
     return f"{settings.REDIS_KEY_PREFIX}:throttle:"
 
@@ -67,6 +130,8 @@ def reset_buckets() -> None:
     """
     _script()
     client = _clients[settings.REDIS_URL]
+    with _held_lock:
+        _held.clear()
     try:
         keys = list(client.scan_iter(match=bucket_prefix() + "*", count=1000))
         if keys:
@@ -95,21 +160,24 @@ class ScopedRateThrottleFromSettings(ScopedRateThrottle):
         self.rate = self.get_rate()
         if self.rate is None:
             return True
-        self.num_requests, self.duration = self.parse_rate(self.rate)
+        limit, period = self.parse_rate(self.rate)
         self.key = self.get_cache_key(request, view)
-        if self.key is None:
+        if self.key is None or limit is None or period is None:
             return True
         self._wait = 0.0
+        bucket = bucket_prefix() + self.key
+        rate = (limit, float(period))
+        if _spend_held(bucket, rate):
+            return True
         try:
-            allowed, wait = _script()(
-                keys=[bucket_prefix() + self.key], args=[self.num_requests, self.duration]
-            )
+            taken, wait = take_tokens(bucket, *rate, batch_size(*rate))
         except redis.RedisError as exc:
             log.warning("rate limit not applied: Redis does not answer (%s)", exc)
             return True
-        if allowed:
+        if taken:
+            _keep(bucket, rate, taken - 1)  # this request spends one
             return True
-        self._wait = float(wait)
+        self._wait = wait
         return False
 
     def wait(self) -> float | None:

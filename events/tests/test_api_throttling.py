@@ -69,3 +69,55 @@ def test_events_go_through_when_redis_does_not_answer(
     codes = [client.post("/api/v1/events/", START, format="json").status_code for _ in range(3)]
     assert codes == [201, 201, 201]
     assert "rate limit not applied" in caplog.text
+
+
+def test_tokens_are_taken_as_many_as_asked_and_allowed(redis_url: str, settings: Any) -> None:
+    settings.REDIS_URL = redis_url
+    bucket = throttling.bucket_prefix() + "direct"
+    assert throttling.take_tokens(bucket, 5, 60, 3) == (3, 0.0)
+    assert throttling.take_tokens(bucket, 5, 60, 3) == (2, 0.0)
+    taken, wait = throttling.take_tokens(bucket, 5, 60, 3)
+    assert taken == 0
+    assert 11 <= wait <= 12  # one every 12 s
+
+
+@pytest.mark.parametrize(
+    ("limit", "period", "batch"),
+    [(3, 60, 1), (6000, 60, 10), (100, 1, 10), (10_000_000, 60, throttling.BATCH_MAX)],
+)
+def test_a_process_takes_at_most_a_tenth_of_a_seconds_worth_at_once(
+    limit: int, period: int, batch: int
+) -> None:
+    assert throttling.batch_size(limit, period) == batch
+
+
+def test_a_busy_client_asks_redis_once_per_batch(
+    client: APIClient, rate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate("6000/min")  # batches of 10
+    asked: list[int] = []
+    take = throttling.take_tokens
+
+    def counted(*args: Any) -> tuple[int, float]:
+        asked.append(args[-1])
+        return take(*args)
+
+    monkeypatch.setattr(throttling, "take_tokens", counted)
+    for _ in range(11):
+        assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    assert asked == [10, 10]
+
+
+def test_tokens_a_process_holds_expire(
+    client: APIClient, rate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate("6000/min")
+    asked: list[int] = []
+    take = throttling.take_tokens
+    monkeypatch.setattr(throttling, "take_tokens", lambda *a: asked.append(1) or take(*a))
+    now = [1000.0]
+    monkeypatch.setattr(throttling, "monotonic", lambda: now[0])
+    client.post("/api/v1/events/", START, format="json")
+    now[0] += throttling.HOLD_SECONDS + 0.1
+    client.post("/api/v1/events/", START, format="json")
+    assert len(asked) == 2
