@@ -107,6 +107,9 @@ DATABASES = {
 # more than the request itself); check them before reuse so a restarted server is survived.
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("ENERGYLAB_DATABASE_CONN_MAX_AGE", 60, minimum=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Django's backend with a health check that costs no round trip (energylab/db/postgresql).
+    DATABASES["default"]["ENGINE"] = "energylab.db.postgresql"
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server, workers and beat write at once. Wait for the lock instead of failing;
