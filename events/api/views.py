@@ -5,6 +5,7 @@ They validate, call :mod:`events.services` and serialize; the event logic lives 
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -15,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -49,10 +50,29 @@ def source_of(request: Request) -> str:
     return named if named in RunSource.values else RunSource.API
 
 
+_serializers = threading.local()
+
+
 def validated(serializer_class: type[Serializer[Any]], data: Any) -> dict[str, Any]:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+    """``data`` validated by the serializer, or a ValidationError as ``is_valid`` raises it.
+
+    One serializer per class and thread validates every request: a new one deep-copies its
+    fields each time, a fifth of an event's CPU in this process (measured). ``run_validation``
+    keeps no state in the serializer; a thread's own instance is never shared mid-call. Refused
+    data is validated again the usual way, for errors exactly as DRF words them.
+    """
+    reused: dict[type[Serializer[Any]], Serializer[Any]] = _serializers.__dict__.setdefault(
+        "by_class", {}
+    )
+    serializer = reused.get(serializer_class)
+    if serializer is None:
+        serializer = reused[serializer_class] = serializer_class()
+    try:
+        return dict(serializer.run_validation(data))
+    except ValidationError:
+        fresh = serializer_class(data=data)
+        fresh.is_valid(raise_exception=True)
+        raise AssertionError("validated twice, refused once") from None
 
 
 def runs() -> QuerySet[Run]:

@@ -80,3 +80,24 @@ def test_an_event_of_no_known_type_is_a_400_naming_type(client: APIClient, kind:
     answer = client.post("/api/v1/events/", {"type": kind, "pod": "p"}, format="json")
     assert answer.status_code == 400
     assert "type" in answer.json()
+
+
+def test_events_reuse_their_validating_serializer(
+    client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collectors.api.fields import NameField
+
+    start = {"type": "start", "pod": "p", "scenario": "s", "step": "first"}
+    client.post("/api/v1/events/", start, format="json")
+    client.post("/api/v1/events/", {"type": "step", "pod": "p", "step": "warm"}, format="json")
+    built: list[object] = []
+    init = NameField.__init__
+
+    def counted(self: NameField, **kwargs: Any) -> None:
+        built.append(self)
+        init(self, **kwargs)
+
+    monkeypatch.setattr(NameField, "__init__", counted)
+    _, answer = queries_of(client, {"type": "step", "pod": "p", "step": "again"})
+    assert answer["step"] == "again"
+    assert built == []
