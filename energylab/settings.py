@@ -223,6 +223,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # JSON only, size-limited (DRF's own parser skips DATA_UPLOAD_MAX_MEMORY_SIZE).
     "DEFAULT_PARSER_CLASSES": ["events.api.parsers.LimitedJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "events.api.negotiation.ApiClientContentNegotiation",
     # Service failures and EnergyLab's own errors become JSON answers, never a 500 page.
     "EXCEPTION_HANDLER": "events.api.exceptions.exception_handler",
     # RFC 3339 in UTC, always with microseconds (isoformat drops them when they are zero).
