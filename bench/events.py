@@ -135,7 +135,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="load duration (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--pods", type=int, default=50, help="pods events go to (50)")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3)")
+    cores = os.cpu_count() or 2
+    parser.add_argument(
+        "--workers", type=int, default=cores, help=f"gunicorn workers (one per core: {cores})"
+    )
     args = parser.parse_args()
     if not 1 <= args.seconds <= 120:
         parser.error("--seconds must be 1 to 120")

@@ -12,9 +12,11 @@ port=${ENERGYLAB_HTTP_PORT:-8000}
 case "${1:-web}" in
     web)
         shift || true
+        # One sync worker per core by default: with PostgreSQL on the same machine, more workers
+        # cost more CPU per event than they gain (bench/events.py; docs/operations.md).
         exec gunicorn energylab.wsgi \
             --bind "0.0.0.0:${port}" \
-            --workers "${GUNICORN_WORKERS:-3}" \
+            --workers "${GUNICORN_WORKERS:-$(nproc)}" \
             --timeout "${GUNICORN_TIMEOUT:-60}" \
             --access-logfile - \
             --forwarded-allow-ips "${GUNICORN_FORWARDED_ALLOW_IPS:-127.0.0.1}" \
