@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import threading
+from collections.abc import Callable
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from collectors.models import Pod
@@ -138,30 +141,34 @@ def test_run_at_finds_the_scenario_and_step_of_an_instant() -> None:
     assert services.run_at("other", T0) is None
 
 
-@pytest.mark.django_db(transaction=True)
-def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
-    import threading
-
-    from django.db import connection
-
+def errors_of_threads(count: int, work: Callable[[int], object]) -> list[BaseException]:
+    """Run ``work(i)`` in ``count`` threads let go at once; the exceptions they raised."""
     errors: list[BaseException] = []
-    barrier = threading.Barrier(8)
+    barrier = threading.Barrier(count)
 
-    def start(i: int) -> None:
+    def run(i: int) -> None:
         try:
             barrier.wait()
-            services.start_run("contended pod", f"s{i}", "one", T0 + i * S)
-        except BaseException as exc:  # reported by the assertion below
+            work(i)
+        except BaseException as exc:  # returned to the test
             errors.append(exc)
         finally:
-            connection.close()
+            connection.close()  # each thread has its own connection
 
-    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == []
+    return errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
+    def start(i: int) -> None:
+        services.start_run("contended pod", f"s{i}", "one", T0 + i * S)
+
+    assert errors_of_threads(8, start) == []
     assert Pod.objects.filter(name="contended pod").count() == 1
     assert Run.objects.count() == 8
     assert Run.objects.filter(ended_at__isnull=True).count() == 1
@@ -172,30 +179,13 @@ def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
 def test_concurrent_steps_without_a_time_on_one_pod_are_never_out_of_order() -> None:
     """A step the server stamps happens when it takes the pod's lock: a process that stamped it
     a moment earlier but locked later must not find it before the step entered meanwhile."""
-    import threading
-
-    from django.db import connection
-
     services.start_run("busy pod", "s", "first", timezone.now())
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(6)
 
     def steps(i: int) -> None:
-        try:
-            barrier.wait()
-            for n in range(20):
-                services.set_step("busy pod", f"thread {i} step {n}")
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
+        for n in range(20):
+            services.set_step("busy pod", f"thread {i} step {n}")
 
-    threads = [threading.Thread(target=steps, args=(i,)) for i in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    assert errors_of_threads(6, steps) == []
     steps_in_order = list(Step.objects.order_by("started_at", "id"))
     assert len(steps_in_order) == 121 == Run.objects.get().step_count
     for earlier, later in itertools.pairwise(steps_in_order):
