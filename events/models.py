@@ -64,7 +64,12 @@ class Run(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         # An UPDATE of every field would write back the step count as it was read, losing the
         # steps added since; the triggers own that column.
-        if not self._state.adding and kwargs.get("update_fields") is None:
+        if (
+            not args  # Django's deprecated positional form: left as it is
+            and not self._state.adding
+            and kwargs.get("update_fields") is None
+            and not kwargs.get("force_insert")
+        ):
             deferred = self.get_deferred_fields()  # as Django saves a partly loaded object
             kwargs["update_fields"] = [
                 field.name

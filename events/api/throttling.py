@@ -111,12 +111,19 @@ def _spend_held(bucket: str, rate: tuple[int, float]) -> bool:
         return True
 
 
+HELD_MAX = 1024  # buckets held per process before expired ones are dropped
+
+
 def _keep(bucket: str, rate: tuple[int, float], tokens: int) -> None:
     with _held_lock:
         if tokens > 0:
             _held[bucket] = _Held(rate, tokens, monotonic() + HOLD_SECONDS)
         else:
             _held.pop(bucket, None)
+        if len(_held) > HELD_MAX:  # many clients (anonymous ones by address): forget old tokens
+            now = monotonic()
+            for expired in [key for key, held in _held.items() if held.until < now]:
+                del _held[expired]
 
 
 def bucket_prefix() -> str:

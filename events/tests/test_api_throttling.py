@@ -121,3 +121,16 @@ def test_tokens_a_process_holds_expire(
     now[0] += throttling.HOLD_SECONDS + 0.1
     client.post("/api/v1/events/", START, format="json")
     assert len(asked) == 2
+
+
+def test_a_process_forgets_expired_tokens_of_many_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(throttling, "monotonic", lambda: now[0])
+    monkeypatch.setattr(throttling, "HELD_MAX", 10)
+    rate = (6000, 60.0)
+    for i in range(10):
+        throttling._keep(f"client {i}", rate, 5)
+    now[0] += throttling.HOLD_SECONDS + 1
+    throttling._keep("one more", rate, 5)
+    assert list(throttling._held) == ["one more"]
+    throttling._held.clear()

@@ -71,3 +71,15 @@ def test_deleting_a_run_deletes_its_steps_and_their_count() -> None:
     run.delete()
     assert not Run.objects.exists()
     assert not Step.objects.exists()
+
+
+def test_a_run_saved_with_its_fields_named_or_forced_in_saves_as_django_does() -> None:
+    run = make_run()
+    Step.objects.create(run=run, name="one", started_at=T0)
+    run.scenario = "named"
+    run.save(update_fields=["scenario"])
+    copy = Run(pod=run.pod, scenario="copy", started_at=T0 + S, ended_at=T0 + S)
+    copy.save(force_insert=True)
+    assert count(run) == 1
+    assert Run.objects.get(pk=run.pk).scenario == "named"
+    assert count(copy) == 0

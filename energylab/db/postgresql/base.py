@@ -5,7 +5,8 @@ sending ``SELECT 1``: one round trip per request, as many as the whole step even
 (measured: a third of the web server's database waits, each a context switch on a busy machine).
 A server that ends a connection (a restart, ``pg_terminate_backend``, an idle timeout) sends an
 error and closes it, so the socket of an idle connection becomes readable; nothing else is ever
-sent to an idle connection that does not LISTEN (EnergyLab never does). So: a connection is kept
+sent to an idle connection that does not LISTEN (EnergyLab never does; a rare parameter report
+after a server reload only costs a reconnect). So: a connection is kept
 while psycopg finds it open and idle and its socket has nothing to read. A connection lost
 without a word (a cable pulled) fails on its next query, as it would an instant after
 ``SELECT 1`` too. After an error in a request, Django still checks with ``SELECT 1``
