@@ -229,12 +229,24 @@ def _read_run(sql: str, param: Any, pod: Pod) -> Run | None:
         return None
     width = len(_RUN_COLUMNS)
     run = Run.from_db(connection.alias, _RUN_COLUMNS, row[:width])
-    run.pod = pod
     step_id, step_name, step_start = row[width:]
+    _carry_running_step(run, pod, step_id, step_name, step_start, run.step_count)
+    return run
+
+
+def _carry_running_step(
+    run: Run,
+    pod: Pod,
+    step_id: int | None,
+    step_name: str | None,
+    step_start: dt.datetime | None,
+    steps_counted: int,
+) -> None:
+    """Give a run read by an event its pod, its running step as read, and its summary."""
+    run.pod = pod
     run.running_step_id = step_id  # type: ignore[attr-defined]
     run.running_step_started_at = step_start  # type: ignore[attr-defined]
-    _summarize(run, step_name, run.step_count)
-    return run
+    _summarize(run, step_name, steps_counted)
 
 
 def _running_run(pod: Pod) -> Run | None:
@@ -272,11 +284,9 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
         raise NoRunningRun(f"no run is running on pod {pod_name!r}")
     width = len(_SET_STEP_RUN_COLUMNS)
     run = Run.from_db(connection.alias, _SET_STEP_RUN_COLUMNS, row[:width])
-    run.pod = Pod.from_db(connection.alias, ["id", "name"], [run.pod_id, pod_name])
+    pod = Pod.from_db(connection.alias, ["id", "name"], [run.pod_id, pod_name])
     step_id, running_step, step_start, count, applied = row[width:]
-    run.running_step_id = step_id  # type: ignore[attr-defined]
-    run.running_step_started_at = step_start  # type: ignore[attr-defined]
-    _summarize(run, running_step, int(count))
+    _carry_running_step(run, pod, step_id, running_step, step_start, int(count))
     if not applied:
         assert at is not None  # the function stamps an event without a time in order
         _check_not_before(run, at, "step")  # raises: the function found the event out of order
