@@ -107,10 +107,12 @@ def main() -> int:
             )
         for row in rows:  # type: ignore[union-attr]
             status = {True: "MET", False: "MISSED", None: ""}[row.get("met")]
-            print(
+            line = (
                 f"{result['bench']:<13} {row['name'][:40]:<40} {fmt(row.get('value')):>12} "
-                f"{row.get('unit', ''):<9} {row.get('goal', ''):<16} {status}"
+                f"{row.get('unit', ''):<9} {row.get('goal', ''):<16} {status:<6}"
             )
+            # The note says how a figure was read (a median of several loads, its spread).
+            print(line.rstrip() + (f"  ({row['note']})" if row.get("note") else ""))
         if result["status"] != "ok":
             print(f"{result['bench']:<13} {'!! ' + str(result['status']):<40}")
     out_dir = Path(args.out)
