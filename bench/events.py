@@ -28,14 +28,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _common import (
-    ROOT,
-    Results,
-    base_parser,
-    bench_env,
-    median,
-    setup_django,
-)  # bench/ is sys.path[0]
+# bench/ is sys.path[0]
+from _common import ROOT, Results, base_parser, bench_env, median, setup_django
 from cryptography.fernet import Fernet
 
 GOAL_RATE = 1000.0
@@ -150,7 +144,7 @@ def wrk_load(wrk: str, args: argparse.Namespace, url: str, script: str | None) -
 
 
 def spread(values: list[float], runs: int, form: str) -> str:
-    """ "median of 3 loads: 1,043-1,101" for a table note; empty for one load."""
+    """A table note such as ``median of 3 loads: 1,043-1,101``; empty for one load."""
     if runs < 2:
         return ""
     return f"median of {runs} loads: {form.format(min(values))}-{form.format(max(values))}"
