@@ -143,11 +143,12 @@ def wrk_load(wrk: str, args: argparse.Namespace, url: str, script: str | None) -
     return run.stdout
 
 
-def spread(values: list[float], runs: int, form: str) -> str:
+def spread(values: list[float], form: str) -> str:
     """A table note such as ``median of 3 loads: 1,043-1,101``; empty for one load."""
-    if runs < 2:
+    if len(values) < 2:
         return ""
-    return f"median of {runs} loads: {form.format(min(values))}-{form.format(max(values))}"
+    low, high = form.format(min(values)), form.format(max(values))
+    return f"median of {len(values)} loads: {low}-{high}"
 
 
 def main() -> int:
@@ -242,7 +243,7 @@ def main() -> int:
             "req/s",
             f">= {GOAL_RATE:,.0f}",
             rate >= GOAL_RATE,
-            spread(rates, args.runs, "{:,.0f}"),
+            spread(rates, "{:,.0f}"),
         )
         results.add("latency p50", p50, "ms")
         results.add(
@@ -251,7 +252,7 @@ def main() -> int:
             "ms",
             f"< {GOAL_P99_MS:g}",
             p99 < GOAL_P99_MS,
-            spread(p99s, args.runs, "{:.0f}"),
+            spread(p99s, "{:.0f}"),
         )
         results.add("non-2xx answers", float(non2xx), "count", "0", non2xx == 0)
         events = sum(rates) * args.seconds
