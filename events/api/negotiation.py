@@ -16,7 +16,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
 JSON = "application/json"
-_PLAIN_ACCEPTS = frozenset({"", "*/*", JSON})
+PLAIN_ACCEPTS = frozenset({"", "*/*", JSON})
 
 
 class ApiClientContentNegotiation(DefaultContentNegotiation):
@@ -26,7 +26,7 @@ class ApiClientContentNegotiation(DefaultContentNegotiation):
         renderers = list(renderers)
         accept = request.META.get("HTTP_ACCEPT", "").strip()
         if (
-            accept in _PLAIN_ACCEPTS
+            accept in PLAIN_ACCEPTS
             and renderers
             and renderers[0].media_type == JSON
             and not format_suffix

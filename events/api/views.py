@@ -26,6 +26,7 @@ from rest_framework.views import APIView
 
 from events import services, timestamps
 from events.api import serializers as s
+from events.api.fast_post import FastPostAPIView
 from events.api.filtersets import RunFilterSet
 from events.api.parsers import LimitedJSONParser
 from events.api.permissions import CanSendEvents
@@ -44,7 +45,7 @@ SOURCE_PARAMETER = OpenApiParameter(
 )
 
 
-def source_of(request: Request) -> str:
+def source_of(request: HttpRequest) -> str:
     """The run source the client names in its header, or ``api``."""
     named = request.headers.get(SOURCE_HEADER, "").strip().lower()
     return named if named in RunSource.values else RunSource.API
@@ -100,7 +101,7 @@ def started_answer(started: services.Started) -> Response:
     return Response(data, status=status.HTTP_201_CREATED)
 
 
-class EventView(APIView):
+class EventView(FastPostAPIView):
     """Start, step or stop the run of a pod, as CI tells it."""
 
     permission_classes = [CanSendEvents]
@@ -134,11 +135,19 @@ class EventView(APIView):
         },
     )
     def post(self, request: Request) -> Response:
-        kind = request.data.get("type") if isinstance(request.data, dict) else None
+        return super().post(request)
+
+    def validate(self, data: Any) -> tuple[str, dict[str, Any]]:
+        """The event's type and its validated fields, or a ValidationError naming the field."""
+        kind = data.get("type") if isinstance(data, dict) else None
         if not isinstance(kind, str) or kind not in s.EVENT_SERIALIZERS:
             # The type serializer says what is wrong with it.
-            kind = validated(s.EventTypeSerializer, request.data)["type"]
-        event = validated(s.EVENT_SERIALIZERS[kind], request.data)
+            kind = validated(s.EventTypeSerializer, data)["type"]
+        return kind, validated(s.EVENT_SERIALIZERS[kind], data)
+
+    def perform(self, request: HttpRequest, valid: tuple[str, dict[str, Any]]) -> Response:
+        """The event carried out, and the answer to it."""
+        kind, event = valid
         at = event.get("at")
         if kind == s.EVENT_START:
             started = services.start_run(
