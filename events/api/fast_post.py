@@ -133,7 +133,11 @@ def _accepted(api_view: FastPostAPIView, request: HttpRequest) -> Any:
     except APIException:
         raise _NotHere from None
     # Last, since nothing after it may send the request to DRF: a spent token is not given back.
-    for throttle in api_view.get_throttles():
+    # With two throttles, the first could spend a token and the second refuse: DRF's then.
+    throttles = api_view.get_throttles()
+    if len(throttles) > 1:
+        raise _NotHere
+    for throttle in throttles:
         if not throttle.allow_request(request, api_view):  # type: ignore[arg-type]
             raise _NotHere
     return validated

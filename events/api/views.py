@@ -134,7 +134,7 @@ class EventView(FastPostAPIView):
             **errors(*WRITE_ERRORS, 404, 409),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> Response:  # here for the schema: the work is below
         return super().post(request)
 
     def validate(self, data: Any) -> tuple[str, dict[str, Any]]:
