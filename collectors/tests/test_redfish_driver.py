@@ -290,3 +290,35 @@ def test_a_read_waits_boundedly_for_another_read_of_the_same_bmc(make_sim, drive
     assert len(errors) == 2
     assert all(isinstance(e, BMCUnreachable) for e in errors)
     assert time.monotonic() - started < 1.5
+
+
+def test_the_environment_is_read_once_per_connection_not_per_request(make_sim, driver):
+    sim = make_sim(300)
+    driver.read_power(endpoint(sim))
+    (bmc,) = driver._bmcs.values()
+    assert bmc.client._session.trust_env is False  # no ~/.netrc or proxy lookup per request
+
+
+def test_proxies_in_the_environment_still_apply_and_no_proxy_is_honoured(
+    make_sim, driver, monkeypatch
+):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # a proxy that is not there
+    monkeypatch.setenv("NO_PROXY", "")
+    sim = make_sim(300)
+    with pytest.raises(BMCUnreachable):
+        driver.read_power(endpoint(sim))
+    driver.close()
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert driver.read_power(endpoint(sim)).watts == 300
+
+
+def test_a_netrc_entry_for_the_bmc_does_not_replace_its_credentials(
+    make_sim, driver, monkeypatch, tmp_path
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login nobody password wrong\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    sim = make_sim(300, sessions=False, flavour="legacy-power")  # basic auth on every request
+    for _ in range(3):
+        assert driver.read_power(endpoint(sim)).watts == 300
