@@ -113,6 +113,14 @@ def test_fast_and_drf_answers_are_the_same(
         pytest.param({"token": None, "code": 401}, id="no credentials"),
         pytest.param({"accept": "text/html", "code": 201}, id="a browser's Accept"),
         pytest.param({"accept": "application/xml", "code": 406}, id="an Accept no renderer has"),
+        pytest.param(
+            {"accept": "application/json; indent=4", "code": 201}, id="an Accept with parameters"
+        ),
+        pytest.param({"body": "", "code": 400}, id="an empty body"),
+        pytest.param(
+            {"body": '{"type": "start", "pod": "p", "scenario": "s"}', "charset": "latin-1"},
+            id="a charset other than utf-8",
+        ),
     ],
 )
 def test_every_other_request_is_drfs_to_answer(
@@ -127,11 +135,14 @@ def test_every_other_request_is_drfs_to_answer(
             **({"HTTP_AUTHORIZATION": f"Token {case['token']}"} if case["token"] else {})
         )
     if isinstance(body, str):
-        response = client.generic("POST", URL, body, content_type="application/json", **extra)
+        content_type = "application/json"
+        if "charset" in case:
+            content_type += f"; charset={case['charset']}"
+        response = client.generic("POST", URL, body, content_type=content_type, **extra)
     else:
         response = client.post(URL, body, format="json", **extra)
     assert drf_calls == ["POST"]
-    assert response.status_code == case["code"]
+    assert response.status_code == case.get("code", 201)
 
 
 def test_basic_credentials_take_the_fast_path(ci_user: User, drf_calls: list[str]) -> None:
