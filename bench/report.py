@@ -11,7 +11,7 @@ over the 5 minutes before it (the idle baseline reports look for).
 Timed, each ``--repeat`` times, median shown: ``run_report(run)`` (goal < 1 s), and its parts
 side by side: ``fetch_samples`` (``QUERY_SLICES`` parallel queries answered in msgpack, decoded
 into arrays), the bare HTTP queries of the same slices (InfluxDB's own time plus transfer, no
-decoding), the single JSON query reports used to make (bare, for reference), and the rest
+decoding, compressed only when ``ENERGYLAB_INFLUXDB_COMPRESSION`` asks, as the app's), the single JSON query reports used to make (bare, for reference), and the rest
 (integration and JSON shaping).
 """
 
@@ -47,6 +47,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     setup_django()
+
+    from django.conf import settings
 
     from collectors.models import BMCType, Pod, Server
     from events.correlation import to_ns
@@ -134,11 +136,14 @@ def main() -> int:
             bounds = [first + (last - first) * k // QUERY_SLICES for k in range(QUERY_SLICES + 1)]
             sessions = [requests.Session() for _ in range(QUERY_SLICES)]
 
+            # As the app asks (events.influx.make_client): compressed or not.
+            encoding = "gzip" if settings.INFLUXDB_COMPRESSION else "identity"
+
             def bare_slice(k: int) -> int:
                 response = sessions[k].post(
                     f"{INFLUX_URL}/query",
                     data=params(bounds[k], bounds[k + 1], k + 1 == QUERY_SLICES),
-                    headers={"Accept": "application/x-msgpack"},
+                    headers={"Accept": "application/x-msgpack", "Accept-Encoding": encoding},
                     timeout=60,
                 )
                 return len(response.content)

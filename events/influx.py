@@ -21,6 +21,8 @@ def make_client(database: str | None = None, timeout: float = 10.0) -> InfluxDBC
         password=settings.INFLUXDB_PASSWORD or "root",
         database=database or settings.INFLUXDB_DATABASE,
         timeout=timeout,
+        # requests asks for gzip by default; InfluxDB then compresses every answer.
+        headers={"Accept-Encoding": "gzip" if settings.INFLUXDB_COMPRESSION else "identity"},
     )
 
 
