@@ -11,8 +11,9 @@ over the 5 minutes before it (the idle baseline reports look for).
 Timed, each ``--repeat`` times, median shown: ``run_report(run)`` (goal < 1 s), and its parts
 side by side: ``fetch_samples`` (``QUERY_SLICES`` parallel queries answered in msgpack, decoded
 into arrays), the bare HTTP queries of the same slices (InfluxDB's own time plus transfer, no
-decoding, compressed only when ``ENERGYLAB_INFLUXDB_COMPRESSION`` asks, as the app's), the single JSON query reports used to make (bare, for reference), and the rest
-(integration and JSON shaping).
+decoding; compressed only when ``ENERGYLAB_INFLUXDB_COMPRESSION`` asks, as the app's), the
+single JSON query reports used to make (bare, for reference), and the rest (integration and
+JSON shaping).
 """
 
 from __future__ import annotations
