@@ -49,10 +49,9 @@ def main() -> int:
     args = parser.parse_args()
     setup_django()
 
-    from django.conf import settings
-
     from collectors.models import BMCType, Pod, Server
     from events.correlation import to_ns
+    from events.influx import accept_encoding
     from events.lineprotocol import field_float, field_string, line, tag_set
     from events.models import Run, Step
     from events.reports import IDLE_WINDOW, QUERY_SLICES, SAMPLES_QUERY, fetch_samples, run_report
@@ -137,8 +136,7 @@ def main() -> int:
             bounds = [first + (last - first) * k // QUERY_SLICES for k in range(QUERY_SLICES + 1)]
             sessions = [requests.Session() for _ in range(QUERY_SLICES)]
 
-            # As the app asks (events.influx.make_client): compressed or not.
-            encoding = "gzip" if settings.INFLUXDB_COMPRESSION else "identity"
+            encoding = accept_encoding()  # as the app asks
 
             def bare_slice(k: int) -> int:
                 response = sessions[k].post(

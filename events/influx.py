@@ -21,9 +21,14 @@ def make_client(database: str | None = None, timeout: float = 10.0) -> InfluxDBC
         password=settings.INFLUXDB_PASSWORD or "root",
         database=database or settings.INFLUXDB_DATABASE,
         timeout=timeout,
-        # requests asks for gzip by default; InfluxDB then compresses every answer.
-        headers={"Accept-Encoding": "gzip" if settings.INFLUXDB_COMPRESSION else "identity"},
+        headers={"Accept-Encoding": accept_encoding()},
     )
+
+
+def accept_encoding() -> str:
+    """What to ask InfluxDB's answers in: requests asks for gzip by default, and InfluxDB then
+    compresses every answer (``ENERGYLAB_INFLUXDB_COMPRESSION``)."""
+    return "gzip" if settings.INFLUXDB_COMPRESSION else "identity"
 
 
 def ensure_database(client: InfluxDBClient, database: str | None = None) -> None:

@@ -22,7 +22,6 @@ import io
 import logging
 from typing import TYPE_CHECKING, Any, cast
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase
 from rest_framework.authentication import BasicAuthentication, TokenAuthentication
 from rest_framework.exceptions import APIException
@@ -31,6 +30,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.api.negotiation import JSON, PLAIN_ACCEPTS
+from events.api.parsers import body_limit, content_length
 
 if TYPE_CHECKING:
     from rest_framework.views import AsView, GenericView
@@ -112,13 +112,9 @@ def _accepted(api_view: FastPostAPIView, request: HttpRequest) -> Any:
         or api_view.renderer_classes[0].media_type != JSON
     ):
         raise _NotHere
-    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    try:
-        declared = int(meta.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        raise _NotHere from None
-    if limit is not None and declared > limit:
-        raise _NotHere
+    limit, declared = body_limit(), content_length(request)
+    if declared is None or (limit is not None and declared > limit):
+        raise _NotHere  # the parser's 413 (or DRF's reading of a Content-Length that is not one)
     request.user = _user(api_view, request)  # as DRF's Request sets it on the request it wraps
     for permission in api_view.get_permissions():
         if not permission.has_permission(request, api_view):  # type: ignore[arg-type]

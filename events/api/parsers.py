@@ -22,7 +22,8 @@ class RequestTooLarge(APIException):
     default_code = "too_large"
 
 
-def _limit() -> int | None:
+def body_limit() -> int | None:
+    """The largest body parsed, in bytes (``DATA_UPLOAD_MAX_MEMORY_SIZE``); None: no limit."""
     value = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     return int(value) if value is not None else None
 
@@ -31,10 +32,10 @@ class LimitedJSONParser(JSONParser):
     """JSON bodies up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` bytes; beyond, 413 with a JSON message."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
-        limit = _limit()
+        limit = body_limit()
         if limit is not None and stream is not None:
             request = (parser_context or {}).get("request")
-            declared = _content_length(request)
+            declared = content_length(request)
             if declared is not None and declared > limit:
                 raise RequestTooLarge(
                     f"the request body ({declared} bytes) exceeds the limit of {limit} bytes"
@@ -53,7 +54,8 @@ class AnyTypeJSONParser(LimitedJSONParser):
     media_type = "*/*"
 
 
-def _content_length(request: Any) -> int | None:
+def content_length(request: Any) -> int | None:
+    """The request's declared Content-Length (0 when absent); None when it is not a number."""
     if request is None:
         return None
     try:
