@@ -262,12 +262,21 @@ class SampleBuffer:
         """Samples the writer saw vanish with Redis (at least; see events.writer)."""
         return int(self.client.get(self.lost_key) or 0)
 
-    def oldest_age(self) -> float | None:
-        """Seconds since the oldest waiting entry was pushed (the writer's lag), or None."""
+    def oldest_pushed_at(self) -> float | None:
+        """POSIX seconds when the oldest waiting entry was pushed, or None when none waits.
+
+        Everything pushed before it has been written (or quarantined): entries leave the
+        stream only once InfluxDB has answered for them.
+        """
         first = self.client.xrange(self.stream_key, count=1)
         if not first:
             return None
-        return max(0.0, time.time() - Entry(_text(first[0][0]), []).pushed_at)
+        return Entry(_text(first[0][0]), []).pushed_at
+
+    def oldest_age(self) -> float | None:
+        """Seconds since the oldest waiting entry was pushed (the writer's lag), or None."""
+        pushed_at = self.oldest_pushed_at()
+        return None if pushed_at is None else max(0.0, time.time() - pushed_at)
 
     def clear(self) -> None:
         """Empty the buffer (tests, and an operator who chose to drop a backlog)."""

@@ -170,10 +170,11 @@ CELERY_TIMEZONE = "UTC"
 # it; "default" takes the rest.
 # The writer's pass runs every second; a pass that waited longer than a few seconds is dropped,
 # the next one does its work.
+WRITER_INTERVAL = 1.0
 CELERY_BEAT_SCHEDULE = {
     "flush samples to InfluxDB": {
         "task": "events.tasks.flush_samples",
-        "schedule": 1.0,
+        "schedule": WRITER_INTERVAL,
         "options": {"expires": 5, "queue": "writer"},
     },
 }

@@ -25,11 +25,13 @@ from django.conf import settings
 from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
+from collectors.buffer import SampleBuffer
 from events import energy
 from events.correlation import to_ns
 from events.influx import make_client
 from events.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.models import Run
+from events.settling import Settling, settling
 
 IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
@@ -214,6 +216,11 @@ def run_report(run: Run) -> dict[str, Any]:
     steps = list(run.steps.order_by("started_at"))
     margin = dt.timedelta(seconds=2 * interval)
     samples = fetch_samples(pod.name, run.started_at - IDLE_WINDOW, end + margin)
+    settled = (
+        settling(run.ended_at + margin, interval, timezone.now(), SampleBuffer.from_settings())
+        if run.ended_at is not None
+        else Settling(False, None, None)
+    )
     idle_by_server, idle_total, idle_source = _idle_watts(run, samples)
     servers = sorted(samples)
     power_sum = energy.PowerSum([samples[name] for name in servers])
@@ -270,6 +277,8 @@ def run_report(run: Run) -> dict[str, Any]:
     warnings = []
     if run.ended_at is None:
         warnings.append("the run is still running: figures up to now")
+    elif settled.warning:
+        warnings.append(settled.warning)
     return {
         "run": {
             "id": run.pk,
@@ -280,6 +289,8 @@ def run_report(run: Run) -> dict[str, Any]:
             "ended_at": _iso(run.ended_at),
             "running": run.ended_at is None,
         },
+        "final": settled.final,
+        "final_after": _iso(settled.final_after),
         "poll_interval_s": interval,
         "idle": {"watts": _round(idle_total), "source": idle_source},
         "grid_gco2_per_kwh": settings.GRID_GCO2_PER_KWH or None,

@@ -184,8 +184,8 @@ def main() -> int:
         )
         say("all four BMCs answer; power is flowing into InfluxDB")
         run_id = record_scenario(epoch, str(token.key), procs)
-        say("waiting for the writer to store the last samples")
-        wait_for("the writer", lambda: written_after(run_id), 60, procs)
+        say("waiting for the writer to store the last samples (the report says when)")
+        wait_for("the report's figures to be final", lambda: report_is_final(run_id), 60, procs)
         ok = print_report(run_id)
         print()
         say(f"the run's page:  {URL}/runs/{run_id}/")
@@ -229,18 +229,12 @@ def record_scenario(epoch: float, token: str, procs: Processes) -> int:
     return Run.objects.filter(pod__name=POD, scenario=scenario).latest("started_at").pk
 
 
-def written_after(run_id: int) -> bool:
-    from events.correlation import to_ns
-    from events.influx import make_client
+def report_is_final(run_id: int) -> bool:
+    """True once the report says every sample it reads is in InfluxDB (docs/reports.md)."""
     from events.models import Run
+    from events.reports import run_report
 
-    run = Run.objects.get(pk=run_id)
-    assert run.ended_at is not None
-    result = make_client().query(
-        'SELECT count("watts") FROM "power" WHERE "pod" = $pod AND time > $end GROUP BY "server"',
-        bind_params={"pod": POD, "end": to_ns(run.ended_at) + 1_000_000_000},
-    )
-    return len(list(result.items())) >= 4
+    return run_report(Run.objects.select_related("pod").get(pk=run_id))["final"] is True
 
 
 def print_report(run_id: int) -> bool:
