@@ -8,6 +8,7 @@ error message that names the variable and says what was wrong with its value.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,55 @@ def database(name: str, default: str) -> dict[str, Any]:
         config: dict[str, Any] = dict(_env.db_url_config(url))
     except Exception as exc:  # django-environ raises several types for bad URLs
         raise ConfigurationError(f"{name}={url!r} is not a database URL: {exc}") from None
-    if not str(config.get("ENGINE", "")).startswith("django.db.backends."):
+    if config.get("ENGINE") not in SUPPORTED_DATABASE_ENGINES:
         scheme = url.split(":", 1)[0]
         raise ConfigurationError(
-            f"{name}: unknown database scheme {scheme!r} (use postgres or sqlite)"
+            f"{name}: unsupported database scheme {scheme!r} (use postgres or sqlite)"
         )
     return config
+
+
+# What EnergyLab is built and tested on (its SQL for events has a PostgreSQL and a SQLite form).
+SUPPORTED_DATABASE_ENGINES = ("django.db.backends.postgresql", "django.db.backends.sqlite3")
+
+# DRF's rate format: a count, a slash, and a period named by its first letter.
+_RATE = re.compile(r"0*[1-9][0-9]*/(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)")
+
+
+def rate(name: str, default: str) -> str:
+    """A rate limit such as ``6000/min`` (DRF's format: s, m, h or d for the period)."""
+    value = (_raw(name) or "").strip() or default
+    if not _RATE.fullmatch(value):
+        raise ConfigurationError(
+            f"{name}={value!r} is not a rate: a positive count per period, e.g. 6000/min "
+            "(periods: s, min, h, day)"
+        )
+    return value
+
+
+def redis_url(name: str, default: str) -> str:
+    """A Redis URL (``redis://``, ``rediss://`` or ``unix://``), checked by redis-py's parser."""
+    import redis
+
+    value = string(name, default)
+    try:
+        redis.ConnectionPool.from_url(value)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}={value!r} is not a Redis URL: {exc}") from None
+    return value
+
+
+def fernet_keys(name: str) -> list[str]:
+    """Comma-separated Fernet keys (``manage.py generate_credentials_key`` makes one)."""
+    from cryptography.fernet import Fernet
+
+    keys = string_list(name, [])
+    for index, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ConfigurationError(
+                f"{name}: key {index} of {len(keys)} is not a Fernet key (32 url-safe base64 "
+                "bytes; generate one with `python manage.py generate_credentials_key`)"
+            ) from None
+    return keys

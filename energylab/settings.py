@@ -27,7 +27,7 @@ SECRET_KEY = (
 
 def _credentials_keys() -> list[str]:
     """Fernet keys for BMC passwords, newest first (the first encrypts, all decrypt)."""
-    keys = env.string_list("ENERGYLAB_CREDENTIALS_KEY", [])
+    keys = env.fernet_keys("ENERGYLAB_CREDENTIALS_KEY")
     if keys:
         return keys
     if not DEBUG:
@@ -144,7 +144,7 @@ WHITENOISE_USE_FINDERS = True  # serve app static files without collectstatic in
 LOGIN_URL = "admin:login"
 
 # --- Redis, Celery ---------------------------------------------------------------------------
-REDIS_URL = env.string("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env.redis_url("ENERGYLAB_REDIS_URL", "redis://127.0.0.1:6379/0")
 # Prefix of EnergyLab's own Redis keys (the sample buffer, the writer's lock): two
 # installations, or two test runs, may share one Redis.
 REDIS_KEY_PREFIX = env.string("ENERGYLAB_REDIS_KEY_PREFIX", "energylab")
@@ -233,9 +233,13 @@ REST_FRAMEWORK = {
     # RFC 3339 in UTC, always with microseconds (isoformat drops them when they are zero).
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "DEFAULT_THROTTLE_RATES": {
-        "events": env.string("ENERGYLAB_EVENTS_RATE", "6000/min"),
-        "measurements": env.string("ENERGYLAB_MEASUREMENTS_RATE", "60000/min"),
+        "events": env.rate("ENERGYLAB_EVENTS_RATE", "6000/min"),
+        "measurements": env.rate("ENERGYLAB_MEASUREMENTS_RATE", "60000/min"),
     },
+    # Clients are told apart by their address, REMOTE_ADDR: trusting X-Forwarded-For from
+    # anyone would let an anonymous client pick a new address, so a new rate limit, per request.
+    # Behind N reverse proxies that set it, ENERGYLAB_TRUSTED_PROXIES=N.
+    "NUM_PROXIES": env.integer("ENERGYLAB_TRUSTED_PROXIES", 0, minimum=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "EnergyLab API",

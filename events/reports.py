@@ -67,7 +67,8 @@ def _iso(moment: dt.datetime | None) -> str | None:
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
-    return None if value is None else round(value, digits)
+    # JSON has no infinity: a figure that overflowed is unknown, and _warnings says why.
+    return None if value is None or not math.isfinite(value) else round(value, digits)
 
 
 def fetch_samples(pod: str, start: dt.datetime, end: dt.datetime) -> dict[str, energy.Series]:
@@ -165,6 +166,8 @@ def _warnings(fig: energy.Figures, poll_interval: float, refresh_hint: float) ->
         )
     if fig.duration_s > 0 and fig.coverage < MIN_COVERAGE:
         warnings.append(f"coverage {fig.coverage:.0%} is under {MIN_COVERAGE:.0%}")
+    if not all(math.isfinite(v) for v in (fig.energy_j, fig.mean_w, fig.peak_w) if v is not None):
+        warnings.append("energy out of range: a sample's power is implausibly large")
     return warnings
 
 

@@ -44,7 +44,19 @@ def test_it_refuses_to_start_without_a_credentials_key_outside_debug() -> None:
         ("ENERGYLAB_DEBUG", "maybe", "ENERGYLAB_DEBUG='maybe' is not a boolean"),
         ("ENERGYLAB_HTTP_PORT", "eighty", "ENERGYLAB_HTTP_PORT='eighty' is not an integer"),
         ("ENERGYLAB_CORRELATION_DELAY", "-1", "ENERGYLAB_CORRELATION_DELAY=-1.0 must be at least"),
-        ("ENERGYLAB_DATABASE_URL", "mongodb://x/y", "ENERGYLAB_DATABASE_URL: unknown database"),
+        ("ENERGYLAB_DATABASE_URL", "mongodb://x/y", "ENERGYLAB_DATABASE_URL: unsupported database"),
+        (
+            "ENERGYLAB_DATABASE_URL",
+            "mysql://u@h/db",
+            "ENERGYLAB_DATABASE_URL: unsupported database",
+        ),
+        ("ENERGYLAB_EVENTS_RATE", "abc", "ENERGYLAB_EVENTS_RATE='abc' is not a rate"),
+        ("ENERGYLAB_MEASUREMENTS_RATE", "10/fortnight", "ENERGYLAB_MEASUREMENTS_RATE='10/fortn"),
+        ("ENERGYLAB_EVENTS_RATE", "0/min", "ENERGYLAB_EVENTS_RATE='0/min' is not a rate"),
+        ("ENERGYLAB_REDIS_URL", "notaurl", "ENERGYLAB_REDIS_URL='notaurl' is not a Redis URL"),
+        ("ENERGYLAB_REDIS_URL", "redis://h:99999/0", "is not a Redis URL: Port out of range"),
+        ("ENERGYLAB_CREDENTIALS_KEY", "garbage", "ENERGYLAB_CREDENTIALS_KEY: key 1 of 1 is not"),
+        ("ENERGYLAB_TRUSTED_PROXIES", "-1", "ENERGYLAB_TRUSTED_PROXIES=-1 must be at least 0"),
         ("ENERGYLAB_LOG_LEVEL", "LOUD", "ENERGYLAB_LOG_LEVEL='LOUD' is not a log level"),
         ("ENERGYLAB_CELERY_POOL", "forks", "ENERGYLAB_CELERY_POOL='forks' is not one of threads"),
     ],
@@ -127,3 +139,21 @@ def test_a_worker_is_one_process_with_threads_unless_told(tmp_path: Path) -> Non
     )
     assert told.returncode == 0, told.stderr
     assert told.stdout.split()[-2:] == ["prefork", "2"]
+
+
+@pytest.mark.parametrize("rate", ["6000/min", "5/s", "10/second", "100/hours", "1/day", "2/m"])
+def test_rates_in_drfs_format_are_taken(rate: str, tmp_path: Path) -> None:
+    result = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_EVENTS_RATE": rate,
+            "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        "shell",
+        "-c",
+        "from rest_framework.throttling import SimpleRateThrottle as T; "
+        "from django.conf import settings; "
+        "print(T.parse_rate(None, settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['events']))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("(")

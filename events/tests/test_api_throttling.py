@@ -61,6 +61,36 @@ def test_two_clients_have_their_own_buckets(
     assert client.post("/api/v1/events/", START, format="json").status_code == 429
 
 
+def test_an_anonymous_client_cannot_choose_its_bucket_with_x_forwarded_for(
+    anonymous: APIClient, rate: Any, settings: Any
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    rate("2/min")
+    codes = [
+        anonymous.post(
+            "/api/v1/events/", START, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+        ).status_code
+        for i in range(3)
+    ]
+    assert codes == [201, 201, 429]
+
+
+def test_behind_a_trusted_proxy_its_forwarded_address_names_the_client(
+    anonymous: APIClient, rate: Any, settings: Any
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    rate("1/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+
+    def post(forwarded: str) -> int:
+        return anonymous.post(
+            "/api/v1/events/", START, format="json", HTTP_X_FORWARDED_FOR=forwarded
+        ).status_code
+
+    # The proxy appends the address it saw; what the client wrote before it is not trusted.
+    assert [post("10.0.0.1"), post("10.0.0.2"), post("1.2.3.4, 10.0.0.1")] == [201, 201, 429]
+
+
 def test_events_go_through_when_redis_does_not_answer(
     client: APIClient, rate: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -283,3 +283,22 @@ def test_a_report_while_influxdb_is_away_is_a_503_not_a_500(
     assert "InfluxDB" in response.json()["detail"]
     page = admin_client.get(f"/runs/{run.pk}/")
     assert page.status_code == 503
+
+
+def test_power_so_large_that_energy_overflows_is_reported_unknown_not_infinite(
+    buffer, influx, run
+) -> None:
+    # Stored before inputs were bounded, or pushed by a broken collector: the report must
+    # still be valid JSON.
+    samples = [
+        Sample(run.pod.name, SERVERS[0], 1e308, int(at(t).timestamp() * 1e9), "test")
+        for t in (5.0, 6.0, 7.0)
+    ]
+    buffer.push(samples)
+    InfluxWriter(buffer, influx, delay=0).flush()
+    report = run_report(run)
+    json.dumps(report, allow_nan=False)
+    boot = report["steps"][0]
+    assert boot["energy_j"] is None
+    assert any("out of range" in w for w in boot["warnings"])
+    json.dumps(compare_runs([run]), allow_nan=False)
