@@ -129,3 +129,15 @@ def test_create_api_token_needs_an_existing_user_unless_told() -> None:
     user = User.objects.get(username="robot")
     assert out.getvalue().strip() == Token.objects.get(user=user).key
     assert not user.has_usable_password()
+
+
+@pytest.mark.parametrize(
+    ("username", "message"),
+    [("", "cannot be blank"), ("x" * 300, "at most 150"), ("ci\nbot", "Enter a valid username")],
+)
+def test_create_api_token_refuses_a_bad_new_user_name_with_a_message(
+    username: str, message: str
+) -> None:
+    with pytest.raises(CommandError, match=message):
+        call_command("create_api_token", username, "--create-user")
+    assert not User.objects.exists()

@@ -85,6 +85,10 @@ def normalize_url(url: str) -> tuple[str, str]:
         raise ValueError(f"not an http(s) URL: {url!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"URL must not carry a query or fragment: {url!r}")
+    try:
+        parts.port  # noqa: B018 - urllib checks the port only when it is read
+    except ValueError:
+        raise ValueError(f"bad port in URL {url!r} (0-65535)") from None
     if parts.path.endswith("/resources"):
         return url, LEGACY
     if parts.path.endswith("/api/v1"):

@@ -116,6 +116,13 @@ def test_bad_usage_exits_non_zero_with_a_message(args, message):
     assert "Traceback" not in done.stderr
 
 
+def test_a_url_with_a_port_out_of_range_is_named_not_a_traceback():
+    done = run("start", "--scenario", "s", "--pod", "p", "--strict", url="http://127.0.0.1:99999")
+    assert done.returncode == 2
+    assert "bad port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_a_url_without_a_pod_is_bad_usage(energylab_server):
     done = run("start", "--scenario", "s", url=energylab_server.root_url, pod=None)
     assert done.returncode == 2

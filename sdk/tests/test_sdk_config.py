@@ -21,7 +21,9 @@ def test_urls_pick_the_protocol(url, base, protocol):
     assert normalize_url(url) == (base, protocol)
 
 
-@pytest.mark.parametrize("url", ["host:8000", "ftp://host", "http://", "http://h/?x=1"])
+@pytest.mark.parametrize(
+    "url", ["host:8000", "ftp://host", "http://", "http://h/?x=1", "http://h:99999", "http://h:x"]
+)
 def test_bad_urls_are_refused(url):
     with pytest.raises(ValueError, match="URL"):
         normalize_url(url)

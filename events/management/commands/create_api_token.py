@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Field
 from rest_framework.authtoken.models import Token
 
 
@@ -32,6 +34,15 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"no user {username!r}; create it with `manage.py createsuperuser`, "
                     "or pass --create-user"
+                ) from None
+            try:
+                # The checks the admin and createsuperuser apply: length, allowed characters.
+                field = User._meta.get_field(User.USERNAME_FIELD)
+                assert isinstance(field, Field)
+                field.clean(username, None)
+            except ValidationError as exc:
+                raise CommandError(
+                    f"bad user name {username!r}: {' '.join(exc.messages)}"
                 ) from None
             user = User.objects.create_user(**{User.USERNAME_FIELD: username})
             user.set_unusable_password()
