@@ -239,8 +239,9 @@ def report_is_final(run_id: int) -> bool:
 
 def print_report(run_id: int) -> bool:
     """Print the report; True when every step has energy for every server."""
+    from energylab_sdk.report_format import as_table
+
     from events.models import Run
-    from events.report_format import as_table
     from events.reports import run_report
 
     report = run_report(Run.objects.select_related("pod").get(pk=run_id))

@@ -1,14 +1,16 @@
-"""``energylab``: record a command, or send start/step/stop from a shell script.
+"""``energylab``: record a command, send start/step/stop from a shell script, print a report.
 
 Exit codes: ``record`` exits with the command's code (128+N when killed by signal N; 127 when
 it cannot be run). ``start``/``step``/``stop`` exit 0 even when the API is down (a warning goes
-to stderr) unless ``--strict``, then 2. Bad usage exits 2.
+to stderr) unless ``--strict``, then 2. ``report`` exits 1 when the report cannot be had. Bad
+usage exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import signal
 import subprocess
@@ -17,17 +19,23 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import __version__, _api, _client
+from . import __version__, _api, _client, _config, _reports, report_format
 from ._config import UNSET, Config
 from ._transport import START, STEP, STOP, Event
 
 EXIT_USAGE = 2
 EXIT_NOT_RECORDED = 2
+EXIT_REPORT_FAILED = 1
+
+# Enough for a pod polled every 5 s (its samples are in about 21 s after the end).
+DEFAULT_REPORT_WAIT = 60.0
 
 FORWARDED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(
+    parser: argparse.ArgumentParser, timeout_default: str = "ENERGYLAB_FLUSH_TIMEOUT or 2"
+) -> None:
     group = parser.add_argument_group("connection (default: environment variables)")
     group.add_argument("--url", help="server root, .../api/v1, or an old .../resources URL")
     group.add_argument("--pod", help="pod (environment) name; default ENERGYLAB_POD or NODE_NAME")
@@ -35,7 +43,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--timeout",
         type=float,
-        help="seconds to wait for the API before giving up (default ENERGYLAB_FLUSH_TIMEOUT or 2)",
+        help=f"seconds to wait for the API before giving up (default {timeout_default})",
     )
     group.add_argument("-v", "--verbose", action="store_true", help="log what is sent")
 
@@ -43,7 +51,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="energylab",
-        description="Tell an EnergyLab server which scenario and step run on a pod.",
+        description="Tell an EnergyLab server which scenario and step run on a pod, and read "
+        "what they cost.",
         epilog="Environment: ENERGYLAB_API_URL, ENERGYLAB_POD, ENERGYLAB_API_TOKEN; or the old "
         "ENERGY_RECORDER_API_URL, NODE_NAME, ENERGY_RECORDER_API_USER/_PASSWORD.",
     )
@@ -84,6 +93,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(stop)
     _strict(stop)
+
+    report = commands.add_parser(
+        "report",
+        help="print a run's energy per step and server",
+        description="Print the energy report of a run (J, Wh, mean/peak W, coverage per step and "
+        "server), or of the last N runs of a scenario on the pod with their comparison. A run "
+        "that just ended is reported once its last samples are in (up to --wait seconds). "
+        "Exits 1 when the report cannot be had (unknown run, server unreachable).",
+        usage="energylab report (--run ID | --scenario S [--last N]) [--format table|json|csv] "
+        "[--wait SECONDS] [options]",
+    )
+    which = report.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", type=int, help="the run's id")
+    which.add_argument("--scenario", help="the scenario's name (its last runs on the pod)")
+    report.add_argument("--last", type=int, default=1, help="how many recent runs (default 1)")
+    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_REPORT_WAIT,
+        metavar="SECONDS",
+        help="how long to wait for a run that just ended to have all its samples "
+        f"(default {DEFAULT_REPORT_WAIT:g}; 0: print at once, maybe partial)",
+    )
+    _common(report, timeout_default=f"{_reports.DEFAULT_TIMEOUT:g}")
     return parser
 
 
@@ -174,6 +208,63 @@ def _run(cmd: list[str]) -> int:
     return code if code >= 0 else 128 - code
 
 
+def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.last < 1:
+        parser.error("--last must be at least 1")
+    if args.wait < 0:
+        parser.error("--wait must not be negative")
+    config = _config.resolve(
+        url=args.url if args.url else UNSET,
+        pod=args.pod if args.pod else UNSET,
+        token=args.token if args.token else UNSET,
+        timeout=args.timeout if args.timeout else _reports.DEFAULT_TIMEOUT,
+        source="cli",
+    )
+    if not config.enabled:
+        parser.error("no API URL configured (--url or ENERGYLAB_API_URL)")
+    if args.scenario is not None and not config.pod:
+        parser.error("--scenario needs a pod (--pod, ENERGYLAB_POD or NODE_NAME)")
+
+    def waiting(report: dict[str, Any]) -> None:
+        print(
+            f"energylab: run {report['run']['id']} just ended; waiting up to {args.wait:g} s "
+            f"for its last samples (about until {report.get('final_after')})",
+            file=sys.stderr,
+        )
+
+    try:
+        client = _reports.ReportClient(config)
+        try:
+            if args.run is not None:
+                ids = [args.run]
+            else:
+                assert config.pod is not None
+                ids = client.last_runs(config.pod, args.scenario, args.last)
+            reports = [client.final_report(run_id, args.wait, waiting) for run_id in ids]
+            comparison = (
+                client.comparison(config.pod or "", args.scenario, args.last)
+                if len(reports) > 1
+                else None
+            )
+        finally:
+            client.close()
+    except _reports.ReportError as exc:
+        print(f"energylab: {exc}", file=sys.stderr)
+        return EXIT_REPORT_FAILED
+    if args.format == "json":
+        payload: Any = (
+            reports[0] if args.run is not None else {"runs": reports, "comparison": comparison}
+        )
+        print(json.dumps(payload, ensure_ascii=False, indent=2))
+    elif args.format == "csv":
+        sys.stdout.write(report_format.as_csv(reports))
+    else:
+        print("\n\n".join(report_format.as_table(r) for r in reports))
+        if comparison:
+            print(report_format.comparison_table(comparison))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -183,6 +274,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose)
     if args.command == "record":
         return _record(parser, args)
+    if args.command == "report":
+        return _report(parser, args)
     if args.command == "start":
         return _send(parser, args, Event(START, "", args.scenario, args.step, time.time_ns()))
     if args.command == "step":

@@ -34,7 +34,7 @@ def test_the_console_script_is_installed():
     assert done.stdout.strip() == f"energylab {energylab_sdk.__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["record"], ["start"], ["step"], ["stop"]])
+@pytest.mark.parametrize("command", [[], ["record"], ["start"], ["step"], ["stop"], ["report"]])
 def test_every_command_has_help(command):
     done = run(*command, "--help")
     assert done.returncode == 0
@@ -106,6 +106,12 @@ def test_a_missing_command_cannot_be_run():
         (["step"], "name"),
         (["start", "--scenario", "s", "--strict"], "no API URL"),
         (["frobnicate"], "invalid choice"),
+        (["report"], "one of the arguments --run --scenario is required"),
+        (["report", "--run", "1", "--scenario", "s"], "not allowed with"),
+        (["report", "--run", "1"], "no API URL"),
+        (["report", "--run", "x"], "invalid int value"),
+        (["report", "--scenario", "s", "--last", "0"], "--last must be at least 1"),
+        (["report", "--run", "1", "--wait", "-1"], "--wait must not be negative"),
         ([], "usage"),
     ],
 )
@@ -163,3 +169,24 @@ def test_a_step_with_no_run_is_reported(energylab_server):
     done = run("step", "x", "--strict", url=energylab_server.root_url)
     assert done.returncode == 2
     assert "404" in done.stderr
+
+
+def test_a_report_from_an_old_recorders_url_is_refused_with_the_reason(energylab_server):
+    done = run("report", "--run", "1", url=energylab_server.legacy_url)
+    assert done.returncode == 1
+    assert "has no reports" in done.stderr
+
+
+def test_a_report_from_a_dead_server_exits_1_at_once():
+    started = time.monotonic()
+    done = run("report", "--run", "1", url=dead_url())
+    assert done.returncode == 1
+    assert "cannot reach" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert time.monotonic() - started < 10
+
+
+def test_a_report_for_a_scenario_needs_a_pod(energylab_server):
+    done = run("report", "--scenario", "s", url=energylab_server.root_url, pod=None)
+    assert done.returncode == 2
+    assert "--scenario needs a pod" in done.stderr

@@ -7,9 +7,9 @@ import json
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from energylab_sdk.report_format import as_csv, as_table, comparison_table
 
 from events.models import Run
-from events.report_format import as_csv, as_table, comparison_table
 from events.reports import ReportUnavailable, compare_runs, run_report
 
 

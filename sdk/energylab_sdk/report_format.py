@@ -1,4 +1,9 @@
-"""Reports as text: a table for people, CSV for spreadsheets (the JSON is the report itself)."""
+"""Energy reports as text: a table for people, CSV for spreadsheets (the JSON is the report).
+
+Reports are the server's JSON (docs/reports.md: a stable shape); this module only lays them
+out, so ``energylab report`` on a CI host and ``manage.py energy_report`` on the server print
+the same table.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +60,9 @@ def as_table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS) - 1)]
     lines = [head]
     for index, row in enumerate(table):
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        cells = [
+            row[i].ljust(width) for i, width in enumerate(widths)
+        ]  # Python 3.8: no zip(strict=)
         lines.append("  ".join([*cells, row[-1]]).rstrip())
         if index == 0:
             lines.append("  ".join("-" * w for w in widths))

@@ -1,0 +1,112 @@
+"""Energy reports read from the native API, for ``energylab report`` on a CI host.
+
+Unlike events, this runs on the caller's thread and waits: the caller asked for the figures.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from ._config import LEGACY, Config
+from ._transport import TRANSPORT_ERRORS, HttpSession
+
+# A report reads every sample of the run from InfluxDB: give it longer than an event.
+DEFAULT_TIMEOUT = 30.0
+# Between two asks while the server says the figures are not final yet.
+MIN_PAUSE, MAX_PAUSE = 0.5, 5.0
+
+
+class ReportError(Exception):
+    """The report cannot be had; the message says why, for people."""
+
+
+class ReportClient:
+    def __init__(self, config: Config) -> None:
+        if config.base_url is None:
+            raise ReportError("no API URL configured (--url or ENERGYLAB_API_URL)")
+        if config.protocol == LEGACY:
+            raise ReportError(
+                f"{config.base_url} is an old energy recorder's API (/resources), which has no "
+                "reports: give the EnergyLab server's root URL"
+            )
+        self.url = config.base_url
+        self._session = HttpSession(config)
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        query = "?" + urlencode(params) if params else ""
+        try:
+            answer = self._session.request("GET", path + query)
+        except TRANSPORT_ERRORS as exc:
+            raise ReportError(f"cannot reach {self.url}: {exc or type(exc).__name__}") from None
+        data = answer.json()
+        if answer.status == 200 and data is not None:
+            return data
+        detail = data.get("detail") if isinstance(data, dict) else None
+        if answer.status in (401, 403):
+            raise ReportError(
+                f"{self.url} refused the credentials (HTTP {answer.status}): reports need a token "
+                "(ENERGYLAB_API_TOKEN) or a user" + (f": {detail}" if detail else "")
+            )
+        raise ReportError(f"HTTP {answer.status} from {self.url}{path}: {detail or data!r}")
+
+    def report(self, run_id: int) -> dict[str, Any]:
+        data: dict[str, Any] = self._get(f"/runs/{run_id}/energy/")
+        return data
+
+    def last_runs(self, pod: str, scenario: str, last: int) -> list[int]:
+        """Ids of the last ``last`` runs of the scenario on the pod, oldest first."""
+        page = self._get("/runs/", {"pod": pod, "scenario": scenario, "limit": last})
+        ids = [row["id"] for row in page.get("results", [])]
+        if not ids:
+            raise ReportError(f"no run of scenario {scenario!r} on pod {pod!r}")
+        return list(reversed(ids))
+
+    def comparison(self, pod: str, scenario: str, last: int) -> dict[str, Any]:
+        data: dict[str, Any] = self._get(
+            "/energy/comparison/", {"pod": pod, "scenario": scenario, "last": last}
+        )
+        return data
+
+    def final_report(
+        self,
+        run_id: int,
+        wait: float,
+        on_wait: Callable[[dict[str, Any]], None],
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> dict[str, Any]:
+        """The run's report, asked again while the server says its figures may still change
+        (the run's last samples on their way to InfluxDB), for at most ``wait`` seconds."""
+        deadline = clock() + wait
+        report = self.report(run_id)
+        told = False
+        while report.get("final") is False and not report["run"].get("running"):
+            left = deadline - clock()
+            if left <= 0:
+                break
+            if not told:
+                on_wait(report)
+                told = True
+            sleep(min(left, _pause(report)))
+            report = self.report(run_id)
+        return report
+
+
+def _pause(report: dict[str, Any]) -> float:
+    """Until the server's estimate, within [MIN_PAUSE, MAX_PAUSE]."""
+    final_after = report.get("final_after")
+    pause = MAX_PAUSE
+    if isinstance(final_after, str):
+        try:
+            moment = datetime.fromisoformat(final_after.replace("Z", "+00:00"))
+            pause = moment.timestamp() - time.time()
+        except ValueError:
+            pass
+    return max(MIN_PAUSE, min(MAX_PAUSE, pause))
