@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from ._transport import START, STEP, STOP, Event
 EXIT_USAGE = 2
 EXIT_NOT_RECORDED = 2
 EXIT_REPORT_FAILED = 1
+EXIT_CANNOT_RUN = 127  # as a shell says it
 
 # Enough for a pod polled every 5 s (its samples are in about 21 s after the end).
 DEFAULT_REPORT_WAIT = 60.0
@@ -181,6 +183,11 @@ def _record(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         cmd = cmd[1:]
     if not cmd:
         parser.error("no command given after --")
+    if shutil.which(cmd[0]) is None:
+        # Before the recording starts: a command that cannot run must not leave a run of a few
+        # milliseconds among the scenario's runs (it would skew their comparison).
+        print(f"energylab: cannot run {cmd[0]!r}: no such executable", file=sys.stderr)
+        return EXIT_CANNOT_RUN
     client = _configure(args)
     _check(parser, client.config, strict=False)
     with _api.recording(args.scenario, step=args.step):
@@ -195,7 +202,7 @@ def _run(cmd: list[str]) -> int:
         child = subprocess.Popen(cmd)
     except OSError as exc:
         print(f"energylab: cannot run {cmd[0]!r}: {exc}", file=sys.stderr)
-        return 127
+        return EXIT_CANNOT_RUN
 
     def forward(signum: int, frame: Any) -> None:
         with contextlib.suppress(OSError):

@@ -96,6 +96,14 @@ def test_a_missing_command_cannot_be_run():
     assert "cannot run" in done.stderr
 
 
+def test_a_missing_command_leaves_no_run_on_the_server(energylab_server):
+    done = run(
+        "record", "--scenario", "s", "--", "no-such-command-xyz", url=energylab_server.root_url
+    )
+    assert done.returncode == 127
+    assert energylab_server.changes() == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
