@@ -10,6 +10,7 @@ from django.db import models
 
 from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
+from collectors.validators import validate_topology
 from energylab.validators import validate_name
 
 NAME_MAX_LENGTH = 200
@@ -106,10 +107,10 @@ class Server(models.Model):
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
     # Topology, as the legacy measurements API and dashboards know it.
-    dc = models.CharField("data centre", max_length=100, blank=True)
-    room = models.CharField(max_length=100, blank=True)
-    row = models.CharField(max_length=100, blank=True)
-    rack = models.CharField(max_length=100, blank=True)
+    dc = models.CharField("data centre", max_length=100, blank=True, validators=[validate_topology])
+    room = models.CharField(max_length=100, blank=True, validators=[validate_topology])
+    row = models.CharField(max_length=100, blank=True, validators=[validate_topology])
+    rack = models.CharField(max_length=100, blank=True, validators=[validate_topology])
 
     # Health, filled by the collectors.
     last_reading_w = models.FloatField("last reading (W)", null=True, blank=True, editable=False)

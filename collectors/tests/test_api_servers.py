@@ -96,6 +96,28 @@ def test_a_polled_server_needs_a_host(operator_client: APIClient, pod: Pod) -> N
     assert operator_client.post("/api/v1/servers/", push, format="json").status_code == 201
 
 
+@pytest.mark.parametrize("field", ["dc", "room", "row", "rack"])
+def test_a_newline_in_a_topology_field_is_refused(
+    operator_client: APIClient, pod: Pod, field: str
+) -> None:
+    body = server_body(pod, bmc_type="push", host="", **{field: "a\nb"})
+    answer = operator_client.post("/api/v1/servers/", body, format="json")
+    assert answer.status_code == 400
+    assert "control characters" in answer.json()[field][0]
+    assert not Server.objects.exists()
+
+
+def test_a_control_character_in_a_topology_field_is_refused_on_update(
+    operator_client: APIClient, pod: Pod
+) -> None:
+    server = Server.objects.create(pod=pod, name="n", bmc_type="push", dc="Paris")
+    answer = operator_client.patch(f"/api/v1/servers/{server.pk}/", {"rack": "R\t7"}, format="json")
+    assert answer.status_code == 400
+    assert "rack" in answer.json()
+    server.refresh_from_db()
+    assert server.rack == ""
+
+
 def test_a_user_without_rights_cannot_read_or_change_servers(client: APIClient, pod: Pod) -> None:
     Server.objects.create(pod=pod, name="n", bmc_type="ipmi", host="h", username="admin")
     assert client.get("/api/v1/servers/").status_code == 403

@@ -170,3 +170,32 @@ def test_redis_down_is_503_and_nothing_is_half_written(
     assert "sample buffer" in answer.json()["detail"]
     assert not Pod.objects.filter(name=env).exists()
     assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("topology", "field"),
+    [
+        ({"dc": "dc\nnext", "room": "a"}, "dc"),
+        ({"room": "a\tb"}, "room"),
+        ({"row": "r\x00"}, "row"),
+        ({"rack": "a\u2028b"}, "rack"),
+    ],
+)
+def test_a_control_character_in_a_topology_field_is_refused(
+    client: APIClient, buffer: SampleBuffer, env: str, topology: dict[str, str], field: str
+) -> None:
+    body = {"environment": env, "topology": topology, "measurements": [{"value": 77}]}
+    answer = post(client, "topo1", body)
+    assert answer.status_code == 400
+    assert "control characters" in answer.json()["topology"][field][0]
+    assert buffered(buffer, env) == []
+    assert not Server.objects.exists()
+
+
+def test_printable_topology_labels_are_stored_as_sent(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    topology = {"dc": 'Paris, "east"=1', "room": "salle \\ 2", "row": "⚡", "rack": "R 7"}
+    body = {"environment": env, "topology": topology, "measurements": [{"value": 77}]}
+    assert post(client, "topo2", body).status_code == 200
+    assert Server.objects.get(name="topo2").topology == topology

@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from collectors.api.fields import NameField
+from collectors.validators import validate_topology
 from events import timestamps
 
 
@@ -86,11 +87,19 @@ class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+def topology_field() -> serializers.CharField:
+    # The server's topology is updated with .update(), which skips the model's validators:
+    # they are repeated here (a line break would end up in InfluxDB's line protocol).
+    return serializers.CharField(
+        required=False, allow_blank=True, max_length=100, validators=[validate_topology]
+    )
+
+
 class TopologySerializer(serializers.Serializer):
-    dc = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    room = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    row = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    rack = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    dc = topology_field()
+    room = topology_field()
+    row = topology_field()
+    rack = topology_field()
 
 
 class MeasurementSerializer(serializers.Serializer):
