@@ -10,7 +10,7 @@ from django.db import models
 
 from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
-from collectors.validators import validate_topology
+from collectors.validators import validate_host, validate_topology
 from energylab.validators import validate_name
 
 NAME_MAX_LENGTH = 200
@@ -94,6 +94,7 @@ class Server(models.Model):
     host = models.CharField(
         max_length=255,
         blank=True,
+        validators=[validate_host],
         help_text="BMC address: a host name or IP, or a URL with its scheme for Redfish/iLO.",
     )
     port = models.PositiveIntegerField(
@@ -145,12 +146,9 @@ class Server(models.Model):
     # -- rules and derived values ---------------------------------------------------------------
 
     def clean(self) -> None:
+        # The host's own format is its field's validator (run by full_clean and the API).
         if self.bmc_type != BMCType.PUSH and not self.host:
             raise ValidationError({"host": "a polled server needs its BMC's address"})
-        if self.host and "://" in self.host:
-            parts = urlsplit(self.host)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
-                raise ValidationError({"host": "a URL must be http:// or https:// with a host"})
 
     @property
     def is_polled(self) -> bool:

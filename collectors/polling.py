@@ -26,7 +26,14 @@ from django.db import connections, router, transaction
 
 from collectors.buffer import Sample
 from collectors.drivers import get_driver
-from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
+from collectors.drivers.base import (
+    BMCEndpoint,
+    BMCSettingsError,
+    DriverError,
+    PowerDriver,
+    PowerReading,
+    redact,
+)
 from collectors.models import Server
 from energylab.metrics import record_polls
 
@@ -287,12 +294,21 @@ def _write(servers: Sequence[Server], fields: Sequence[str]) -> None:
 def read_now(server: Server, timeout: float = 5.0) -> PowerReading:
     """One reading of one server, now, for people (``poll_server``, the admin action).
 
-    :raises DriverError: as the driver does, with a message safe to show.
+    :raises DriverError: as the driver does, with a message safe to show; also for settings
+        that cannot be used and for a driver's unexpected failure.
     """
     if not server.is_polled:
         raise DriverError(f"{server.name} is a push server: it sends its own measurements")
-    endpoint = server.endpoint(timeout=timeout)
+    try:
+        endpoint = server.endpoint(timeout=timeout)
+    except Exception as exc:  # e.g. "Port out of range", a key that cannot decrypt
+        raise BMCSettingsError(f"cannot use the server's BMC settings: {exc}") from None
     try:
         return get_driver(server.bmc_type).read_power(endpoint)
     except DriverError as exc:
         raise type(exc)(redact(str(exc), endpoint.password)) from None
+    except Exception as exc:  # a driver bug: told like the poller tells it, not a traceback
+        log.exception("driver %s failed unexpectedly", server.bmc_type)
+        raise DriverError(
+            redact(f"internal error: {type(exc).__name__}: {exc}", endpoint.password)
+        ) from None
