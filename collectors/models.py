@@ -10,6 +10,7 @@ from django.db import models
 
 from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
+from collectors.limits import MAX_POWER_W
 from collectors.validators import validate_host, validate_topology
 from energylab.validators import validate_name
 
@@ -62,7 +63,7 @@ class Pod(models.Model):
     idle_baseline_w = models.FloatField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(0)],
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_POWER_W)],
         help_text="The pod's idle power in watts; blank: measured before each run.",
     )
     created = models.DateTimeField(auto_now_add=True)

@@ -210,6 +210,16 @@ def test_bad_pod_names_are_400_naming_the_field(
     assert "name" in answer.json()
 
 
+@pytest.mark.parametrize("baseline", [1e308, 10_000_001, -1])
+def test_an_impossible_idle_baseline_is_refused_naming_the_field(
+    operator_client: APIClient, baseline: float
+) -> None:
+    body = {"name": "p", "idle_baseline_w": baseline}
+    answer = operator_client.post("/api/v1/pods/", body, format="json")
+    assert answer.status_code == 400
+    assert "idle_baseline_w" in answer.json()
+
+
 def test_duplicate_names_are_400(operator_client: APIClient, pod: Pod) -> None:
     answer = operator_client.post("/api/v1/pods/", {"name": pod.name}, format="json")
     assert answer.status_code == 400

@@ -199,3 +199,51 @@ def test_printable_topology_labels_are_stored_as_sent(
     body = {"environment": env, "topology": topology, "measurements": [{"value": 77}]}
     assert post(client, "topo2", body).status_code == 200
     assert Server.objects.get(name="topo2").topology == topology
+
+
+@pytest.mark.parametrize(
+    ("measurement", "reason"),
+    [
+        ({"value": 1e308}, "more than"),
+        ({"value": "1e308"}, "more than"),
+        ({"value": 10_000_001}, "more than"),
+        ({"value": -1}, "may not be negative"),
+        ({"sensor": "power", "unit": "kW", "value": 2e7}, "more than"),
+        ({"sensor": "psu1", "unit": "W", "value": -3}, "may not be negative"),
+        ({"sensor": "temperature", "unit": "C", "value": 2e9}, "beyond"),
+        ({"sensor": "temperature", "unit": "C", "value": -1e300}, "beyond"),
+    ],
+)
+def test_an_absurd_reading_is_400_naming_its_value_and_nothing_is_pushed(
+    client: APIClient, buffer: SampleBuffer, env: str, measurement: dict[str, Any], reason: str
+) -> None:
+    body = {"environment": env, "measurements": [{"value": 1}, measurement]}
+    answer = post(client, "hugesrv", body)
+    assert answer.status_code == 400
+    assert reason in answer.json()["measurements"]["1"]["value"][0]
+    assert buffered(buffer, env) == []
+    assert not Server.objects.exists()
+
+
+def test_readings_up_to_the_bounds_are_kept(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    measurements = [
+        {"value": 0},
+        {"value": 10_000_000},
+        {"sensor": "temperature", "unit": "C", "value": -40},
+        {"sensor": "counter", "unit": "x", "value": -1e9},
+    ]
+    answer = post(client, "bigsrv", {"environment": env, "measurements": measurements})
+    assert answer.status_code == 200
+    assert [s.watts for s in buffered(buffer, env)] == [0, 10_000_000, -40, -1e9]
+
+
+@pytest.mark.parametrize("power", [1e308, -0.5, "2e7"])
+def test_an_absurd_consumption_is_400_naming_power(client: APIClient, power: Any) -> None:
+    answer = client.post(
+        "/resources/servers/n/consumption", {"power": power, "environment": "p"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "power" in answer.json()
+    assert not Server.objects.exists()

@@ -9,6 +9,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from collectors import limits
 from collectors.api.fields import NameField
 from collectors.validators import validate_topology
 from events import timestamps
@@ -105,8 +106,18 @@ class TopologySerializer(serializers.Serializer):
 class MeasurementSerializer(serializers.Serializer):
     sensor = NameField(required=False, default="power", max_length=100)
     unit = NameField(required=False, default="W", max_length=32)
-    value = ReadingField()
+    value = ReadingField(
+        help_text="Power (sensor `power` or unit `W`): 0 to 10 MW; other sensors: at most 1e9 "
+        "either way."
+    )
     time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The bound depends on the sensor and unit, hence here and not in ReadingField.
+        error = limits.reading_error(attrs["sensor"], attrs["unit"], attrs["value"])
+        if error is not None:
+            raise serializers.ValidationError({"value": [error]})
+        return attrs
 
 
 class MeasurementsSerializer(serializers.Serializer):
@@ -118,5 +129,11 @@ class MeasurementsSerializer(serializers.Serializer):
 
 class ConsumptionSerializer(serializers.Serializer):
     environment = NameField()
-    power = ReadingField()
+    power = ReadingField(help_text="Watts, 0 to 10 MW.")
     time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")
+
+    def validate_power(self, value: float) -> float:
+        error = limits.power_error(value)
+        if error is not None:
+            raise serializers.ValidationError(error)
+        return value
