@@ -247,3 +247,34 @@ def test_an_absurd_consumption_is_400_naming_power(client: APIClient, power: Any
     assert answer.status_code == 400
     assert "power" in answer.json()
     assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["equipments/ns1/measurements", "servers/ns1/consumption"])
+def test_a_known_server_pushed_under_another_environment_is_409_naming_its_pod(
+    client: APIClient, buffer: SampleBuffer, env: str, path: str
+) -> None:
+    pod = Pod.objects.create(name="np2")
+    Server.objects.create(pod=pod, name="ns1", bmc_type=BMCType.PUSH, dc="Paris")
+    body = {
+        "environment": env,
+        "topology": {"dc": "pwned"},
+        "measurements": [{"value": 77}],
+        "power": 77,
+    }
+    answer = client.post(f"/resources/{path}", body, format="json")
+    assert answer.status_code == 409
+    assert "'ns1' belongs to pod 'np2'" in answer.json()["detail"]
+    assert buffered(buffer, env) == []
+    assert not Pod.objects.filter(name=env).exists()
+    server = Server.objects.get(name="ns1")
+    assert (server.pod.name, server.dc, server.last_reading_w) == ("np2", "Paris", None)
+
+
+def test_a_known_server_pushed_under_its_own_pod_is_recorded(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    pod = Pod.objects.create(name=env)
+    Server.objects.create(pod=pod, name="ns1", bmc_type=BMCType.IPMI, host="h")
+    answer = post(client, "ns1", {"environment": env, "measurements": [{"value": 77}]})
+    assert answer.status_code == 200
+    assert [s.server for s in buffered(buffer, env)] == ["ns1"]
