@@ -454,6 +454,8 @@ def _stored_password(server: Server) -> str | None:
 
 def _validate(legacy: LegacyServer, server: Server) -> None:
     try:
+        # The fields' own validators too: a host with a line break inside passes split_host.
+        server.clean_fields()
         server.clean()
     except ValidationError as exc:
         raise LegacySettingsError(f"{legacy.place}: {'; '.join(exc.messages)}") from None

@@ -10,6 +10,8 @@ from django.db import models
 
 from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
+from collectors.limits import MAX_POWER_W
+from collectors.validators import validate_host, validate_topology
 from energylab.validators import validate_name
 
 NAME_MAX_LENGTH = 200
@@ -61,7 +63,7 @@ class Pod(models.Model):
     idle_baseline_w = models.FloatField(
         null=True,
         blank=True,
-        validators=[MinValueValidator(0)],
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_POWER_W)],
         help_text="The pod's idle power in watts; blank: measured before each run.",
     )
     created = models.DateTimeField(auto_now_add=True)
@@ -93,6 +95,7 @@ class Server(models.Model):
     host = models.CharField(
         max_length=255,
         blank=True,
+        validators=[validate_host],
         help_text="BMC address: a host name or IP, or a URL with its scheme for Redfish/iLO.",
     )
     port = models.PositiveIntegerField(
@@ -106,10 +109,10 @@ class Server(models.Model):
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
     # Topology, as the legacy measurements API and dashboards know it.
-    dc = models.CharField("data centre", max_length=100, blank=True)
-    room = models.CharField(max_length=100, blank=True)
-    row = models.CharField(max_length=100, blank=True)
-    rack = models.CharField(max_length=100, blank=True)
+    dc = models.CharField("data centre", max_length=100, blank=True, validators=[validate_topology])
+    room = models.CharField(max_length=100, blank=True, validators=[validate_topology])
+    row = models.CharField(max_length=100, blank=True, validators=[validate_topology])
+    rack = models.CharField(max_length=100, blank=True, validators=[validate_topology])
 
     # Health, filled by the collectors.
     last_reading_w = models.FloatField("last reading (W)", null=True, blank=True, editable=False)
@@ -144,12 +147,9 @@ class Server(models.Model):
     # -- rules and derived values ---------------------------------------------------------------
 
     def clean(self) -> None:
+        # The host's own format is its field's validator (run by full_clean and the API).
         if self.bmc_type != BMCType.PUSH and not self.host:
             raise ValidationError({"host": "a polled server needs its BMC's address"})
-        if self.host and "://" in self.host:
-            parts = urlsplit(self.host)
-            if parts.scheme not in {"http", "https"} or not parts.hostname:
-                raise ValidationError({"host": "a URL must be http:// or https:// with a host"})
 
     @property
     def is_polled(self) -> bool:

@@ -13,6 +13,7 @@ once per :data:`MAX_BACKOFF_S` until it answers again.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import threading
@@ -24,9 +25,18 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import connections, router, transaction
 
+from collectors import limits
 from collectors.buffer import Sample
 from collectors.drivers import get_driver
-from collectors.drivers.base import BMCEndpoint, DriverError, PowerDriver, PowerReading, redact
+from collectors.drivers.base import (
+    BMCEndpoint,
+    BMCProtocolError,
+    BMCSettingsError,
+    DriverError,
+    PowerDriver,
+    PowerReading,
+    redact,
+)
 from collectors.models import Server
 from energylab.metrics import record_polls
 
@@ -46,6 +56,23 @@ class PollOutcome:
     error: str | None = None
     skipped: bool = False  # the previous read of this BMC is still in flight
     latency_s: float = 0.0
+
+
+def sane(reading: PowerReading) -> PowerReading:
+    """The reading, if a server can draw that power; its energy counter dropped if absurd.
+
+    :raises BMCProtocolError: an absurd power (negative, non-finite, over
+        :data:`~collectors.limits.MAX_POWER_W`): a failed read, told on the server's health and
+        backed off like any other, rather than a sample that would spoil its run's report.
+    """
+    error = limits.power_error(reading.watts)
+    if error is not None:
+        raise BMCProtocolError(f"the BMC answered an impossible power reading: {error}")
+    if reading.energy_j is not None and limits.energy_error(reading.energy_j) is not None:
+        # The counter is a bonus (reports fall back to the watts): keep the reading without it.
+        log.warning("dropped an energy counter: %s", limits.energy_error(reading.energy_j))
+        return dataclasses.replace(reading, energy_j=None)
+    return reading
 
 
 def read_timeout(poll_interval: float) -> float:
@@ -82,7 +109,7 @@ class Poller:
     def _read(self, server_id: int, bmc_type: str, endpoint: BMCEndpoint) -> PollOutcome:
         started = time.monotonic()
         try:
-            reading = self._driver_for(bmc_type).read_power(endpoint)
+            reading = sane(self._driver_for(bmc_type).read_power(endpoint))
             return PollOutcome(server_id, reading, latency_s=time.monotonic() - started)
         except DriverError as exc:
             error = redact(str(exc), endpoint.password) or type(exc).__name__
@@ -287,12 +314,21 @@ def _write(servers: Sequence[Server], fields: Sequence[str]) -> None:
 def read_now(server: Server, timeout: float = 5.0) -> PowerReading:
     """One reading of one server, now, for people (``poll_server``, the admin action).
 
-    :raises DriverError: as the driver does, with a message safe to show.
+    :raises DriverError: as the driver does, with a message safe to show; also for settings
+        that cannot be used and for a driver's unexpected failure.
     """
     if not server.is_polled:
         raise DriverError(f"{server.name} is a push server: it sends its own measurements")
-    endpoint = server.endpoint(timeout=timeout)
     try:
-        return get_driver(server.bmc_type).read_power(endpoint)
+        endpoint = server.endpoint(timeout=timeout)
+    except Exception as exc:  # e.g. "Port out of range", a key that cannot decrypt
+        raise BMCSettingsError(f"cannot use the server's BMC settings: {exc}") from None
+    try:
+        return sane(get_driver(server.bmc_type).read_power(endpoint))
     except DriverError as exc:
         raise type(exc)(redact(str(exc), endpoint.password)) from None
+    except Exception as exc:  # a driver bug: told like the poller tells it, not a traceback
+        log.exception("driver %s failed unexpectedly", server.bmc_type)
+        raise DriverError(
+            redact(f"internal error: {type(exc).__name__}: {exc}", endpoint.password)
+        ) from None

@@ -12,25 +12,56 @@ of a tag value (the parser takes ``\\`` as an escape of whatever follows it). Su
 gets a zero-width space (U+200B) after it, in InfluxDB tags only; everywhere else (PostgreSQL,
 the API, reports) the name stays exactly as sent, and reports look series up with the same
 :func:`tag_value` so they still find them.
+
+Another: a line break, which ends the point wherever it stands, so that InfluxDB refuses the
+whole batch (other servers' samples with it). The API refuses control characters in every name
+and topology label, but a row stored before it did (or written from a shell) would poison every
+batch holding that server's samples. So in tags the characters a name may not hold (control
+characters, lone surrogates, which cannot even be encoded, and the line and paragraph
+separators) become U+FFFD, logged once per value.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Mapping
+
+log = logging.getLogger(__name__)
 
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ "})
 _TAG = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
 _FIELD_STRING = str.maketrans({"\\": "\\\\", '"': '\\"'})
 _UNSAFE_BACKSLASH = re.compile(r"\\(?=[,= ]|$)")
 ZERO_WIDTH_SPACE = "\u200b"
+# What energylab.validators refuses in names: categories Cc, Cs, Zl and Zp.
+_NOT_IN_A_NAME = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029]")
+REPLACEMENT_CHARACTER = "\ufffd"
+_replaced_logged: set[str] = set()
 
 
 def tag_value(name: str) -> str:
     """The value InfluxDB stores for ``name`` as a tag (``name`` itself unless it holds a
-    backslash the protocol cannot carry)."""
+    backslash or a character the protocol cannot carry)."""
+    if _NOT_IN_A_NAME.search(name):
+        name = _replaced(name)
     return _UNSAFE_BACKSLASH.sub("\\\\" + ZERO_WIDTH_SPACE, name) if "\\" in name else name
+
+
+def _replaced(name: str) -> str:
+    safe = _NOT_IN_A_NAME.sub(REPLACEMENT_CHARACTER, name)
+    if name not in _replaced_logged:
+        if len(_replaced_logged) >= 1000:
+            _replaced_logged.clear()  # bounded memory; a value may then be logged again
+        _replaced_logged.add(name)
+        log.warning(
+            "tag value %s holds control characters: written to InfluxDB as %s (fix the name or "
+            "topology label it comes from)",
+            ascii(name),
+            ascii(safe),
+        )
+    return safe
 
 
 def escape_tag(name: str) -> str:

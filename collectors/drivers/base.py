@@ -74,6 +74,11 @@ class BMCProtocolError(DriverError):
     """The BMC answered something this driver cannot read (garbage, an error status, null)."""
 
 
+class BMCSettingsError(DriverError):
+    """The server's settings cannot be used to reach its BMC (an address stored before it was
+    validated, a password the current keys cannot decrypt)."""
+
+
 class PowerDriver(abc.ABC):
     """One protocol. Instances are cheap; sessions live in the driver's own session cache."""
 

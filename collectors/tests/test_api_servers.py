@@ -96,6 +96,84 @@ def test_a_polled_server_needs_a_host(operator_client: APIClient, pod: Pod) -> N
     assert operator_client.post("/api/v1/servers/", push, format="json").status_code == 201
 
 
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        ("http://[::1", "not a valid URL"),
+        ("http://a:99999", "not a valid URL"),
+        ("http://a:x", "not a valid URL"),
+        ("http://a:0", "port must be 1-65535"),
+        ("ftp://a", "http:// or https://"),
+        ("https://", "http:// or https://"),
+        ("https://root:pw@bmc", "may not hold credentials"),
+        ("bmc\n1", "spaces or control characters"),
+        ("bmc 1", "spaces or control characters"),
+        ("bmc1:623", "port field"),
+        ("bmc1/redfish", "host name or an IP address"),
+        ("[fd00::1]", "host name or an IP address"),
+    ],
+)
+def test_an_unusable_host_is_refused_naming_the_field(
+    operator_client: APIClient, pod: Pod, host: str, reason: str
+) -> None:
+    answer = operator_client.post(
+        "/api/v1/servers/", server_body(pod, bmc_type="redfish", host=host), format="json"
+    )
+    assert answer.status_code == 400
+    assert reason in answer.json()["host"][0]
+    assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "10.0.0.1",
+        "bmc-1.lab.example",
+        "fd00::1",
+        "https://bmc",
+        "https://[fd00::1]:8443",
+        "http://127.0.0.1:8000/redfish/v1",
+    ],
+)
+def test_host_names_addresses_and_urls_are_accepted(
+    operator_client: APIClient, pod: Pod, host: str
+) -> None:
+    answer = operator_client.post(
+        "/api/v1/servers/", server_body(pod, bmc_type="redfish", host=host), format="json"
+    )
+    assert answer.status_code == 201, answer.json()
+    assert answer.json()["host"] == host
+
+
+def test_a_host_is_checked_on_update_too(operator_client: APIClient, pod: Pod) -> None:
+    server = Server.objects.create(pod=pod, name="n", bmc_type="ipmi", host="h")
+    answer = operator_client.patch(f"/api/v1/servers/{server.pk}/", {"host": "h\nx"}, format="json")
+    assert answer.status_code == 400
+    assert "host" in answer.json()
+
+
+@pytest.mark.parametrize("field", ["dc", "room", "row", "rack"])
+def test_a_newline_in_a_topology_field_is_refused(
+    operator_client: APIClient, pod: Pod, field: str
+) -> None:
+    body = server_body(pod, bmc_type="push", host="", **{field: "a\nb"})
+    answer = operator_client.post("/api/v1/servers/", body, format="json")
+    assert answer.status_code == 400
+    assert "control characters" in answer.json()[field][0]
+    assert not Server.objects.exists()
+
+
+def test_a_control_character_in_a_topology_field_is_refused_on_update(
+    operator_client: APIClient, pod: Pod
+) -> None:
+    server = Server.objects.create(pod=pod, name="n", bmc_type="push", dc="Paris")
+    answer = operator_client.patch(f"/api/v1/servers/{server.pk}/", {"rack": "R\t7"}, format="json")
+    assert answer.status_code == 400
+    assert "rack" in answer.json()
+    server.refresh_from_db()
+    assert server.rack == ""
+
+
 def test_a_user_without_rights_cannot_read_or_change_servers(client: APIClient, pod: Pod) -> None:
     Server.objects.create(pod=pod, name="n", bmc_type="ipmi", host="h", username="admin")
     assert client.get("/api/v1/servers/").status_code == 403
@@ -130,6 +208,16 @@ def test_bad_pod_names_are_400_naming_the_field(
     answer = operator_client.post("/api/v1/pods/", {"name": name}, format="json")
     assert answer.status_code == status
     assert "name" in answer.json()
+
+
+@pytest.mark.parametrize("baseline", [1e308, 10_000_001, -1])
+def test_an_impossible_idle_baseline_is_refused_naming_the_field(
+    operator_client: APIClient, baseline: float
+) -> None:
+    body = {"name": "p", "idle_baseline_w": baseline}
+    answer = operator_client.post("/api/v1/pods/", body, format="json")
+    assert answer.status_code == 400
+    assert "idle_baseline_w" in answer.json()
 
 
 def test_duplicate_names_are_400(operator_client: APIClient, pod: Pod) -> None:

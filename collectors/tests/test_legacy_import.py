@@ -315,3 +315,10 @@ def test_the_command_exits_1_without_a_traceback_on_a_bad_file(tmp_path) -> None
     assert done.returncode == 1
     assert "PODS[0].servers[0]: missing 'id'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_host_with_a_line_break_inside_is_refused_naming_the_place(tmp_path) -> None:
+    text = 'PODS: [{environment: a, servers: [{id: s, type: ipmi, host: "bmc\\nx"}]}]\n'
+    with pytest.raises(CommandError, match=r"PODS\[0\]\.servers\[0\]: .*control characters"):
+        run(write(tmp_path, text))
+    assert not Server.objects.exists()

@@ -44,6 +44,12 @@ class ScriptedDriver(PowerDriver):
             raise BMCAuthFailed(f"login refused for password {endpoint.password}")
         if endpoint.host == "boom":
             raise RuntimeError(f"driver bug with {endpoint.password}")
+        if endpoint.host == "absurd":
+            return PowerReading(watts=1e308, read_at=utcnow(), source="dcmi")
+        if endpoint.host == "negative":
+            return PowerReading(watts=-5.0, read_at=utcnow(), source="dcmi")
+        if endpoint.host == "bad-counter":
+            return PowerReading(watts=180.0, read_at=utcnow(), source="x", energy_j=float("inf"))
         return PowerReading(watts=200.0, read_at=utcnow(), source="dcmi")
 
 
@@ -215,3 +221,24 @@ def test_stalled_ipmi_reads_do_not_take_the_threads_of_redfish_reads() -> None:
         poller.shutdown()
     redfish = [o for o in outcomes if o.server_id in {s.pk for s in servers[6:]}]
     assert all(o.reading is not None for o in redfish)
+
+
+@pytest.mark.parametrize("host", ["absurd", "negative"])
+def test_a_bmc_answering_an_impossible_power_is_a_failed_read_not_a_sample(
+    poller: Poller, host: str
+) -> None:
+    (server,) = make_servers(host)
+    outcomes = poller.poll([server], deadline_s=2)
+    assert outcomes[0].reading is None
+    assert "impossible power reading" in (outcomes[0].error or "")
+    assert samples_from(outcomes, {server.pk: server}) == []
+    record_health(outcomes, {server.pk: server}, utcnow())
+    server.refresh_from_db()
+    assert (server.consecutive_failures, server.last_reading_w) == (1, None)
+
+
+def test_an_absurd_energy_counter_is_dropped_and_the_watts_kept(poller: Poller) -> None:
+    (server,) = make_servers("bad-counter")
+    (outcome,) = poller.poll([server], deadline_s=2)
+    assert outcome.reading is not None
+    assert (outcome.reading.watts, outcome.reading.energy_j) == (180.0, None)

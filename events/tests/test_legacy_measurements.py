@@ -170,3 +170,111 @@ def test_redis_down_is_503_and_nothing_is_half_written(
     assert "sample buffer" in answer.json()["detail"]
     assert not Pod.objects.filter(name=env).exists()
     assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("topology", "field"),
+    [
+        ({"dc": "dc\nnext", "room": "a"}, "dc"),
+        ({"room": "a\tb"}, "room"),
+        ({"row": "r\x00"}, "row"),
+        ({"rack": "a\u2028b"}, "rack"),
+    ],
+)
+def test_a_control_character_in_a_topology_field_is_refused(
+    client: APIClient, buffer: SampleBuffer, env: str, topology: dict[str, str], field: str
+) -> None:
+    body = {"environment": env, "topology": topology, "measurements": [{"value": 77}]}
+    answer = post(client, "topo1", body)
+    assert answer.status_code == 400
+    assert "control characters" in answer.json()["topology"][field][0]
+    assert buffered(buffer, env) == []
+    assert not Server.objects.exists()
+
+
+def test_printable_topology_labels_are_stored_as_sent(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    topology = {"dc": 'Paris, "east"=1', "room": "salle \\ 2", "row": "⚡", "rack": "R 7"}
+    body = {"environment": env, "topology": topology, "measurements": [{"value": 77}]}
+    assert post(client, "topo2", body).status_code == 200
+    assert Server.objects.get(name="topo2").topology == topology
+
+
+@pytest.mark.parametrize(
+    ("measurement", "reason"),
+    [
+        ({"value": 1e308}, "more than"),
+        ({"value": "1e308"}, "more than"),
+        ({"value": 10_000_001}, "more than"),
+        ({"value": -1}, "may not be negative"),
+        ({"sensor": "power", "unit": "kW", "value": 2e7}, "more than"),
+        ({"sensor": "psu1", "unit": "W", "value": -3}, "may not be negative"),
+        ({"sensor": "temperature", "unit": "C", "value": 2e9}, "beyond"),
+        ({"sensor": "temperature", "unit": "C", "value": -1e300}, "beyond"),
+    ],
+)
+def test_an_absurd_reading_is_400_naming_its_value_and_nothing_is_pushed(
+    client: APIClient, buffer: SampleBuffer, env: str, measurement: dict[str, Any], reason: str
+) -> None:
+    body = {"environment": env, "measurements": [{"value": 1}, measurement]}
+    answer = post(client, "hugesrv", body)
+    assert answer.status_code == 400
+    assert reason in answer.json()["measurements"]["1"]["value"][0]
+    assert buffered(buffer, env) == []
+    assert not Server.objects.exists()
+
+
+def test_readings_up_to_the_bounds_are_kept(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    measurements = [
+        {"value": 0},
+        {"value": 10_000_000},
+        {"sensor": "temperature", "unit": "C", "value": -40},
+        {"sensor": "counter", "unit": "x", "value": -1e9},
+    ]
+    answer = post(client, "bigsrv", {"environment": env, "measurements": measurements})
+    assert answer.status_code == 200
+    assert [s.watts for s in buffered(buffer, env)] == [0, 10_000_000, -40, -1e9]
+
+
+@pytest.mark.parametrize("power", [1e308, -0.5, "2e7"])
+def test_an_absurd_consumption_is_400_naming_power(client: APIClient, power: Any) -> None:
+    answer = client.post(
+        "/resources/servers/n/consumption", {"power": power, "environment": "p"}, format="json"
+    )
+    assert answer.status_code == 400
+    assert "power" in answer.json()
+    assert not Server.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["equipments/ns1/measurements", "servers/ns1/consumption"])
+def test_a_known_server_pushed_under_another_environment_is_409_naming_its_pod(
+    client: APIClient, buffer: SampleBuffer, env: str, path: str
+) -> None:
+    pod = Pod.objects.create(name="np2")
+    Server.objects.create(pod=pod, name="ns1", bmc_type=BMCType.PUSH, dc="Paris")
+    body = {
+        "environment": env,
+        "topology": {"dc": "pwned"},
+        "measurements": [{"value": 77}],
+        "power": 77,
+    }
+    answer = client.post(f"/resources/{path}", body, format="json")
+    assert answer.status_code == 409
+    assert "'ns1' belongs to pod 'np2'" in answer.json()["detail"]
+    assert buffered(buffer, env) == []
+    assert not Pod.objects.filter(name=env).exists()
+    server = Server.objects.get(name="ns1")
+    assert (server.pod.name, server.dc, server.last_reading_w) == ("np2", "Paris", None)
+
+
+def test_a_known_server_pushed_under_its_own_pod_is_recorded(
+    client: APIClient, buffer: SampleBuffer, env: str
+) -> None:
+    pod = Pod.objects.create(name=env)
+    Server.objects.create(pod=pod, name="ns1", bmc_type=BMCType.IPMI, host="h")
+    answer = post(client, "ns1", {"environment": env, "measurements": [{"value": 77}]})
+    assert answer.status_code == 200
+    assert [s.server for s in buffered(buffer, env)] == ["ns1"]

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from energylab.validators import control_character_in
 from events.influx import make_client
-from events.lineprotocol import ZERO_WIDTH_SPACE, field_string, line, tag_set, tag_value
+from events.lineprotocol import (
+    REPLACEMENT_CHARACTER,
+    ZERO_WIDTH_SPACE,
+    field_string,
+    line,
+    tag_set,
+    tag_value,
+)
 
 NAMES = [
     "plain",
@@ -60,3 +68,19 @@ def test_non_finite_numbers_are_refused(bad: float) -> None:
 
     with pytest.raises(ValueError, match="cannot be stored"):
         field_float(bad)
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\t", "\x00", "\x85", "\u2028", "\u2029", "\ud800"])
+def test_a_character_no_name_may_hold_becomes_a_replacement_character_in_tags(bad: str) -> None:
+    assert tag_value(f"dc{bad}next") == f"dc{REPLACEMENT_CHARACTER}next"
+    assert "\n" not in tag_set({"dc": "dc\nnext"})
+
+
+def test_tags_replace_exactly_the_characters_names_refuse() -> None:
+    # The writer's fallback and the API's validation must agree: a valid name is never altered.
+    for code in range(0x10000):
+        char = chr(code)
+        if char == "\\":
+            continue  # a lone backslash gets its zero-width space
+        refused = control_character_in(char) is not None
+        assert (tag_value(char) != char) == refused, hex(code)

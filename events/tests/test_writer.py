@@ -250,3 +250,26 @@ def test_a_pass_pauses_the_cyclic_gc_and_resumes_it_after(
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_server_stored_with_a_newline_in_its_topology_does_not_poison_the_batch(
+    buffer, influx, run, caplog
+) -> None:
+    # Stored before the API refused control characters (or from a shell): create() skips
+    # validation. Its samples share a batch with a healthy server's.
+    pod = run.pod
+    Server.objects.create(pod=pod, name="topo1", bmc_type=BMCType.PUSH, dc="dc\nnext", room="a\tb")
+    buffer.push(
+        [
+            Sample(POD, "topo1", 77.0, ns(1), "legacy"),
+            Sample(POD, SERVER, 120.0, ns(1), "dcmi"),
+        ]
+    )
+    stats = writer(buffer, influx).flush()
+    assert (stats.rejected, stats.samples, buffer.depth()) == (0, 2, 0)
+    got = {p["server"]: p for p in points(influx)}
+    assert got["topo1"]["dc"] == "dc\ufffdnext"
+    assert got["topo1"]["room"] == "a\ufffdb"
+    assert got[SERVER]["watts"] == 120.0
+    assert {"name": "next"} not in points(influx, "SHOW MEASUREMENTS")
+    assert "control characters" in caplog.text

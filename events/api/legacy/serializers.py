@@ -9,7 +9,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from collectors import limits
 from collectors.api.fields import NameField
+from collectors.validators import validate_topology
 from events import timestamps
 
 
@@ -86,18 +88,36 @@ class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+def topology_field() -> serializers.CharField:
+    # The server's topology is updated with .update(), which skips the model's validators:
+    # they are repeated here (a line break would end up in InfluxDB's line protocol).
+    return serializers.CharField(
+        required=False, allow_blank=True, max_length=100, validators=[validate_topology]
+    )
+
+
 class TopologySerializer(serializers.Serializer):
-    dc = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    room = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    row = serializers.CharField(required=False, allow_blank=True, max_length=100)
-    rack = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    dc = topology_field()
+    room = topology_field()
+    row = topology_field()
+    rack = topology_field()
 
 
 class MeasurementSerializer(serializers.Serializer):
     sensor = NameField(required=False, default="power", max_length=100)
     unit = NameField(required=False, default="W", max_length=32)
-    value = ReadingField()
+    value = ReadingField(
+        help_text="Power (sensor `power` or unit `W`): 0 to 10 MW; other sensors: at most 1e9 "
+        "either way."
+    )
     time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # The bound depends on the sensor and unit, hence here and not in ReadingField.
+        error = limits.reading_error(attrs["sensor"], attrs["unit"], attrs["value"])
+        if error is not None:
+            raise serializers.ValidationError({"value": [error]})
+        return attrs
 
 
 class MeasurementsSerializer(serializers.Serializer):
@@ -109,5 +129,11 @@ class MeasurementsSerializer(serializers.Serializer):
 
 class ConsumptionSerializer(serializers.Serializer):
     environment = NameField()
-    power = ReadingField()
+    power = ReadingField(help_text="Watts, 0 to 10 MW.")
     time = NanosecondsField(required=False, help_text="Nanoseconds (default: now).")
+
+    def validate_power(self, value: float) -> float:
+        error = limits.power_error(value)
+        if error is not None:
+            raise serializers.ValidationError(error)
+        return value

@@ -22,10 +22,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collectors.api.fields import NAME_PATTERN
-from collectors.models import NAME_MAX_LENGTH
+from collectors.models import NAME_MAX_LENGTH, Server
 from energylab.services import ServiceUnavailable, check_database
 from energylab.validators import validate_name
 from events import services
+from events.api.exceptions import Conflict
 from events.api.legacy import serializers as s
 from events.api.parsers import AnyTypeJSONParser, LimitedJSONParser
 from events.api.permissions import CanSendEvents
@@ -207,17 +208,33 @@ class MeasurementsView(LegacyView):
     throttle_scope = "measurements"
 
     def record(self, server: str, data: dict[str, Any]) -> Response:
+        name = checked_name("server", server)
+        refuse_another_pod(name, data["environment"])
         readings = [
             services.Reading(m["sensor"], m["unit"], m["value"], m.get("time"))
             for m in data["measurements"]
         ]
         services.record_measurements(
-            data["environment"],
-            checked_name("server", server),
-            readings,
-            topology=data.get("topology"),
+            data["environment"], name, readings, topology=data.get("topology")
         )
         return Response({"status": "OK"})
+
+
+def refuse_another_pod(server: str, environment: str) -> None:
+    """:raises Conflict: (409) ``server`` exists and belongs to a pod other than ``environment``.
+
+    Otherwise its samples would be tagged with a pod it is not in (missing from its own pod's
+    reports, counted in another's) and its topology overwritten by whoever names it. Unknown
+    servers are still created in the environment's pod. (A server created under another pod
+    between this check and the recording is a race of two first pushes; the first one wins.)
+    """
+    pod = Server.objects.filter(name=server).values_list("pod__name", flat=True).first()
+    if pod is not None and pod != environment:
+        raise Conflict(
+            f"server {server!r} belongs to pod {pod!r}, not to environment {environment!r}; "
+            "push it under its own pod's environment, or move it to the other pod first "
+            "(PATCH /api/v1/servers/{id}/ with its new pod, or the admin)"
+        )
 
 
 class EquipmentMeasurementsView(MeasurementsView):
@@ -226,7 +243,7 @@ class EquipmentMeasurementsView(MeasurementsView):
         operation_id="legacy_equipment_measurements",
         parameters=[server_parameter("equipment")],
         request={"application/json": s.MeasurementsSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
+        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, equipment: str) -> Response:
         """Measurements of one server (created as a push server if unknown)."""
@@ -240,7 +257,7 @@ class ServerConsumptionView(MeasurementsView):
         parameters=[server_parameter("server")],
         deprecated=True,
         request={"application/json": s.ConsumptionSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS)},
+        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, server: str) -> Response:
         """One power reading in watts (the pre-2022 collectors' path)."""
