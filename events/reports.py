@@ -26,6 +26,7 @@ from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from collectors.buffer import SampleBuffer
+from collectors.models import BMCType
 from events import energy
 from events.correlation import to_ns
 from events.influx import make_client
@@ -211,6 +212,43 @@ def _idle_watts(
     return per_server, None, None
 
 
+def _reported_servers(
+    run: Run, samples: dict[str, energy.Series], until: dt.datetime
+) -> tuple[dict[str, energy.Series], dict[str, float]]:
+    """The servers a run's report is about, and the seconds each one's samples are expected
+    apart.
+
+    Samples are read by pod name, so they can hold servers that only sent samples in the idle
+    window before the run: servers since removed from the pod, or a pod deleted and created
+    again under the same name. Those are left out unless they are still active servers of the
+    pod (then their silence during the run is news, and the report shows it as no coverage).
+
+    A polled server is expected every poll interval of its pod. A server that pushes its
+    readings (a legacy collector, at its own pace) is judged against its own median spacing,
+    never less than the pod's interval: otherwise a collector posting every 5 s to a pod
+    polled every second would show a third of coverage however regular it is.
+    """
+    interval = float(run.pod.poll_interval)
+    known = {
+        name: (bmc_type, active)
+        for name, bmc_type, active in run.pod.servers.values_list("name", "bmc_type", "active")
+    }
+    lo, hi = _seconds(run.started_at), _seconds(until)
+    kept: dict[str, energy.Series] = {}
+    cadence: dict[str, float] = {}
+    for name, series in samples.items():
+        first = int(np.searchsorted(series.t, lo, "left"))
+        sampled_in_run = first < len(series.t) and series.t[first] <= hi
+        bmc_type, active = known.get(name, (None, False))
+        if not (sampled_in_run or active):
+            continue
+        kept[name] = series
+        cadence[name] = interval
+        if bmc_type == BMCType.PUSH and len(series.t) >= 3:
+            cadence[name] = max(interval, float(np.median(np.diff(series.t))))
+    return kept, cadence
+
+
 def run_report(run: Run) -> dict[str, Any]:
     """The report of one run (see docs/reports.md for the shape)."""
     pod = run.pod
@@ -224,6 +262,7 @@ def run_report(run: Run) -> dict[str, Any]:
         if run.ended_at is not None
         else Settling(False, None, None)
     )
+    samples, cadence = _reported_servers(run, samples, end + margin)
     idle_by_server, idle_total, idle_source = _idle_watts(run, samples)
     servers = sorted(samples)
     power_sum = energy.PowerSum([samples[name] for name in servers])
@@ -233,7 +272,7 @@ def run_report(run: Run) -> dict[str, Any]:
     def piece(name: str, a: float, b: float) -> energy.Figures:
         figures = pieces.get((name, a, b))
         if figures is None:
-            figures = pieces[(name, a, b)] = energy.integrate(samples[name], a, b, interval)
+            figures = pieces[(name, a, b)] = energy.integrate(samples[name], a, b, cadence[name])
         return figures
 
     def section(span: Interval, edges: list[float] | None = None) -> dict[str, Any]:
@@ -251,7 +290,7 @@ def run_report(run: Run) -> dict[str, Any]:
             "ended_at": _iso(span.end),
             **_figures_json(summed, interval, idle_total),
             "servers": [
-                {"server": name, **_figures_json(fig, interval, idle_by_server.get(name))}
+                {"server": name, **_figures_json(fig, cadence[name], idle_by_server.get(name))}
                 for name, fig in per_server.items()
             ],
         }

@@ -302,3 +302,40 @@ def test_power_so_large_that_energy_overflows_is_reported_unknown_not_infinite(
     assert boot["energy_j"] is None
     assert any("out of range" in w for w in boot["warnings"])
     json.dumps(compare_runs([run]), allow_nan=False)
+
+
+def test_a_server_that_left_the_pod_before_the_run_is_not_in_its_report(
+    buffer, influx, run
+) -> None:
+    record(buffer, influx, run, profiles(), -30, 100)
+    gone = {"old node": PowerProfile([(400, 100)], refresh=1, epoch=EPOCH.timestamp())}
+    record(buffer, influx, run, gone, -200, -60)  # only in the idle window, not a server now
+    report = run_report(run)
+    assert report["servers"] == sorted(SERVERS)
+    assert report["total"]["coverage"] == 1.0
+
+
+def test_a_server_of_the_pod_silent_during_the_run_shows_as_no_coverage(
+    buffer, influx, run
+) -> None:
+    truth = profiles()
+    record(buffer, influx, run, {SERVERS[0]: truth[SERVERS[0]]}, -30, 100)
+    record(buffer, influx, run, {SERVERS[1]: truth[SERVERS[1]]}, -200, -60)
+    report = run_report(run)
+    assert report["servers"] == sorted(SERVERS)
+    silent = next(s for s in report["total"]["servers"] if s["server"] == SERVERS[1])
+    assert silent["coverage"] == 0
+    assert report["total"]["coverage"] == 0
+
+
+def test_a_server_pushing_at_its_own_pace_is_judged_against_it(buffer, influx, run) -> None:
+    # A legacy collector posting every 5 s to a pod polled every second.
+    truth = profiles()
+    record(buffer, influx, run, truth, -30, 100, every=5.0)
+    step = run_report(run)["steps"][1]  # 30 s long
+    assert step["coverage"] == 1.0
+    assert not any("coverage" in w for w in step["warnings"])
+    expected = sum(
+        p.energy_j(EPOCH.timestamp() + 20, EPOCH.timestamp() + 50) for p in truth.values()
+    )
+    assert step["energy_j"] == pytest.approx(expected, rel=0.05)
