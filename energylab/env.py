@@ -134,6 +134,20 @@ def rate(name: str, default: str) -> str:
     return value
 
 
+# InfluxQL's duration literal (``30d``, ``1h30m``, ``52w``), or INF.
+_INFLUX_DURATION = re.compile(r"INF|([0-9]+(ns|u|µ|ms|s|m|h|d|w))+", re.IGNORECASE)
+
+
+def influx_duration(name: str, default: str) -> str:
+    """A retention duration as InfluxDB takes it: ``INF`` or e.g. ``90d``."""
+    value = string(name, default).strip()
+    if not _INFLUX_DURATION.fullmatch(value):
+        raise ConfigurationError(
+            f"{name}={value!r} is not an InfluxDB duration: INF, or e.g. 90d, 52w, 1h30m"
+        )
+    return value
+
+
 def redis_url(name: str, default: str) -> str:
     """A Redis URL (``redis://``, ``rediss://`` or ``unix://``), checked by redis-py's parser."""
     import redis

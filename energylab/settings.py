@@ -188,7 +188,7 @@ INFLUXDB_URL = env.string("ENERGYLAB_INFLUXDB_URL", "http://127.0.0.1:8086")
 INFLUXDB_DATABASE = env.string("ENERGYLAB_INFLUXDB_DATABASE", "energylab")
 INFLUXDB_USERNAME = env.optional_string("ENERGYLAB_INFLUXDB_USERNAME")
 INFLUXDB_PASSWORD = env.optional_string("ENERGYLAB_INFLUXDB_PASSWORD")
-INFLUXDB_RETENTION = env.string("ENERGYLAB_INFLUXDB_RETENTION", "INF")
+INFLUXDB_RETENTION = env.influx_duration("ENERGYLAB_INFLUXDB_RETENTION", "INF")
 INFLUXDB_LEGACY_SCHEMA = env.boolean("ENERGYLAB_INFLUXDB_LEGACY_SCHEMA", False)
 # Whether InfluxDB gzips its answers. A report reads MBs of samples; on a LAN or one box the
 # compression costs more CPU on both sides than it saves (a run report 15 % slower, measured).

@@ -57,6 +57,7 @@ def test_it_refuses_to_start_without_a_credentials_key_outside_debug() -> None:
         ("ENERGYLAB_REDIS_URL", "redis://h:99999/0", "is not a Redis URL: Port out of range"),
         ("ENERGYLAB_CREDENTIALS_KEY", "garbage", "ENERGYLAB_CREDENTIALS_KEY: key 1 of 1 is not"),
         ("ENERGYLAB_TRUSTED_PROXIES", "-1", "ENERGYLAB_TRUSTED_PROXIES=-1 must be at least 0"),
+        ("ENERGYLAB_INFLUXDB_RETENTION", "bogus", "ENERGYLAB_INFLUXDB_RETENTION='bogus' is not an"),
         ("ENERGYLAB_LOG_LEVEL", "LOUD", "ENERGYLAB_LOG_LEVEL='LOUD' is not a log level"),
         ("ENERGYLAB_CELERY_POOL", "forks", "ENERGYLAB_CELERY_POOL='forks' is not one of threads"),
     ],

@@ -167,13 +167,15 @@ def _send(parser: argparse.ArgumentParser, args: argparse.Namespace, event: Even
         return 0
     assert client.config.pod is not None
     event.pod = client.config.pod
-    before = client.stats.sent
+    before, rejected_before = client.stats.sent, client.stats.rejected
     client.enqueue(event)
     client.shutdown()
     if client.stats.sent > before:
         return 0
-    reason = client.last_error or "timeout"
-    print(f"energylab: {event.kind} was not recorded ({reason})", file=sys.stderr)
+    if client.stats.rejected == rejected_before:
+        # A refusal was already told, with the server's reason; a timeout was not.
+        reason = client.last_error or "timeout"
+        print(f"energylab: {event.kind} was not recorded ({reason})", file=sys.stderr)
     return EXIT_NOT_RECORDED if args.strict else 0
 
 

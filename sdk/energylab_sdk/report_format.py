@@ -60,12 +60,11 @@ def as_table(report: dict[str, Any]) -> str:
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS) - 1)]
     lines = [head]
     for index, row in enumerate(table):
-        cells = [
-            row[i].ljust(width) for i, width in enumerate(widths)
-        ]  # Python 3.8: no zip(strict=)
+        # (Python 3.8: no zip(strict=), which the linter asks for)
+        cells = [row[i].ljust(width) for i, width in enumerate(widths)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
         if index == 0:
-            lines.append("  ".join("-" * w for w in widths))
+            lines.append("  ".join("-" * w for w in [*widths, len(row[-1])]))
     for warning in report["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

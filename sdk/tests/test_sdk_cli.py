@@ -173,10 +173,11 @@ def test_an_unreachable_api_warns_and_exits_0_unless_strict():
     assert "Traceback" not in strict.stderr
 
 
-def test_a_step_with_no_run_is_reported(energylab_server):
+def test_a_step_with_no_run_is_reported_once(energylab_server):
     done = run("step", "x", "--strict", url=energylab_server.root_url)
     assert done.returncode == 2
     assert "404" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 def test_a_report_from_an_old_recorders_url_is_refused_with_the_reason(energylab_server):
