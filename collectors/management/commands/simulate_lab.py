@@ -139,8 +139,11 @@ class Command(BaseCommand):
                 pass
             finally:
                 if options["register"]:
-                    # Stopped BMCs would only fail their polls: stop polling them.
-                    Server.objects.filter(name__in=[b["name"] for b in lab]).update(active=False)
+                    # Stopped BMCs would only fail their polls: stop polling them. (One save
+                    # each, not update(): the saves are what take them off beat's schedule.)
+                    for server in Server.objects.filter(name__in=[b["name"] for b in lab]):
+                        server.active = False
+                        server.save(update_fields=["active"])
                     self.stdout.write("simulated lab stopped; its servers are now inactive")
 
     @staticmethod
