@@ -248,8 +248,8 @@ def _server(place: str, data: Any) -> LegacyServer:
         bmc_type,
         host=host,
         port=port,
-        username=_text(data.get("user")),
-        password=_text(data.get("pass")),
+        username=_text(f"{place}.user", data.get("user")),
+        password=_text(f"{place}.pass", data.get("pass")),
         active=active,
     )
 
@@ -343,8 +343,13 @@ def _boolean(place: str, value: Any) -> bool:
     raise LegacySettingsError(f"{place}: {value!r} is not true or false")
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+def _text(place: str, value: Any) -> str:
+    """A scalar as text (YAML reads ``pass: 12345`` as a number); a list or mapping is a typo."""
+    if value is None:
+        return ""
+    if isinstance(value, (Mapping, list)):
+        raise LegacySettingsError(f"{place}: must be a string, not a {type(value).__name__}")
+    return str(value)
 
 
 # -- applying -----------------------------------------------------------------------------------
@@ -464,4 +469,6 @@ def _validate(legacy: LegacyServer, server: Server) -> None:
 def _address(legacy: LegacyServer) -> str:
     if not legacy.port:
         return legacy.host
+    if "://" in legacy.host:  # split_host keeps a URL's scheme and (bracketed) name only
+        return f"{legacy.host}:{legacy.port}"
     return f"{_bracketed(legacy.host)}:{legacy.port}"

@@ -78,6 +78,10 @@ def test_it_creates_pods_and_servers_of_the_supported_types() -> None:
     assert servers["pod7-node1"].pod == pod7
     assert "pods: 2 created" in output
     assert "servers: 7 created, 0 updated, 0 unchanged, 8 not imported" in output
+    # Addresses as a person would write them: a URL's port after its host, IPv6 bracketed.
+    assert "at http://10.1.0.22:8000" in output
+    assert "at https://ilo-gen8.lab.example:8443" in output
+    assert "[http" not in output
 
 
 def test_hosts_without_a_scheme_get_https_for_redfish_and_ilo_only() -> None:
@@ -322,3 +326,9 @@ def test_a_host_with_a_line_break_inside_is_refused_naming_the_place(tmp_path) -
     with pytest.raises(CommandError, match=r"PODS\[0\]\.servers\[0\]: .*control characters"):
         run(write(tmp_path, text))
     assert not Server.objects.exists()
+
+
+def test_a_password_written_as_a_list_is_refused_naming_the_place(tmp_path) -> None:
+    text = "PODS: [{environment: a, servers: [{id: s, type: ipmi, host: h, pass: [1, 2]}]}]\n"
+    with pytest.raises(CommandError, match=r"PODS\[0\]\.servers\[0\]\.pass: must be a string"):
+        run(write(tmp_path, text), "--dry-run")
