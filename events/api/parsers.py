@@ -3,6 +3,10 @@
 DRF's JSONParser reads the request stream directly, which skips Django's
 ``DATA_UPLOAD_MAX_MEMORY_SIZE`` check (only ``request.body`` makes it): without this, a client
 could make the server read and decode a body of any size.
+
+DRF's parser also turns only ``ValueError`` into a 400: a body nested deeper than Python's
+recursion limit (``[[[[...`` a few thousand times, a few kilobytes) made the decoder raise
+``RecursionError``, a 500. It is a 400 here.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import status
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
 
 
@@ -45,7 +49,10 @@ class LimitedJSONParser(JSONParser):
             if len(body) > limit:
                 raise RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
             stream = io.BytesIO(body)
-        return super().parse(stream, media_type, parser_context)
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            raise ParseError("JSON parse error - the body is nested too deeply") from None
 
 
 class AnyTypeJSONParser(LimitedJSONParser):
