@@ -209,6 +209,17 @@ def test_a_naive_datetime_needs_an_offset(client: APIClient) -> None:
     }
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize("kind", ["start", "stop"])
+def test_a_time_beyond_the_years_a_datetime_holds_is_400_naming_at(
+    client: APIClient, kind: str, at: str
+) -> None:
+    send(client, type="start", pod="p", scenario="s")
+    answer = send(client, type=kind, pod="p", scenario="s", at=at)
+    assert answer.status_code == 400
+    assert answer.json() == {"at": ["`at` is out of range (before year 1 or after 9999 in UTC)"]}
+
+
 def test_a_far_future_at_blames_the_client_clock(client: APIClient) -> None:
     future = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     answer = send(client, type="start", pod="p", scenario="s", at=rfc3339(future))

@@ -86,6 +86,20 @@ def test_the_list_filters_and_paginates(client: APIClient) -> None:
     assert (page["count"], len(page["results"])) == (3, 1)
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_start_and_stop_times_beyond_the_years_a_datetime_holds_are_400_naming_at(
+    client: APIClient, at: str
+) -> None:
+    assert start(client, at=at).json() == {
+        "at": ["`at` is out of range (before year 1 or after 9999 in UTC)"]
+    }
+    run_id = start(client).json()["id"]
+    answer = client.post(f"/api/v1/runs/{run_id}/stop/", {"at": at}, format="json")
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["at"]
+    assert Run.objects.get().ended_at is None
+
+
 def test_a_bad_filter_is_400(client: APIClient) -> None:
     assert client.get("/api/v1/runs/", {"started_after": "last week"}).status_code == 400
 
