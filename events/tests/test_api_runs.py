@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from events import timestamps
 from events.api.testing import *  # noqa: F403 - fixtures
 from events.api.testing import ago, rfc3339
 from events.models import Run
@@ -133,6 +134,40 @@ def test_a_filter_time_that_cannot_be_utc_is_400(client: APIClient) -> None:
     answer = client.get("/api/v1/runs/", {"started_before": "0001-01-01T00:00:00+05:00"})
     assert answer.status_code == 400
     assert "started_before" in answer.json()
+
+
+def test_filter_times_take_nanoseconds_as_events_do(client: APIClient) -> None:
+    at = ago(60)
+    start(client, at=rfc3339(at))
+    ns = timestamps.to_ns(at)
+    for param, value, found in [
+        ("started_after", ns, 1),
+        ("started_after", ns + 1000, 0),
+        ("started_before", ns + 1000, 1),
+        ("started_before", ns, 0),
+    ]:
+        answer = client.get("/api/v1/runs/", {param: str(value)})
+        assert (param, answer.json()["count"]) == (param, found)
+
+
+@pytest.mark.parametrize("param", ["started_after", "started_before"])
+def test_a_naive_filter_time_is_400_naming_the_filter(client: APIClient, param: str) -> None:
+    answer = client.get("/api/v1/runs/", {param: "2026-11-25T09:00:00"})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        param: [f"`{param}` needs a UTC offset (Z or +hh:mm): a time without one is ambiguous"]
+    }
+
+
+@pytest.mark.parametrize("param", ["limit", "offset"])
+def test_a_page_bound_beyond_what_the_database_holds_is_400_naming_it(
+    client: APIClient, param: str
+) -> None:
+    start(client)
+    answer = client.get("/api/v1/runs/", {param: "99999999999999999999"})
+    assert answer.status_code == 400
+    assert list(answer.json()) == [param]
+    assert client.get("/api/v1/runs/", {param: str(2**63 - 1)}).status_code == 200
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
