@@ -149,7 +149,7 @@ class RecorderView(LegacyView):
         operation_id="legacy_recorder_start",
         parameters=[ENVIRONMENT_PARAMETER],
         request={"application/json": s.LegacyStartSerializer},
-        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS)},
+        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, environment: str) -> Response:
         """Start a scenario in a step (replacing the one running)."""
