@@ -22,7 +22,8 @@ class RunSource(models.TextChoices):
 class Run(models.Model):
     """One run of a scenario on a pod. ``ended_at`` is null while it runs."""
 
-    pod = models.ForeignKey(Pod, on_delete=models.CASCADE, related_name="runs")
+    # A pod with runs is never deleted: its history would go with it (deactivate it instead).
+    pod = models.ForeignKey(Pod, on_delete=models.PROTECT, related_name="runs")
     scenario = models.CharField(max_length=NAME_MAX_LENGTH, validators=[validate_name])
     started_at = models.DateTimeField(help_text="The client's time of the start event (UTC).")
     ended_at = models.DateTimeField(null=True, blank=True)

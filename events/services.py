@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from collectors.models import Pod
 from events.models import Run, RunSource, Step
+from events.timestamps import EARLIEST
 
 
 class EventError(Exception):
@@ -63,21 +65,32 @@ def start_run(
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
 
-    A run still running on the pod ends at ``at`` (or at its own latest start, if ``at`` is
-    earlier: the old API replaced a scenario without a word, so a late start must not fail).
-    Both runs carry their summary (see :func:`set_step`).
+    A run still running on the pod ends at ``at``. Runs of a pod follow each other: ``at`` may
+    not be before the running run's start or its running step's start (it would end them before
+    they started), nor before the end of the pod's last ended run (the runs would overlap).
+    Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
+    if that is later (a client may stamp its events up to five minutes ahead). Both runs carry
+    their summary (see :func:`set_step`).
+
+    :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
-    at = at or timezone.now()
     with transaction.atomic():
-        pod = _locked_pod(pod_name)
+        pod, last_end = _locked_pod_for_start(pod_name)
         if pod is None:
             # The old API accepted any environment; its pods were never declared beforehand.
             created, _ = Pod.objects.get_or_create(name=pod_name)
             pod = Pod.objects.select_for_update().get(pk=created.pk)
         previous = _running_run(pod)
         if previous is not None:
-            latest_start = max(previous.started_at, previous.running_step_started_at or at)  # type: ignore[attr-defined]
-            _end(previous, max(at, latest_start))
+            at = _event_time(previous, at, "start")
+            _end(previous, at)
+        elif at is None:
+            at = max(timezone.now(), last_end or EARLIEST)
+        elif last_end is not None and at < last_end:
+            raise EventOutOfOrder(
+                f"the start at {at.isoformat()} is before the end of the pod's last run "
+                f"({last_end.isoformat()}): runs of one pod may not overlap"
+            )
         run = Run.objects.create(pod=pod, scenario=scenario, started_at=at, source=source)
         if step is not None:
             _insert_step(run, step, at)
@@ -98,7 +111,7 @@ def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> Run:
         return _set_step_in_database(pod_name, step, at)
     with transaction.atomic():
         run = _locked_running_run(pod_name)
-        _enter_step(run, step, at or timezone.now())
+        _enter_step(run, step, at)
     return run
 
 
@@ -110,7 +123,7 @@ def stop_run(pod_name: str, at: dt.datetime | None = None) -> Run:
     """
     with transaction.atomic():
         run = _locked_running_run(pod_name)
-        _stop(run, at or timezone.now())
+        _stop(run, at)
     return run
 
 
@@ -121,7 +134,7 @@ def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> Run:
     """
     with transaction.atomic():
         run = _locked_run(run_id)
-        _enter_step(run, step, at or timezone.now())
+        _enter_step(run, step, at)
     return run
 
 
@@ -132,7 +145,7 @@ def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> Run:
     """
     with transaction.atomic():
         run = _locked_run(run_id)
-        _stop(run, at or timezone.now())
+        _stop(run, at)
     return run
 
 
@@ -215,11 +228,40 @@ def _fetch(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
     return tuple(_aware(value) for value in row) if row is not None else None
 
 
+def _lock() -> str:
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
 def _locked_pod(pod_name: str) -> Pod | None:
     """The pod, locked until the transaction ends (its other fields load when read)."""
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    row = _fetch(f"SELECT id FROM {_POD} WHERE name = %s{lock}", [pod_name])  # noqa: S608
+    row = _fetch(f"SELECT id FROM {_POD} WHERE name = %s{_lock()}", [pod_name])  # noqa: S608
     return Pod.from_db(connection.alias, ["id", "name"], [row[0], pod_name]) if row else None
+
+
+# The end of the pod's last ended run, read with the lock in the same round trip. Runs of a pod
+# do not overlap, so the last started of the ended ones is the last to end: the index on (pod,
+# started_at) finds it reading one or two rows, where max(ended_at) would read every run.
+_LAST_END = f"""
+    (SELECT r.ended_at FROM {_RUN} r WHERE r.pod_id = p.id AND r.ended_at IS NOT NULL
+     ORDER BY r.started_at DESC LIMIT 1)
+"""  # noqa: S608
+
+
+def _locked_pod_for_start(pod_name: str) -> tuple[Pod | None, dt.datetime | None]:
+    """:func:`_locked_pod`, and the end of its last ended run (None: it has none)."""
+    sql = f"SELECT p.id, {_LAST_END} FROM {_POD} p WHERE p.name = %s{_lock()}"  # noqa: S608
+    row = _fetch(sql, [pod_name])
+    if row is None:
+        return None, None
+    pod = Pod.from_db(connection.alias, ["id", "name"], [row[0], pod_name])
+    return pod, _datetime(row[1])
+
+
+def _datetime(value: Any) -> dt.datetime | None:
+    """A datetime read by a subquery: SQLite gives its text (its column type is not known)."""
+    if isinstance(value, str):
+        value = _aware(parse_datetime(value))
+    return cast("dt.datetime | None", value)
 
 
 def _read_run(sql: str, param: Any, pod: Pod) -> Run | None:
@@ -327,17 +369,36 @@ def _locked_run(run_id: int) -> Run:
     return run
 
 
+def _event_time(run: Run, at: dt.datetime | None, what: str) -> dt.datetime:
+    """The time of an event that changes the running ``run``, checked (:func:`_check_not_before`).
+
+    Without a time given, the event happens now, under the pod's lock; or at the start of the
+    run or of its running step if that is later: another client may have stamped them up to five
+    minutes ahead, or this process's clock be behind the one that stamped them. As the database
+    function does for steps (migration events 0004).
+    """
+    if at is None:
+        step_start = run.running_step_started_at  # type: ignore[attr-defined]
+        return max(timezone.now(), run.started_at, step_start or run.started_at)
+    _check_not_before(run, at, what)
+    return at
+
+
 def _check_not_before(run: Run, at: dt.datetime, what: str) -> None:
+    # A start ends the running run: the run it means is that one, not the run it starts.
+    whose, why = (
+        ("the running run's", "; a start ends it") if what == "start" else ("the run's", "")
+    )
     if at < run.started_at:
         raise EventOutOfOrder(
-            f"the {what} at {at.isoformat()} is before the run's start "
-            f"({run.started_at.isoformat()})"
+            f"the {what} at {at.isoformat()} is before {whose} start "
+            f"({run.started_at.isoformat()}){why}"
         )
     current_start = run.running_step_started_at  # type: ignore[attr-defined]
     if current_start is not None and at < current_start:
         raise EventOutOfOrder(
             f"the {what} at {at.isoformat()} is before the start of the current step "
-            f"{run.running_step!r} ({current_start.isoformat()})"  # type: ignore[attr-defined]
+            f"{run.running_step!r} ({current_start.isoformat()}){why}"  # type: ignore[attr-defined]
         )
 
 
@@ -348,16 +409,15 @@ def _end_running_step(run: Run, at: dt.datetime) -> None:
         _execute(_END_STEP, [at, timezone.now(), step_id])
 
 
-def _enter_step(run: Run, name: str, at: dt.datetime) -> None:
-    _check_not_before(run, at, "step")
+def _enter_step(run: Run, name: str, at: dt.datetime | None) -> None:
+    at = _event_time(run, at, "step")
     _end_running_step(run, at)
     _insert_step(run, name, at)
     _summarize(run, name, run.steps_counted + 1)  # type: ignore[attr-defined]
 
 
-def _stop(run: Run, at: dt.datetime) -> None:
-    _check_not_before(run, at, "stop")
-    _end(run, at)
+def _stop(run: Run, at: dt.datetime | None) -> None:
+    _end(run, _event_time(run, at, "stop"))
 
 
 def _end(run: Run, at: dt.datetime) -> None:

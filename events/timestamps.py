@@ -56,7 +56,12 @@ def parse_rfc3339(text: str) -> dt.datetime:
         value = dt.datetime.fromisoformat(f"{match['date']}T{match['time']}.{fraction}{offset}")
     except ValueError as exc:  # 2026-02-30, 25:00:00, +24:00 ...
         raise TimestampError(f"is not a valid time ({exc})") from None
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        # 0001-01-01T00:00:00+01:00 is in year 0 in UTC, 9999-12-31T23:59:59-01:00 in year
+        # 10000: valid RFC 3339 that no datetime holds (and far outside what parse() accepts).
+        raise TimestampError("is out of range (before year 1 or after 9999 in UTC)") from None
 
 
 def parse(value: object, now: dt.datetime | None = None) -> dt.datetime:
@@ -65,22 +70,28 @@ def parse(value: object, now: dt.datetime | None = None) -> dt.datetime:
     :raises TimestampError: not one of those, before 2000-01-01, or more than five minutes
         ahead of ``now`` (default: this server's clock).
     """
+    result = parse_any(value)
+    check_range(result, now)
+    return result
+
+
+def parse_any(value: object) -> dt.datetime:
+    """Like :func:`parse`, without its range check: for times that query, not record (filters).
+
+    :raises TimestampError: neither integer nanoseconds nor RFC 3339 with an offset.
+    """
     if isinstance(value, bool):  # bool is an int in Python, never a time in JSON
         raise TimestampError("must be integer nanoseconds or an RFC 3339 string, not a boolean")
     if isinstance(value, int):
-        result = _from_ns_checked(value)
-    elif isinstance(value, str):
+        return _from_ns_checked(value)
+    if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit():
-            result = _from_ns_checked(int(text))
-        else:
-            result = parse_rfc3339(text)
-    else:
-        raise TimestampError(
-            f"must be integer nanoseconds or an RFC 3339 string, not {type(value).__name__}"
-        )
-    check_range(result, now)
-    return result
+            return _from_ns_checked(int(text))
+        return parse_rfc3339(text)
+    raise TimestampError(
+        f"must be integer nanoseconds or an RFC 3339 string, not {type(value).__name__}"
+    )
 
 
 def check_range(value: dt.datetime, now: dt.datetime | None = None) -> None:

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from energylab.validators import control_character_in
 from events.models import Run
 from events.reports import ReportUnavailable, chart_series, run_report
 
@@ -18,16 +19,23 @@ def run_list(request: HttpRequest) -> HttpResponse:
     runs = Run.objects.select_related("pod").order_by("-started_at")
     pod = request.GET.get("pod", "")
     scenario = request.GET.get("scenario", "")
+    # No name holds a control character, and PostgreSQL refuses a NUL in a query (a 500): such
+    # a filter matches nothing, and the page says why.
+    refused = [label for label, value in (("pod", pod), ("scenario", scenario)) if bad(value)]
+    if refused:
+        runs = runs.none()
     if pod:
         runs = runs.filter(pod__name=pod)
     if scenario:
         runs = runs.filter(scenario=scenario)
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "events/run_list.html",
-        {"page": page, "pod": pod, "scenario": scenario},
-    )
+    context = {"page": page, "pod": pod, "scenario": scenario, "refused": refused}
+    return render(request, "events/run_list.html", context, status=400 if refused else 200)
+
+
+def bad(name: str) -> bool:
+    """Whether no pod or scenario can have this name (a control character in it)."""
+    return control_character_in(name) is not None
 
 
 @login_required

@@ -31,13 +31,21 @@ except services.EventOutOfOrder as error:
     refused = str(error)
 Step.objects.filter(name="one").delete()
 stopped = services.stop_run("pod, with = \\\\ 'quotes'", run.steps.get(name="three").started_at + s)
+try:
+    services.start_run("pod, with = \\\\ 'quotes'", "next", None, stopped.ended_at - s)
+    refused_start = None
+except services.EventOutOfOrder as error:
+    refused_start = str(error)
+following = services.start_run("pod, with = \\\\ 'quotes'", "next").run
 print(json.dumps({
     "answered": [run.running_step, run.steps_counted],
     "refused": refused,
     "steps": list(Step.objects.order_by("started_at").values_list("name", flat=True)),
-    "step_count": Run.objects.get().step_count,
+    "step_count": Run.objects.get(scenario="scenario").step_count,
     "running": Step.objects.filter(ended_at__isnull=True).count(),
     "ended": stopped.ended_at is not None,
+    "refused_start": refused_start,
+    "follows": following.started_at >= stopped.ended_at,
 }))
 """
 
@@ -65,3 +73,5 @@ def test_events_and_step_counts_work_on_a_fresh_sqlite_database(tmp_path: Path) 
     assert result["step_count"] == 2
     assert result["running"] == 0
     assert result["ended"] is True
+    assert "before the end of the pod's last run" in result["refused_start"]
+    assert result["follows"] is True

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import viewsets
+from django.db.models import ProtectedError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
 from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from collectors.api.filtersets import PodFilterSet, ServerFilterSet
 from collectors.api.serializers import PodSerializer, ServerSerializer
 from collectors.models import Pod, Server
+from events.api.exceptions import Conflict
 from events.api.permissions import ModelPermissionsWithView
 from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
+from events.api.serializers import DetailSerializer
 
 
 def _crud_schema(serializer: type[Any]) -> Any:
@@ -27,6 +32,12 @@ def _crud_schema(serializer: type[Any]) -> Any:
     )
 
 
+POD_HAS_RUNS = OpenApiResponse(DetailSerializer, description="The pod has runs (its history).")
+
+
+@extend_schema_view(
+    destroy=extend_schema(responses={204: None, **errors(404, *READ_ERRORS), 409: POD_HAS_RUNS})
+)
 @_crud_schema(PodSerializer)
 class PodViewSet(viewsets.ModelViewSet[Pod]):
     """Pods: read by any authenticated client, changed with the ``collectors.*_pod`` permissions."""
@@ -35,6 +46,19 @@ class PodViewSet(viewsets.ModelViewSet[Pod]):
     serializer_class = PodSerializer
     filterset_class = PodFilterSet
     permission_classes = [DjangoModelPermissions]
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Delete a pod that has no runs: runs are history, and go only with their pod."""
+        pod = self.get_object()
+        try:
+            pod.delete()
+        except ProtectedError:
+            runs = pod.runs.count()
+            raise Conflict(
+                f"pod {pod.name!r} has {runs} run{'s' if runs != 1 else ''}, which are never "
+                "deleted; set active=false to stop polling it"
+            ) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 @_crud_schema(ServerSerializer)

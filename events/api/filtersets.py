@@ -6,31 +6,40 @@ import datetime as dt
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db.models import QuerySet
-from rest_framework.exceptions import ValidationError
 
 from collectors.api.filtersets import name_filter
+from events import timestamps
 from events.models import Run
 
 
-class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
-    """An ISO 8601 time, compared in UTC.
+class TimeFormField(forms.Field):
+    """A time as events take it: RFC 3339 with a UTC offset, or integer nanoseconds.
 
-    PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows (a 500 without this), and a
-    time near year 1 or 9999 may not convert at all: that is a 400 naming the filter.
+    The same formats as ``at`` (docs/api.md), so a client can filter with the times it sends and
+    reads; a naive time is refused, as everywhere (which zone would it be in?). No range check:
+    a filter may ask about any time a datetime holds.
     """
 
     def __init__(self, *args: Any, param: str, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.param = param
 
-    def filter(self, qs: QuerySet[Any], value: Any) -> QuerySet[Any]:
-        if isinstance(value, dt.datetime):
-            try:
-                value = value.astimezone(dt.UTC)
-            except OverflowError:
-                raise ValidationError({self.param: ["is out of range"]}) from None
-        return super().filter(qs, value)
+    def to_python(self, value: Any) -> dt.datetime | None:
+        if value in self.empty_values:
+            return None
+        try:
+            return timestamps.parse_any(value)
+        except timestamps.TimestampError as exc:
+            raise forms.ValidationError(f"`{self.param}` {exc}") from None
+
+
+class TimeFilter(django_filters.Filter):
+    field_class = TimeFormField
+
+    def __init__(self, *args: Any, param: str, **kwargs: Any) -> None:
+        super().__init__(*args, param=param, **kwargs)  # given to the form field
 
 
 class RunFilterSet(django_filters.FilterSet):
@@ -39,11 +48,17 @@ class RunFilterSet(django_filters.FilterSet):
     scenario = name_filter("scenario")
     source = django_filters.CharFilter()
     running = django_filters.BooleanFilter(method="filter_running")
-    started_after = UTCDateTimeFilter(
-        param="started_after", field_name="started_at", lookup_expr="gte"
+    started_after = TimeFilter(
+        param="started_after",
+        field_name="started_at",
+        lookup_expr="gte",
+        help_text="RFC 3339 with a UTC offset, or integer nanoseconds.",
     )
-    started_before = UTCDateTimeFilter(
-        param="started_before", field_name="started_at", lookup_expr="lt"
+    started_before = TimeFilter(
+        param="started_before",
+        field_name="started_at",
+        lookup_expr="lt",
+        help_text="RFC 3339 with a UTC offset, or integer nanoseconds.",
     )
 
     class Meta:

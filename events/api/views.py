@@ -28,6 +28,7 @@ from events import services, timestamps
 from events.api import serializers as s
 from events.api.fast_post import FastPostAPIView
 from events.api.filtersets import RunFilterSet
+from events.api.pagination import RunPagination
 from events.api.parsers import LimitedJSONParser
 from events.api.permissions import CanSendEvents
 from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
@@ -116,7 +117,9 @@ class EventView(FastPostAPIView):
             "`start` starts a run of `scenario` on `pod` (created if unknown), ending the run "
             "still running there (`ended_previous`). `step` ends the running step of the pod's "
             "run and enters a new one; `stop` ends the run. `at` defaults to when the server "
-            "receives the event."
+            "applies the event. An event may not rewrite the pod's history: one before the "
+            "start of the running run or of its step, or a start before the end of the pod's "
+            "last run, is a 409."
         ),
         parameters=[SOURCE_PARAMETER],
         request=PolymorphicProxySerializer(
@@ -174,6 +177,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return s.RunSummarySerializer if self.action == "list" else s.RunSerializer
 
     filterset_class = RunFilterSet
+    pagination_class = RunPagination
     parser_classes = [LimitedJSONParser]
     throttle_scope = "events"
 
@@ -204,7 +208,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         summary="Start a run",
         parameters=[SOURCE_PARAMETER],
         request=s.RunStartSerializer,
-        responses={201: s.StartedSerializer, **errors(*WRITE_ERRORS)},
+        responses={201: s.StartedSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def create(self, request: Request) -> Response:
         data = validated(s.RunStartSerializer, request.data)

@@ -110,11 +110,23 @@ def test_a_start_replaces_the_running_run_and_says_so(client: APIClient) -> None
     assert Run.objects.filter(ended_at__isnull=True).count() == 1
 
 
-def test_a_start_earlier_than_the_running_run_ends_it_at_its_own_start(client: APIClient) -> None:
-    started = ago(10)
-    send(client, type="start", pod="p", scenario="a", at=rfc3339(started))
-    answer = send(client, type="start", pod="p", scenario="b", at=rfc3339(ago(20))).json()
-    assert answer["ended_previous"]["ended_at"] == rfc3339(started)
+def test_a_start_earlier_than_the_running_run_is_409_and_changes_nothing(
+    client: APIClient,
+) -> None:
+    send(client, type="start", pod="p", scenario="a", at=rfc3339(ago(10)))
+    answer = send(client, type="start", pod="p", scenario="b", at=rfc3339(ago(20)))
+    assert answer.status_code == 409
+    assert "before the running run's start" in answer.json()["detail"]
+    assert Run.objects.get().ended_at is None
+
+
+def test_a_backdated_start_before_the_pods_last_run_is_409(client: APIClient) -> None:
+    send(client, type="start", pod="p", scenario="a", at=rfc3339(ago(20)))
+    send(client, type="stop", pod="p", at=rfc3339(ago(10)))
+    answer = send(client, type="start", pod="p", scenario="b", at="1735000000000000000")
+    assert answer.status_code == 409
+    assert "before the end of the pod's last run" in answer.json()["detail"]
+    assert Run.objects.count() == 1
 
 
 @pytest.mark.parametrize("body", [{"type": "step", "step": "x"}, {"type": "stop"}])
@@ -207,6 +219,17 @@ def test_a_naive_datetime_needs_an_offset(client: APIClient) -> None:
     assert answer.json() == {
         "at": ["`at` needs a UTC offset (Z or +hh:mm): a time without one is ambiguous"]
     }
+
+
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize("kind", ["start", "stop"])
+def test_a_time_beyond_the_years_a_datetime_holds_is_400_naming_at(
+    client: APIClient, kind: str, at: str
+) -> None:
+    send(client, type="start", pod="p", scenario="s")
+    answer = send(client, type=kind, pod="p", scenario="s", at=at)
+    assert answer.status_code == 400
+    assert answer.json() == {"at": ["`at` is out of range (before year 1 or after 9999 in UTC)"]}
 
 
 def test_a_far_future_at_blames_the_client_clock(client: APIClient) -> None:

@@ -14,10 +14,13 @@ from rest_framework.views import APIView
 
 from events.api.authentication import CachedTokenAuthentication
 from events.api.testing import *  # noqa: F403 - fixtures
+from events.api.testing import ago, rfc3339
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/events/"
+# Event times that are the same for both paths (the 409 answers quote them).
+TEN_S_AGO, TWENTY_S_AGO = rfc3339(ago(10)), rfc3339(ago(20))
 # Values that differ between two equal events: ids and times.
 VARYING = re.compile(r'"(id|started_at|ended_at|received_at)":("[^"]*"|\d+)')
 
@@ -83,6 +86,21 @@ def test_the_everyday_event_is_answered_without_drf_dispatch(
                 {"type": "start", "pod": "P", "scenario": "t"},
             ],
             id="start-over-running",
+        ),
+        pytest.param(
+            [
+                {"type": "start", "pod": "P", "scenario": "s", "at": TEN_S_AGO},
+                {"type": "start", "pod": "P", "scenario": "t", "at": TWENTY_S_AGO},
+            ],
+            id="start-before-the-running-run",
+        ),
+        pytest.param(
+            [
+                {"type": "start", "pod": "P", "scenario": "s", "at": TWENTY_S_AGO},
+                {"type": "stop", "pod": "P", "at": TEN_S_AGO},
+                {"type": "start", "pod": "P", "scenario": "t", "at": TWENTY_S_AGO},
+            ],
+            id="start-before-the-last-run-ended",
         ),
     ],
 )

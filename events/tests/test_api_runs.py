@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from events import timestamps
 from events.api.testing import *  # noqa: F403 - fixtures
 from events.api.testing import ago, rfc3339
 from events.models import Run
@@ -86,6 +87,20 @@ def test_the_list_filters_and_paginates(client: APIClient) -> None:
     assert (page["count"], len(page["results"])) == (3, 1)
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_start_and_stop_times_beyond_the_years_a_datetime_holds_are_400_naming_at(
+    client: APIClient, at: str
+) -> None:
+    assert start(client, at=at).json() == {
+        "at": ["`at` is out of range (before year 1 or after 9999 in UTC)"]
+    }
+    run_id = start(client).json()["id"]
+    answer = client.post(f"/api/v1/runs/{run_id}/stop/", {"at": at}, format="json")
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["at"]
+    assert Run.objects.get().ended_at is None
+
+
 def test_a_bad_filter_is_400(client: APIClient) -> None:
     assert client.get("/api/v1/runs/", {"started_after": "last week"}).status_code == 400
 
@@ -119,6 +134,40 @@ def test_a_filter_time_that_cannot_be_utc_is_400(client: APIClient) -> None:
     answer = client.get("/api/v1/runs/", {"started_before": "0001-01-01T00:00:00+05:00"})
     assert answer.status_code == 400
     assert "started_before" in answer.json()
+
+
+def test_filter_times_take_nanoseconds_as_events_do(client: APIClient) -> None:
+    at = ago(60)
+    start(client, at=rfc3339(at))
+    ns = timestamps.to_ns(at)
+    for param, value, found in [
+        ("started_after", ns, 1),
+        ("started_after", ns + 1000, 0),
+        ("started_before", ns + 1000, 1),
+        ("started_before", ns, 0),
+    ]:
+        answer = client.get("/api/v1/runs/", {param: str(value)})
+        assert (param, answer.json()["count"]) == (param, found)
+
+
+@pytest.mark.parametrize("param", ["started_after", "started_before"])
+def test_a_naive_filter_time_is_400_naming_the_filter(client: APIClient, param: str) -> None:
+    answer = client.get("/api/v1/runs/", {param: "2026-11-25T09:00:00"})
+    assert answer.status_code == 400
+    assert answer.json() == {
+        param: [f"`{param}` needs a UTC offset (Z or +hh:mm): a time without one is ambiguous"]
+    }
+
+
+@pytest.mark.parametrize("param", ["limit", "offset"])
+def test_a_page_bound_beyond_what_the_database_holds_is_400_naming_it(
+    client: APIClient, param: str
+) -> None:
+    start(client)
+    answer = client.get("/api/v1/runs/", {param: "99999999999999999999"})
+    assert answer.status_code == 400
+    assert list(answer.json()) == [param]
+    assert client.get("/api/v1/runs/", {param: str(2**63 - 1)}).status_code == 200
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete"])

@@ -57,6 +57,9 @@ def test_to_ns_is_exact() -> None:
         (None, "not NoneType"),
         ("1999-12-31T23:59:59Z", "before 2000-01-01"),
         ("2026-11-25T10:06:00Z", "is 360 s in the future; check the client's clock"),
+        # Valid RFC 3339 whose UTC time is in year 0 or 10000: no datetime holds it.
+        ("0001-01-01T00:00:00+01:00", "out of range"),
+        ("9999-12-31T23:59:59-01:00", "out of range"),
     ],
 )
 def test_refused_times_say_why(value: object, message: str) -> None:

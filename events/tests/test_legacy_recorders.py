@@ -185,6 +185,38 @@ def test_control_characters_in_the_environment_are_400(client: APIClient, bad: s
     assert "environment" in answer.json()
 
 
+@pytest.mark.parametrize("bad", ["%C3", "a%FFb", "%ED%A0%80"])  # truncated, invalid, surrogate
+@pytest.mark.parametrize("method", ["post", "get", "delete", "step"])
+@pytest.mark.parametrize("raw_uri", [False, True])
+def test_escapes_that_are_not_utf8_in_the_environment_are_400(
+    client: APIClient, bad: str, method: str, raw_uri: bool
+) -> None:
+    path = BASE + bad + ("/step" if method == "step" else "")
+    extra = {"RAW_URI": path} if raw_uri else {}
+    call = client.post if method in ("post", "step") else getattr(client, method)
+    answer = call(path, {"scenario": "s", "step": "t"}, format="json", **extra)
+    assert answer.status_code == 400
+    assert answer.json() == {
+        "environment": ["is not valid UTF-8 once its percent-escapes are decoded"]
+    }
+    assert not Pod.objects.exists()
+
+
+def test_a_name_that_looks_like_an_escape_is_kept_behind_gunicorn(client: APIClient) -> None:
+    path = env_url("%C3")  # sent as %25C3: told from a broken %C3 by the raw request line
+    answer = client.post(path, {"scenario": "s", "step": "t"}, format="json", RAW_URI=path)
+    assert answer.json()["environment"] == "%C3"
+    assert Pod.objects.get().name == "%C3"
+
+
+def test_escapes_that_are_not_utf8_in_an_equipment_are_400(client: APIClient) -> None:
+    body = {"environment": "p", "measurements": [{"value": 1}]}
+    answer = client.post("/resources/equipments/%C3/measurements", body, format="json")
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["equipment"]
+    assert not Pod.objects.exists()
+
+
 def test_old_clients_may_omit_the_content_type(client: APIClient) -> None:
     answer = client.post(env_url("p"), '{"scenario": "a", "step": "b"}', content_type="text/plain")
     assert answer.status_code == 200

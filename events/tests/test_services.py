@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import threading
@@ -47,13 +48,74 @@ def test_a_start_ends_the_running_run_and_its_step_at_its_time() -> None:
     assert Run.objects.filter(ended_at__isnull=True).get() == second.run
 
 
-def test_a_late_start_ends_the_previous_run_no_earlier_than_its_latest_start() -> None:
+def assert_runs_follow_each_other(pod: str) -> None:
+    """The pod's runs in order: none overlaps the next, none ends before it starts."""
+    runs = list(Run.objects.filter(pod__name=pod).order_by("started_at", "id"))
+    for earlier, later in itertools.pairwise(runs):
+        assert earlier.ended_at is not None
+        assert earlier.started_at <= earlier.ended_at <= later.started_at
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (T0 - 60 * S, "before the running run's start"),
+        (T0 + 2 * S, "before the start of the current step 'two'"),
+    ],
+)
+def test_a_start_before_the_running_run_or_step_is_out_of_order_and_changes_nothing(
+    at: dt.datetime, message: str
+) -> None:
+    """A start ends the running run at its time: before that run's (or step's) start, it would
+    end it before it began and the two runs would overlap."""
     services.start_run("pod", "a", "one", T0)
     services.set_step("pod", "two", T0 + 5 * S)
-    services.start_run("pod", "b", None, T0 - 60 * S)
-    previous = Run.objects.get(scenario="a")
-    assert previous.ended_at == T0 + 5 * S
-    assert Step.objects.get(name="two").ended_at == T0 + 5 * S
+    with pytest.raises(services.EventOutOfOrder, match=message):
+        services.start_run("pod", "b", None, at)
+    assert Run.objects.get().ended_at is None
+    assert Step.objects.get(name="two").ended_at is None
+
+
+def test_a_start_before_the_end_of_the_last_run_is_out_of_order_and_changes_nothing() -> None:
+    services.start_run("pod", "a", "one", T0)
+    services.stop_run("pod", T0 + 10 * S)
+    with pytest.raises(services.EventOutOfOrder, match="before the end of the pod's last run"):
+        services.start_run("pod", "b", None, T0 + 9 * S)
+    assert Run.objects.count() == 1
+    services.start_run("pod", "b", None, T0 + 10 * S)  # the instant it ended: in order
+    assert_runs_follow_each_other("pod")
+
+
+def test_a_start_without_a_time_is_never_before_the_end_of_the_last_run() -> None:
+    """The last run was stopped with a time ahead of this server's clock (up to five minutes
+    are accepted): a start stamped by the server must not begin inside it."""
+    ahead = timezone.now() + 4 * 60 * S
+    services.start_run("pod", "a", None, ahead - S)
+    services.stop_run("pod", ahead)
+    started = services.start_run("pod", "b").run
+    assert started.started_at == ahead
+    assert_runs_follow_each_other("pod")
+
+
+def test_a_start_without_a_time_is_never_before_the_running_runs_latest_start() -> None:
+    ahead = timezone.now() + 4 * 60 * S
+    services.start_run("pod", "a", "one", ahead - S)
+    services.set_step("pod", "two", ahead)
+    started = services.start_run("pod", "b")
+    assert started.run.started_at == ahead
+    assert Run.objects.get(scenario="a").ended_at == ahead
+    assert_runs_follow_each_other("pod")
+
+
+@pytest.mark.parametrize("event", ["step", "stop"])
+def test_a_step_or_stop_without_a_time_is_never_before_the_runs_latest_start(event: str) -> None:
+    ahead = timezone.now() + 4 * 60 * S
+    services.start_run("pod", "a", "one", ahead)
+    if event == "step":
+        services.set_step("pod", "two")
+        assert Step.objects.get(name="two").started_at == ahead
+    else:
+        assert services.stop_run("pod").ended_at == ahead
 
 
 def test_a_step_ends_the_running_step() -> None:
@@ -164,15 +226,33 @@ def errors_of_threads(count: int, work: Callable[[int], object]) -> list[BaseExc
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_starts_on_a_new_pod_leave_one_running_run() -> None:
-    def start(i: int) -> None:
-        services.start_run("contended pod", f"s{i}", "one", T0 + i * S)
+def test_concurrent_starts_on_a_new_pod_leave_one_running_run_and_no_overlap() -> None:
+    """Starts the server stamps happen when they take the pod's lock: one stamped a moment
+    earlier but locked later must not start inside the run started meanwhile."""
 
-    assert errors_of_threads(8, start) == []
+    def start(i: int) -> None:
+        services.start_run("contended pod", f"s{i}", "one")
+
+    assert errors_of_threads(12, start) == []
     assert Pod.objects.filter(name="contended pod").count() == 1
-    assert Run.objects.count() == 8
+    assert Run.objects.count() == 12
     assert Run.objects.filter(ended_at__isnull=True).count() == 1
     assert Step.objects.filter(ended_at__isnull=True).count() == 1
+    assert_runs_follow_each_other("contended pod")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_starts_with_times_are_applied_in_order_or_refused() -> None:
+    services.start_run("contended pod", "first", None, T0)
+
+    def start(i: int) -> None:
+        # Refused when a later start took the lock first: this one would rewrite its history.
+        with contextlib.suppress(services.EventOutOfOrder):
+            services.start_run("contended pod", f"s{i}", "one", T0 + (i + 1) * S)
+
+    assert errors_of_threads(8, start) == []
+    assert Run.objects.filter(ended_at__isnull=True).count() == 1
+    assert_runs_follow_each_other("contended pod")
 
 
 @pytest.mark.django_db(transaction=True)

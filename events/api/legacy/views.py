@@ -10,7 +10,7 @@ apart when the server passes the raw request line (gunicorn's ``RAW_URI``, uWSGI
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -101,6 +101,30 @@ class LegacyView(APIView):
     throttle_classes = [ScopedRateThrottleFromSettings]
     throttle_scope = "events"
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        check_path_encoding(request, kwargs)
+
+
+def check_path_encoding(request: Request, names: dict[str, Any]) -> None:
+    """:raises ValidationError: (400) the path's percent-escapes are not UTF-8, naming the name.
+
+    Django keeps such bytes as their escapes (``%C3``, an encoded surrogate ``%ED%A0%80``), so
+    the view would create a pod named by that literal text. The raw request line tells them from
+    a name holding ``%C3`` (sent as ``%25C3``); without it (see the module's docstring), a name
+    whose escapes would not decode is refused as ambiguous.
+    """
+    raw = request.META.get("RAW_URI") or request.META.get("REQUEST_URI")
+    sent = {"path": urlsplit(raw).path} if raw else names
+    for field, value in sent.items():
+        try:
+            unquote_to_bytes(str(value)).decode("utf-8")
+        except UnicodeDecodeError:
+            field = next(iter(names), field)
+            raise ValidationError(
+                {field: ["is not valid UTF-8 once its percent-escapes are decoded"]}
+            ) from None
+
 
 class PingView(APIView):
     """Up while the database answers. Open to all, so clients can tell "down" from "refused"."""
@@ -150,7 +174,7 @@ class RecorderView(LegacyView):
         operation_id="legacy_recorder_start",
         parameters=[ENVIRONMENT_PARAMETER],
         request={"application/json": s.LegacyStartSerializer},
-        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS)},
+        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, environment: str) -> Response:
         """Start a scenario in a step (replacing the one running)."""
