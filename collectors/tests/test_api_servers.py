@@ -251,3 +251,11 @@ def test_health_fields_are_read_only(operator_client: APIClient, pod: Pod) -> No
     )
     assert answer.json()["last_reading_w"] is None
     assert answer.json()["last_error"] == ""
+
+
+def test_a_page_bound_beyond_what_the_database_holds_is_400_naming_it(
+    operator_client: APIClient,
+) -> None:
+    answer = operator_client.get("/api/v1/servers/", {"limit": "99999999999999999999"})
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["limit"]

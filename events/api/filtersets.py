@@ -35,6 +35,27 @@ class TimeFormField(forms.Field):
             raise forms.ValidationError(f"`{self.param}` {exc}") from None
 
 
+class StrictBooleanFormField(forms.Field):
+    """``true``/``false`` (or ``1``/``0``, ``yes``/``no``), else a 400: django-filter's boolean
+    takes anything else as "not given", so ``?running=maybe`` listed every run."""
+
+    TRUE, FALSE = frozenset({"true", "1", "yes"}), frozenset({"false", "0", "no"})
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in self.empty_values:
+            return None
+        lowered = str(value).strip().lower()
+        if lowered in self.TRUE:
+            return True
+        if lowered in self.FALSE:
+            return False
+        raise forms.ValidationError(f"{value!r} is not true or false")
+
+
+class StrictBooleanFilter(django_filters.Filter):
+    field_class = StrictBooleanFormField
+
+
 class TimeFilter(django_filters.Filter):
     field_class = TimeFormField
 
@@ -47,7 +68,7 @@ class RunFilterSet(django_filters.FilterSet):
     pod_id = django_filters.NumberFilter(field_name="pod_id")
     scenario = name_filter("scenario")
     source = django_filters.CharFilter()
-    running = django_filters.BooleanFilter(method="filter_running")
+    running = StrictBooleanFilter(method="filter_running")
     started_after = TimeFilter(
         param="started_after",
         field_name="started_at",

@@ -1,4 +1,4 @@
-"""Pages of the run list: ``limit`` and ``offset`` the database can hold, or a 400 naming them."""
+"""Pages of every list: ``limit`` and ``offset`` the database can hold, or a 400 naming them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from rest_framework.pagination import LimitOffsetPagination
 LARGEST = 2**63 - 1
 
 
-class RunPagination(LimitOffsetPagination):
+class BoundedLimitOffsetPagination(LimitOffsetPagination):
     def get_limit(self, request: Any) -> int | None:
         _check_range(request, self.limit_query_param)
         return super().get_limit(request)

@@ -28,7 +28,6 @@ from events import services, timestamps
 from events.api import serializers as s
 from events.api.fast_post import FastPostAPIView
 from events.api.filtersets import RunFilterSet
-from events.api.pagination import RunPagination
 from events.api.parsers import LimitedJSONParser
 from events.api.permissions import CanSendEvents
 from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
@@ -177,7 +176,6 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return s.RunSummarySerializer if self.action == "list" else s.RunSerializer
 
     filterset_class = RunFilterSet
-    pagination_class = RunPagination
     parser_classes = [LimitedJSONParser]
     throttle_scope = "events"
 

@@ -87,6 +87,12 @@ def test_the_list_filters_and_paginates(client: APIClient) -> None:
     assert (page["count"], len(page["results"])) == (3, 1)
 
 
+def test_a_running_filter_that_is_not_true_or_false_is_400_naming_it(client: APIClient) -> None:
+    answer = client.get("/api/v1/runs/", {"running": "maybe"})
+    assert answer.status_code == 400
+    assert list(answer.json()) == ["running"]
+
+
 @pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
 def test_start_and_stop_times_beyond_the_years_a_datetime_holds_are_400_naming_at(
     client: APIClient, at: str
@@ -159,15 +165,16 @@ def test_a_naive_filter_time_is_400_naming_the_filter(client: APIClient, param: 
     }
 
 
+@pytest.mark.parametrize("path", ["/api/v1/runs/", "/api/v1/pods/"])
 @pytest.mark.parametrize("param", ["limit", "offset"])
 def test_a_page_bound_beyond_what_the_database_holds_is_400_naming_it(
-    client: APIClient, param: str
+    client: APIClient, param: str, path: str
 ) -> None:
     start(client)
-    answer = client.get("/api/v1/runs/", {param: "99999999999999999999"})
+    answer = client.get(path, {param: "99999999999999999999"})
     assert answer.status_code == 400
     assert list(answer.json()) == [param]
-    assert client.get("/api/v1/runs/", {param: str(2**63 - 1)}).status_code == 200
+    assert client.get(path, {param: str(2**63 - 1)}).status_code == 200
 
 
 @pytest.mark.parametrize("method", ["get", "post", "delete"])
