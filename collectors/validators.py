@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-from energylab.validators import control_character_in
+from energylab.validators import control_character_in, validate_printable
 
 URL_SCHEMES = ("http", "https")
 # Characters a bare host name or address never holds: they belong to URLs (or to credentials).
@@ -22,13 +22,7 @@ _NOT_IN_A_BARE_HOST = set("/?#@[]")
 
 def validate_topology(value: str) -> None:
     """A data centre, room, row or rack: any printable text (blank too), no control characters."""
-    bad = control_character_in(value)
-    if bad is not None:
-        raise ValidationError(
-            "may not contain control characters (found U+%(code)04X)",
-            code="control_character",
-            params={"code": ord(bad)},
-        )
+    validate_printable(value)
 
 
 def validate_host(value: str) -> None:

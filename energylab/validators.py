@@ -23,6 +23,11 @@ def validate_name(value: str) -> None:
     """Refuse empty names and names with control characters (newline, tab, NUL, ...)."""
     if value == "":
         raise ValidationError("may not be empty", code="blank")
+    validate_printable(value)
+
+
+def validate_printable(value: str) -> None:
+    """Refuse text with control characters (newline, tab, NUL, ...); blank passes."""
     bad = control_character_in(value)
     if bad is not None:
         raise ValidationError(
