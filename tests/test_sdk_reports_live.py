@@ -154,3 +154,53 @@ def test_reports_need_credentials(live_server, pod: Pod) -> None:
     done = energylab(live_server, None, "--run", "1")
     assert done.returncode == 1
     assert "refused the credentials (HTTP 401)" in done.stderr
+
+
+def test_record_with_report_prints_the_runs_report_after_the_command(
+    live_server, token: str, pod: Pod, buffer, influx, settings
+) -> None:
+    settings.CORRELATION_DELAY = 0.0
+    cli = shutil.which("energylab", path=os.path.dirname(sys.executable))
+    assert cli
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "ENERGY_"))}
+    env.update(ENERGYLAB_API_URL=live_server.url, ENERGYLAB_POD=POD, ENERGYLAB_API_TOKEN=token)
+    command = [sys.executable, "-c", "print('the job ran'); raise SystemExit(4)"]
+    done = subprocess.run(
+        [cli, "record", "--scenario", "job, nightly", "--report", "--", *command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 4, done.stderr
+    run = Run.objects.get(pod__name=POD, scenario="job, nightly")
+    lines = done.stdout.splitlines()
+    assert lines[0] == "the job ran"
+    assert lines[1].startswith(f"Run {run.pk}: job, nightly on {POD}")
+    assert "TOTAL" in done.stdout
+
+
+def test_pytest_with_energylab_report_ends_with_the_runs_report(
+    live_server, token: str, pod: Pod, buffer, influx, settings, tmp_path
+) -> None:
+    settings.CORRELATION_DELAY = 0.0
+    (tmp_path / "test_suite.py").write_text("def test_one():\n    assert True\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "ENERGY_"))}
+    env.update(ENERGYLAB_API_URL=live_server.url, ENERGYLAB_POD=POD, ENERGYLAB_API_TOKEN=token)
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider"),
+            *("--energylab-scenario", "unit tests", "--energylab-report", "test_suite.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    run = Run.objects.get(pod__name=POD, scenario="unit tests")
+    assert "energylab" in done.stdout
+    assert f"Run {run.pk}: unit tests on {POD}" in done.stdout
+    assert "test_suite.py::test_one" in done.stdout

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._config import Config, resolve
-from ._transport import TRANSPORT_ERRORS, Event, HttpSession, Response, protocol_for
+from ._transport import START, TRANSPORT_ERRORS, Event, HttpSession, Response, protocol_for
 
 logger = logging.getLogger("energylab_sdk")
 
@@ -46,6 +46,7 @@ class Client:
         self.stats = Stats()
         self.offset_ns: int | None = None  # server clock - local clock, once learned
         self.last_error: str | None = None
+        self.started_runs: dict[str, int] = {}  # pod -> id of the last run a start began there
         self._lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # the sender waits here for events
         self._idle = threading.Condition(self._lock)  # flush() waits here for an empty queue
@@ -214,6 +215,8 @@ class Client:
         status = answer.status
         if 200 <= status < 300:
             self.stats.sent += 1
+            if event.kind == START:
+                self._remember_run(event.pod, answer)
             if self._down:
                 self._down = False
                 logger.warning("energylab: API %s is reachable again", self.config.base_url)
@@ -243,6 +246,13 @@ class Client:
                 detail,
             )
         return True
+
+    def _remember_run(self, pod: str, answer: Response) -> None:
+        # The native API answers a start with the run (the legacy API does not say its id).
+        data = answer.json()
+        run_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(run_id, int) and not isinstance(run_id, bool):
+            self.started_runs[pod] = run_id
 
     def _transient(self, reason: str) -> None:
         self.stats.failures += 1

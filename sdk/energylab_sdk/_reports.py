@@ -5,12 +5,14 @@ Unlike events, this runs on the caller's thread and waits: the caller asked for 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from . import _client
 from ._config import LEGACY, Config
 from ._transport import TRANSPORT_ERRORS, HttpSession
 
@@ -97,6 +99,60 @@ class ReportClient:
             sleep(min(left, _pause(report)))
             report = self.report(run_id)
         return report
+
+
+def fetch(
+    config: Config,
+    *,
+    run_id: int | None = None,
+    scenario: str | None = None,
+    last: int = 1,
+    wait: float = 0.0,
+    on_wait: Callable[[dict[str, Any]], None] = lambda report: None,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The reports of run ``run_id``, or of the last ``last`` runs of ``scenario`` on the
+    configured pod (oldest first) with their comparison when there are several.
+
+    :raises ReportError: they cannot be had; the message says why.
+    """
+    client = ReportClient(config)
+    try:
+        if run_id is not None:
+            ids = [run_id]
+        elif scenario is not None and config.pod:
+            ids = client.last_runs(config.pod, scenario, last)
+        else:
+            raise ReportError("a run's id, or a scenario and a pod, are needed")
+        reports = [client.final_report(one, wait, on_wait) for one in ids]
+        comparison = (
+            client.comparison(config.pod or "", scenario or "", last) if len(ids) > 1 else None
+        )
+    finally:
+        client.close()
+    return reports, comparison
+
+
+def of_recording(
+    client: _client.Client,
+    *,
+    wait: float,
+    on_wait: Callable[[dict[str, Any]], None] = lambda report: None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """The report of the run this process's last recording on its pod started (``energylab
+    record --report``, ``pytest --energylab-report``), once its events are flushed.
+
+    :raises ReportError: there is none to have; the message says why.
+    """
+    config = client.config
+    ReportClient(config)  # no URL, or an old recorder's: raises, saying why
+    run_id = client.started_runs.get(config.pod or "")
+    if run_id is None:
+        why = client.last_error or "its start was not acknowledged"
+        raise ReportError(f"the run was not recorded ({why})")
+    config = dataclasses.replace(config, timeout=timeout or DEFAULT_TIMEOUT)
+    reports, _ = fetch(config, run_id=run_id, wait=wait, on_wait=on_wait)
+    return reports[0]
 
 
 def _pause(report: dict[str, Any]) -> float:

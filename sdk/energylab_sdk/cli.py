@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from . import __version__, _api, _client, _config, _reports, report_format
@@ -66,10 +65,24 @@ def _parser() -> argparse.ArgumentParser:
         help="run a command inside a recording",
         description="Run CMD inside a recording of SCENARIO; exit with CMD's exit code. "
         "Signals are forwarded to CMD. The API being down never changes the exit code.",
-        usage="energylab record --scenario S [--step T] [options] -- CMD [ARG...]",
+        usage="energylab record --scenario S [--step T] [--report] [options] -- CMD [ARG...]",
     )
     record.add_argument("--scenario", required=True, help="scenario name")
     record.add_argument("--step", help="initial step")
+    record.add_argument(
+        "--report",
+        action="store_true",
+        help="after CMD, print the run's energy report (as `energylab report` does; never "
+        "changes the exit code)",
+    )
+    record.add_argument(
+        "--wait",
+        type=float,
+        default=DEFAULT_REPORT_WAIT,
+        metavar="SECONDS",
+        help=f"with --report: how long to wait for the run's last samples "
+        f"(default {DEFAULT_REPORT_WAIT:g})",
+    )
     _common(record)
     record.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
 
@@ -195,7 +208,21 @@ def _record(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     with _api.recording(args.scenario, step=args.step):
         code = _run(cmd)
     client.shutdown()
+    if args.report:
+        _report_recorded(client, args)
     return code
+
+
+def _report_recorded(client: _client.Client, args: argparse.Namespace) -> None:
+    """``record --report``: the recorded run's report on stdout, or why not on stderr."""
+    try:
+        report = _reports.of_recording(
+            client, wait=args.wait, on_wait=_tell_waiting(args.wait), timeout=args.timeout
+        )
+    except _reports.ReportError as exc:
+        print(f"energylab: no report: {exc}", file=sys.stderr)
+        return
+    sys.stdout.write(report_format.render([report], None, "table", one_run=True))
 
 
 def _run(cmd: list[str]) -> int:
@@ -234,44 +261,31 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.scenario is not None and not config.pod:
         parser.error("--scenario needs a pod (--pod, ENERGYLAB_POD or NODE_NAME)")
 
-    def waiting(report: dict[str, Any]) -> None:
+    try:
+        reports, comparison = _reports.fetch(
+            config,
+            run_id=args.run,
+            scenario=args.scenario,
+            last=args.last,
+            wait=args.wait,
+            on_wait=_tell_waiting(args.wait),
+        )
+    except _reports.ReportError as exc:
+        print(f"energylab: {exc}", file=sys.stderr)
+        return EXIT_REPORT_FAILED
+    sys.stdout.write(report_format.render(reports, comparison, args.format, args.run is not None))
+    return 0
+
+
+def _tell_waiting(wait: float) -> Callable[[dict[str, Any]], None]:
+    def tell(report: dict[str, Any]) -> None:
         print(
-            f"energylab: run {report['run']['id']} just ended; waiting up to {args.wait:g} s "
+            f"energylab: run {report['run']['id']} just ended; waiting up to {wait:g} s "
             f"for its last samples (about until {report.get('final_after')})",
             file=sys.stderr,
         )
 
-    try:
-        client = _reports.ReportClient(config)
-        try:
-            if args.run is not None:
-                ids = [args.run]
-            else:
-                assert config.pod is not None
-                ids = client.last_runs(config.pod, args.scenario, args.last)
-            reports = [client.final_report(run_id, args.wait, waiting) for run_id in ids]
-            comparison = (
-                client.comparison(config.pod or "", args.scenario, args.last)
-                if len(reports) > 1
-                else None
-            )
-        finally:
-            client.close()
-    except _reports.ReportError as exc:
-        print(f"energylab: {exc}", file=sys.stderr)
-        return EXIT_REPORT_FAILED
-    if args.format == "json":
-        payload: Any = (
-            reports[0] if args.run is not None else {"runs": reports, "comparison": comparison}
-        )
-        print(json.dumps(payload, ensure_ascii=False, indent=2))
-    elif args.format == "csv":
-        sys.stdout.write(report_format.as_csv(reports))
-    else:
-        print("\n\n".join(report_format.as_table(r) for r in reports))
-        if comparison:
-            print(report_format.comparison_table(comparison))
-    return 0
+    return tell
 
 
 def main(argv: Sequence[str] | None = None) -> int:

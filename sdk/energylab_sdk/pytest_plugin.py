@@ -2,7 +2,8 @@
 
 Each test is a step named by its node id. Off unless ``--energylab-scenario`` is given; the
 API being down never fails or slows a test run (events are queued and sent in the background).
-Under pytest-xdist, the controller records the run and each worker sets the steps.
+Under pytest-xdist, the controller records the run and each worker sets the steps. With
+``--energylab-report``, the run's energy report (per test, per server) ends the terminal summary.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from . import _api
+from . import _api, _client, _reports, report_format
+
+REPORT_WAIT = 60.0
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,6 +33,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="pod to record on (default ENERGYLAB_POD or NODE_NAME)",
     )
     group.addoption(
+        "--energylab-report",
+        action="store_true",
+        default=False,
+        help="at the end, print the run's energy per test (waits up to 60 s for its last samples)",
+    )
+    group.addoption(
         "--energylab-url",
         metavar="URL",
         default=None,
@@ -45,15 +54,19 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("energylab_pod", None),
             config.getoption("energylab_url", None),
             is_worker=hasattr(config, "workerinput"),
+            report=config.getoption("energylab_report", False),
         )
         config.pluginmanager.register(recorder, "energylab-recorder")
 
 
 class SessionRecorder:
-    def __init__(self, scenario: str, pod: str | None, url: str | None, is_worker: bool) -> None:
+    def __init__(
+        self, scenario: str, pod: str | None, url: str | None, is_worker: bool, report: bool = False
+    ) -> None:
         self.scenario = scenario
         self.pod = pod
         self.is_worker = is_worker
+        self.report = report
         if url:
             _api.configure(url=url)
         self.recording = _api.recording(scenario, pod=pod)
@@ -75,3 +88,21 @@ class SessionRecorder:
         if not self.is_worker:
             self.recording.__exit__(None, None, None)
         _api.flush()
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        # After pytest_sessionfinish: the recording has ended and its events are flushed.
+        if self.is_worker or not self.report:
+            return
+        terminalreporter.section("energylab")
+        try:
+            report = _reports.of_recording(
+                _client.current(),
+                wait=REPORT_WAIT,
+                on_wait=lambda r: terminalreporter.write_line(
+                    f"waiting up to {REPORT_WAIT:g} s for the run's last samples"
+                ),
+            )
+        except _reports.ReportError as exc:
+            terminalreporter.write_line(f"no report: {exc}")
+            return
+        terminalreporter.write(report_format.render([report], None, "table", one_run=True))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -103,3 +104,19 @@ def comparison_table(comparison: dict[str, Any]) -> str:
             f"over {e['runs']} run(s)"
         )
     return "\n".join(lines)
+
+
+def render(
+    reports: list[dict[str, Any]], comparison: dict[str, Any] | None, fmt: str, one_run: bool
+) -> str:
+    """The reports as ``table``, ``csv`` or ``json`` (one run: its report; else the runs and
+    their comparison), as ``manage.py energy_report`` and ``energylab report`` print them."""
+    if fmt == "json":
+        payload: Any = reports[0] if one_run else {"runs": reports, "comparison": comparison}
+        return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+    if fmt == "csv":
+        return as_csv(reports)
+    text = "\n\n".join(as_table(r) for r in reports)
+    if comparison:
+        text += "\n" + comparison_table(comparison)
+    return text + "\n"

@@ -199,3 +199,28 @@ def test_a_report_for_a_scenario_needs_a_pod(energylab_server):
     done = run("report", "--scenario", "s", url=energylab_server.root_url, pod=None)
     assert done.returncode == 2
     assert "--scenario needs a pod" in done.stderr
+
+
+def test_record_with_report_from_an_old_recorder_says_why_and_keeps_the_exit_code(
+    energylab_server,
+):
+    done = run(
+        "record",
+        "--scenario",
+        "s",
+        "--report",
+        "--",
+        sys.executable,
+        "-c",
+        "raise SystemExit(3)",
+        url=energylab_server.legacy_url,
+    )
+    assert done.returncode == 3
+    assert "no report:" in done.stderr
+    assert "has no reports" in done.stderr
+
+
+def test_record_with_report_and_no_url_says_so_and_keeps_the_exit_code():
+    done = run("record", "--scenario", "s", "--report", "--", sys.executable, "-c", "pass")
+    assert done.returncode == 0
+    assert "no report: no API URL configured" in done.stderr
