@@ -108,6 +108,16 @@ def bench_resources(influx: bool = True, flush_redis: bool = True) -> Iterator[N
             )
 
 
+def drop_pod(name: str) -> None:
+    """Delete a bench pod with its runs: a pod's runs are history and keep it otherwise
+    (``Run.pod`` is protected), but a bench's are its own, made to be thrown away."""
+    from collectors.models import Pod
+    from events.models import Run
+
+    Run.objects.filter(pod__name=name).delete()
+    Pod.objects.filter(name=name).delete()  # its servers go with it; signals unschedule it
+
+
 # -- timing ---------------------------------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ from _common import (
     Results,
     base_parser,
     bench_resources,
+    drop_pod,
     setup_django,
     timer,
 )
@@ -91,7 +92,7 @@ def main() -> int:
     pod_name = f"bench-ingest-{INFLUX_DATABASE}"
     raw_db = f"{INFLUX_DATABASE}_raw"
     with bench_resources():
-        Pod.objects.filter(name=pod_name).delete()
+        drop_pod(pod_name)
         pod = Pod.objects.create(name=pod_name, poll_interval=1, queue=f"{pod_name}-q")
         try:
             Server.objects.bulk_create(
@@ -206,7 +207,7 @@ def main() -> int:
             )
             results.extra["writer_points"] = len(lines)
         finally:
-            Pod.objects.filter(name=pod_name).delete()
+            drop_pod(pod_name)
             drop(raw_db)
     results.print_table()
     results.write_json(args.json)

@@ -51,6 +51,7 @@ from _common import (
     base_parser,
     bench_env,
     bench_resources,
+    drop_pod,
     median,
     percentile,
     setup_django,
@@ -286,7 +287,7 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
         )
 
         # (b) pipeline: pod + servers, worker, beat
-        Pod.objects.filter(name=pod_name).delete()
+        drop_pod(pod_name)
         pod = Pod.objects.create(name=pod_name, poll_interval=INTERVAL, queue=queue)
         servers = []
         for bmc in lab:
@@ -464,7 +465,7 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
             print(f"logs of N={n} in {tmp}")
     finally:
         procs.stop()
-        Pod.objects.filter(name=pod_name).delete()  # signals remove its periodic tasks
+        drop_pod(pod_name)
         buffer.clear()
 
 

@@ -31,6 +31,7 @@ from _common import (
     Results,
     base_parser,
     bench_resources,
+    drop_pod,
     median,
     setup_django,
     timer,
@@ -64,7 +65,7 @@ def main() -> int:
     )
     pod_name = f"bench-report-{INFLUX_DATABASE}"
     with bench_resources():
-        Pod.objects.filter(name=pod_name).delete()
+        drop_pod(pod_name)
         pod = Pod.objects.create(name=pod_name, poll_interval=1, queue="bench-report")
         try:
             Server.objects.bulk_create(
@@ -197,7 +198,7 @@ def main() -> int:
             energy = total.get("energy_j") if isinstance(total, dict) else None
             results.add("report total energy", (energy or 0) / 3.6e6, "kWh", note="sanity")
         finally:
-            Pod.objects.filter(name=pod_name).delete()
+            drop_pod(pod_name)
     results.print_table()
     results.write_json(args.json)
     return 0
