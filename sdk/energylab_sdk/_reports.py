@@ -59,13 +59,20 @@ class ReportClient:
         raise ReportError(f"HTTP {answer.status} from {self.url}{path}: {detail or data!r}")
 
     def report(self, run_id: int) -> dict[str, Any]:
-        data: dict[str, Any] = self._get(f"/runs/{run_id}/energy/")
+        data = self._get(f"/runs/{run_id}/energy/")
+        if not (isinstance(data, dict) and isinstance(data.get("run"), dict)):
+            raise ReportError(f"{self.url} answered something that is not a run's report")
         return data
 
     def last_runs(self, pod: str, scenario: str, last: int) -> list[int]:
         """Ids of the last ``last`` runs of the scenario on the pod, oldest first."""
         page = self._get("/runs/", {"pod": pod, "scenario": scenario, "limit": last})
-        ids = [row["id"] for row in page.get("results", [])]
+        rows = page.get("results") if isinstance(page, dict) else None
+        if not isinstance(rows, list) or not all(
+            isinstance(row, dict) and isinstance(row.get("id"), int) for row in rows
+        ):
+            raise ReportError(f"{self.url} answered something that is not a list of runs")
+        ids = [row["id"] for row in rows]
         if not ids:
             raise ReportError(f"no run of scenario {scenario!r} on pod {pod!r}")
         return list(reversed(ids))

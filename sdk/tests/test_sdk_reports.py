@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 from energylab_sdk._config import Config
-from energylab_sdk._reports import MAX_PAUSE, ReportClient
+from energylab_sdk._reports import MAX_PAUSE, ReportClient, ReportError
 
 
 class Scripted(ReportClient):
@@ -61,3 +65,31 @@ def test_no_wait_asks_once() -> None:
     client = Scripted(answer(False), answer(True))
     assert client.wait(0)["final"] is False
     assert client.asked == 1
+
+
+def test_an_answer_that_is_not_a_report_is_a_report_error_not_a_traceback() -> None:
+    # A URL pointing at some other JSON service: whatever it answers, the CLI must tell.
+    class Other(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b'["not", "a", "report"]'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Other)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ReportClient(Config(base_url=f"http://127.0.0.1:{server.server_port}/api/v1"))
+    try:
+        with pytest.raises(ReportError, match="not a run's report"):
+            client.report(1)
+        with pytest.raises(ReportError, match="not a list of runs"):
+            client.last_runs("p", "s", 1)
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
