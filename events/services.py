@@ -50,6 +50,12 @@ class RunEnded(EventError):
     status = 409
 
 
+class ServerOfAnotherPod(EventError):
+    """Measurements name a known server under a pod (environment) it does not belong to."""
+
+    status = 409
+
+
 @dataclass(frozen=True)
 class Started:
     run: Run
@@ -454,6 +460,10 @@ def record_measurements(
     writer correlates them with runs later. All or nothing: when the buffer refuses, the pod and
     server created here are rolled back too.
 
+    :raises ServerOfAnotherPod: the server exists in another pod: its samples would be tagged
+        with a pod it is not in (missing from its own pod's reports, counted in another's) and
+        its topology overwritten by whoever names it. Checked here, in the transaction that
+        creates it, so two first pushes of a new server under two pods cannot both pass.
     :raises collectors.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
     """
     from collectors.buffer import Sample, SampleBuffer
@@ -463,9 +473,15 @@ def record_measurements(
     received = timezone.now()
     with transaction.atomic():
         pod, _ = Pod.objects.get_or_create(name=pod_name)
-        server, _ = Server.objects.get_or_create(
+        server, _ = Server.objects.select_related("pod").get_or_create(
             name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
         )
+        if server.pod_id != pod.pk:
+            raise ServerOfAnotherPod(
+                f"server {server_name!r} belongs to pod {server.pod.name!r}, not to environment "
+                f"{pod_name!r}; push it under its own pod's environment, or move it to the other "
+                "pod first (PATCH /api/v1/servers/{id}/ with its new pod, or the admin)"
+            )
         changed: dict[str, object] = {
             field: value
             for field, value in (topology or {}).items()

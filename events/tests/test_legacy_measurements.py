@@ -278,3 +278,41 @@ def test_a_known_server_pushed_under_its_own_pod_is_recorded(
     answer = post(client, "ns1", {"environment": env, "measurements": [{"value": 77}]})
     assert answer.status_code == 200
     assert [s.server for s in buffered(buffer, env)] == ["ns1"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_pushes_of_a_new_server_under_two_pods_cannot_both_pass(
+    buffer: SampleBuffer,
+) -> None:
+    import threading
+
+    from django.db import connection
+
+    from events import services
+
+    barrier = threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def push(pod: str) -> None:
+        barrier.wait()
+        try:
+            services.record_measurements(pod, "racer", [services.Reading("power", "W", 5.0)])
+            outcomes[pod] = "recorded"
+        except services.ServerOfAnotherPod:
+            outcomes[pod] = "409"
+        finally:
+            connection.close()
+
+    for _ in range(5):
+        Server.objects.filter(name="racer").delete()
+        threads = [threading.Thread(target=push, args=(pod,)) for pod in ("pod a", "pod b")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes.values()) == ["409", "recorded"], outcomes
+        winner = next(pod for pod, outcome in outcomes.items() if outcome == "recorded")
+        assert Server.objects.get(name="racer").pod.name == winner
+        loser = "pod b" if winner == "pod a" else "pod a"
+        assert buffered(buffer, loser) == []
+        buffer.clear()

@@ -22,11 +22,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from collectors.api.fields import NAME_PATTERN
-from collectors.models import NAME_MAX_LENGTH, Server
+from collectors.models import NAME_MAX_LENGTH
 from energylab.services import ServiceUnavailable, check_database
 from energylab.validators import validate_name
 from events import services
-from events.api.exceptions import Conflict
 from events.api.legacy import serializers as s
 from events.api.parsers import AnyTypeJSONParser, LimitedJSONParser
 from events.api.permissions import CanSendEvents
@@ -233,7 +232,6 @@ class MeasurementsView(LegacyView):
 
     def record(self, server: str, data: dict[str, Any]) -> Response:
         name = checked_name("server", server)
-        refuse_another_pod(name, data["environment"])
         readings = [
             services.Reading(m["sensor"], m["unit"], m["value"], m.get("time"))
             for m in data["measurements"]
@@ -242,23 +240,6 @@ class MeasurementsView(LegacyView):
             data["environment"], name, readings, topology=data.get("topology")
         )
         return Response({"status": "OK"})
-
-
-def refuse_another_pod(server: str, environment: str) -> None:
-    """:raises Conflict: (409) ``server`` exists and belongs to a pod other than ``environment``.
-
-    Otherwise its samples would be tagged with a pod it is not in (missing from its own pod's
-    reports, counted in another's) and its topology overwritten by whoever names it. Unknown
-    servers are still created in the environment's pod. (A server created under another pod
-    between this check and the recording is a race of two first pushes; the first one wins.)
-    """
-    pod = Server.objects.filter(name=server).values_list("pod__name", flat=True).first()
-    if pod is not None and pod != environment:
-        raise Conflict(
-            f"server {server!r} belongs to pod {pod!r}, not to environment {environment!r}; "
-            "push it under its own pod's environment, or move it to the other pod first "
-            "(PATCH /api/v1/servers/{id}/ with its new pod, or the admin)"
-        )
 
 
 class EquipmentMeasurementsView(MeasurementsView):
