@@ -158,7 +158,10 @@ def integrate(
                 figures.energy_j = span + edges
                 figures.method = METHOD_COUNTER
     if figures.method == METHOD_NONE:
-        trapezoid = float(np.dot(watts[:-1] + watts[1:], steps)) / 2
+        # Absurd powers (stored before inputs were bounded) may overflow to inf: the report
+        # turns that into "unknown" with a warning, so numpy need not warn as well.
+        with np.errstate(over="ignore"):
+            trapezoid = float(np.dot(watts[:-1] + watts[1:], steps)) / 2
         figures.energy_j = trapezoid + edges
         figures.method = METHOD_TRAPEZOID
     figures.peak_w = float(watts.max())
