@@ -34,7 +34,8 @@ class RunEnergyView(APIView):
         operation_id="runs_energy",
         responses={200: OpenApiTypes.OBJECT, **errors(*READ_ERRORS, 404)},
         description="The run's energy report (docs/reports.md): `run`, `steps` (each with "
-        "`servers`), `total`, `idle`, `warnings`.",
+        "`servers`), `total`, `idle`, `warnings`, and `final` (false while the run's last "
+        "samples may still be on their way to InfluxDB; `final_after` says about when).",
     )
     def get(self, request: Request, pk: int) -> Response:
         run = Run.objects.select_related("pod").filter(pk=pk).first()
