@@ -4,9 +4,6 @@ DRF parses and ranks the Accept header for every request (measured: 7 % of an ev
 web process). Clients of this API send none, ``*/*`` or ``application/json``; with JSON as the
 first renderer DRF's answer to those is always JSON, given here without the parsing. Anything
 else (a browser's ``text/html``, a ``?format=``) is negotiated by DRF as before.
-
-Negotiation is also the first step of every DRF view, before its body is read: a body sent
-without a Content-Length is framed here (:func:`events.api.parsers.frame_body`), whatever the view.
 """
 
 from __future__ import annotations
@@ -18,8 +15,6 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
-from events.api.parsers import frame_body
-
 JSON = "application/json"
 PLAIN_ACCEPTS = frozenset({"", "*/*", JSON})
 
@@ -28,7 +23,6 @@ class ApiClientContentNegotiation(DefaultContentNegotiation):
     def select_renderer(
         self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: Any = None
     ) -> tuple[BaseRenderer, str]:
-        frame_body(request._request)
         renderers = list(renderers)
         accept = request.META.get("HTTP_ACCEPT", "").strip()
         if (

@@ -15,7 +15,6 @@ import io
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
 from rest_framework import status
 from rest_framework.exceptions import APIException, ParseError
 from rest_framework.parsers import JSONParser
@@ -62,52 +61,12 @@ class AnyTypeJSONParser(LimitedJSONParser):
     media_type = "*/*"
 
 
-class LengthRequired(APIException):
-    status_code = status.HTTP_411_LENGTH_REQUIRED
-    default_detail = "the request body needs a Content-Length"
-    default_code = "length_required"
-
-
 def content_length(request: Any) -> int | None:
-    """The request's declared Content-Length (0 when absent); None when it is not a number, or
-    when the body is sent without one (``Transfer-Encoding: chunked``): its length is unknown."""
-    if request is None or unframed(request):
+    """The request's declared Content-Length (0 when absent); None when it is not a number.
+    (A body sent without one was framed by :mod:`energylab.middleware` before any view.)"""
+    if request is None:
         return None
     try:
         return int(request.META.get("CONTENT_LENGTH") or 0)
     except (TypeError, ValueError):
         return None
-
-
-def unframed(request: Any) -> bool:
-    """Whether the body comes with a Transfer-Encoding and no Content-Length."""
-    meta = request.META
-    return bool(meta.get("HTTP_TRANSFER_ENCODING")) and not meta.get("CONTENT_LENGTH")
-
-
-def frame_body(request: HttpRequest) -> None:
-    """Give a body sent without a Content-Length (chunked) the length Django and DRF need.
-
-    Both read ``CONTENT_LENGTH`` only: without it, the body is taken as empty, and a valid event
-    was answered "type: this field is required". Under a server that says it ends the input
-    where the body ends (``wsgi.input_terminated``: gunicorn decodes chunks), the body is read
-    here, up to the size limit; under any other (Django's development server passes chunks
-    undecoded), the answer is 411.
-
-    :raises LengthRequired: the server does not terminate the input.
-    :raises RequestTooLarge: the body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE``.
-    """
-    if not unframed(request):
-        return
-    if not request.META.get("wsgi.input_terminated"):
-        raise LengthRequired(
-            "the request body has no Content-Length (Transfer-Encoding: "
-            f"{request.META['HTTP_TRANSFER_ENCODING']}) and this server cannot read it: "
-            "send a Content-Length"
-        )
-    limit = body_limit()
-    body = request.META["wsgi.input"].read(-1 if limit is None else limit + 1)
-    if limit is not None and len(body) > limit:
-        raise RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")
-    request._stream = io.BytesIO(body)  # what read() and request.body read from
-    request.META["CONTENT_LENGTH"] = str(len(body))

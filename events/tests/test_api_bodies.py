@@ -103,3 +103,22 @@ def test_a_chunked_body_over_the_limit_is_413(client: APIClient) -> None:
     )
     assert answer.status_code == 413
     assert not Run.objects.exists()
+
+
+def test_a_chunked_form_to_a_plain_django_view_is_read_too() -> None:
+    # The admin's login form, chunked: read, the user is logged in (blank, it would not be).
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    User.objects.create_superuser("root", password="chunked-pass")
+    body = b"username=root&password=chunked-pass&next=/admin/"
+    answer = Client().generic(
+        "POST",
+        "/admin/login/",
+        b"",
+        # (The test client sets no Content-Type for an empty body: it is set here.)
+        CONTENT_TYPE="application/x-www-form-urlencoded",
+        **chunked(body, terminated=True),
+    )
+    assert answer.status_code == 302
+    assert answer["Location"] == "/admin/"
