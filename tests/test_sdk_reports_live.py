@@ -59,15 +59,25 @@ def recorded_run(
     return run
 
 
-def energylab(live_server, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
-    cli = shutil.which("energylab", path=os.path.dirname(sys.executable))
-    assert cli, "the SDK's console script is not installed (make install)"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "ENERGY_"))}
+def ci_host(live_server, token: str | None) -> dict[str, str]:
+    """A CI job's environment: this server, the pod, the token; nothing of the test's own."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ENERGYLAB_", "ENERGY_")) and k != "DJANGO_SETTINGS_MODULE"
+    }
     env.update(ENERGYLAB_API_URL=live_server.url, ENERGYLAB_POD=POD)
     if token:
         env["ENERGYLAB_API_TOKEN"] = token
+    return env
+
+
+def energylab(live_server, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
+    """``energylab ARGS...`` run as a CI job would."""
+    cli = shutil.which("energylab", path=os.path.dirname(sys.executable))
+    assert cli, "the SDK's console script is not installed (make install)"
     return subprocess.run(
-        [cli, "report", *args], env=env, capture_output=True, text=True, timeout=90
+        [cli, *args], env=ci_host(live_server, token), capture_output=True, text=True, timeout=90
     )
 
 
@@ -75,14 +85,14 @@ def test_the_cli_prints_the_servers_report_of_a_run(
     live_server, token: str, pod: Pod, buffer, influx
 ) -> None:
     run = recorded_run(pod, buffer, influx, timezone.now() - dt.timedelta(minutes=10))
-    done = energylab(live_server, token, "--run", str(run.pk), "--format", "json")
+    done = energylab(live_server, token, "report", "--run", str(run.pk), "--format", "json")
     assert done.returncode == 0, done.stderr
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert json.loads(done.stdout) == api.get(f"/api/v1/runs/{run.pk}/energy/").json()
     assert json.loads(done.stdout)["final"] is True
 
-    table = energylab(live_server, token, "--run", str(run.pk))
+    table = energylab(live_server, token, "report", "--run", str(run.pk))
     assert table.returncode == 0, table.stderr
     assert f"Run {run.pk}: nightly on {POD}" in table.stdout
     for name in ("deploy, vm", "test = all", SERVER, "TOTAL"):
@@ -97,13 +107,17 @@ def test_the_last_runs_of_a_scenario_on_the_pod_are_compared(
     newer = recorded_run(
         pod, buffer, influx, timezone.now() - dt.timedelta(minutes=10), watts=300.0
     )
-    done = energylab(live_server, token, "--scenario", "nightly", "--last", "5", "--format", "json")
+    done = energylab(
+        live_server, token, "report", "--scenario", "nightly", "--last", "5", "--format", "json"
+    )
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert [r["run"]["id"] for r in payload["runs"]] == [older.pk, newer.pk]
     assert [r["run"]["id"] for r in payload["comparison"]["runs"]] == [older.pk, newer.pk]
 
-    csv = energylab(live_server, token, "--scenario", "nightly", "--last", "2", "--format", "csv")
+    csv = energylab(
+        live_server, token, "report", "--scenario", "nightly", "--last", "2", "--format", "csv"
+    )
     assert csv.returncode == 0, csv.stderr
     assert csv.stdout.splitlines()[0].startswith("run,pod,scenario,step,server")
     assert {line.split(",")[0] for line in csv.stdout.splitlines()[1:]} == {
@@ -118,7 +132,9 @@ def test_a_run_that_just_ended_is_printed_once_its_last_samples_are_in(
     settings.CORRELATION_DELAY = 0.0  # the live server runs in this process, with these settings
     run = recorded_run(pod, buffer, influx, timezone.now() - dt.timedelta(seconds=20))
     started = time.monotonic()
-    done = energylab(live_server, token, "--run", str(run.pk), "--format", "json", "--wait", "30")
+    done = energylab(
+        live_server, token, "report", "--run", str(run.pk), "--format", "json", "--wait", "30"
+    )
     assert done.returncode == 0, done.stderr
     assert "waiting up to 30 s for its last samples" in done.stderr
     assert json.loads(done.stdout)["final"] is True
@@ -129,7 +145,7 @@ def test_without_waiting_a_report_says_its_figures_may_still_change(
     live_server, token: str, pod: Pod, buffer, influx
 ) -> None:
     run = recorded_run(pod, buffer, influx, timezone.now() - dt.timedelta(seconds=20))
-    done = energylab(live_server, token, "--run", str(run.pk), "--wait", "0")
+    done = energylab(live_server, token, "report", "--run", str(run.pk), "--wait", "0")
     assert done.returncode == 0, done.stderr
     assert "may not be in InfluxDB yet" in done.stdout
 
@@ -144,14 +160,14 @@ def test_without_waiting_a_report_says_its_figures_may_still_change(
 def test_what_cannot_be_reported_exits_1_with_the_servers_reason(
     live_server, token: str, pod: Pod, args: list[str], message: str
 ) -> None:
-    done = energylab(live_server, token, *args)
+    done = energylab(live_server, token, "report", *args)
     assert done.returncode == 1
     assert message in done.stderr
     assert "Traceback" not in done.stderr
 
 
 def test_reports_need_credentials(live_server, pod: Pod) -> None:
-    done = energylab(live_server, None, "--run", "1")
+    done = energylab(live_server, None, "report", "--run", "1")
     assert done.returncode == 1
     assert "refused the credentials (HTTP 401)" in done.stderr
 
@@ -160,17 +176,9 @@ def test_record_with_report_prints_the_runs_report_after_the_command(
     live_server, token: str, pod: Pod, buffer, influx, settings
 ) -> None:
     settings.CORRELATION_DELAY = 0.0
-    cli = shutil.which("energylab", path=os.path.dirname(sys.executable))
-    assert cli
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "ENERGY_"))}
-    env.update(ENERGYLAB_API_URL=live_server.url, ENERGYLAB_POD=POD, ENERGYLAB_API_TOKEN=token)
     command = [sys.executable, "-c", "print('the job ran'); raise SystemExit(4)"]
-    done = subprocess.run(
-        [cli, "record", "--scenario", "job, nightly", "--report", "--", *command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=90,
+    done = energylab(
+        live_server, token, "record", "--scenario", "job, nightly", "--report", "--", *command
     )
     assert done.returncode == 4, done.stderr
     run = Run.objects.get(pod__name=POD, scenario="job, nightly")
@@ -185,16 +193,13 @@ def test_pytest_with_energylab_report_ends_with_the_runs_report(
 ) -> None:
     settings.CORRELATION_DELAY = 0.0
     (tmp_path / "test_suite.py").write_text("def test_one():\n    assert True\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "ENERGY_"))}
-    env.update(ENERGYLAB_API_URL=live_server.url, ENERGYLAB_POD=POD, ENERGYLAB_API_TOKEN=token)
-    env.pop("DJANGO_SETTINGS_MODULE", None)
     done = subprocess.run(
         [
             *(sys.executable, "-m", "pytest", "-p", "no:django", "-p", "no:cacheprovider"),
             *("--energylab-scenario", "unit tests", "--energylab-report", "test_suite.py"),
         ],
         cwd=tmp_path,
-        env=env,
+        env=ci_host(live_server, token),
         capture_output=True,
         text=True,
         timeout=120,
