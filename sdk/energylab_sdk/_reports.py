@@ -26,16 +26,24 @@ class ReportError(Exception):
     """The report cannot be had; the message says why, for people."""
 
 
+def reports_url(config: Config) -> str:
+    """The API URL reports are read from.
+
+    :raises ReportError: no URL, or an old recorder's (its API had no reports).
+    """
+    if config.base_url is None:
+        raise ReportError("no API URL configured (--url or ENERGYLAB_API_URL)")
+    if config.protocol == LEGACY:
+        raise ReportError(
+            f"{config.base_url} is an old energy recorder's API (/resources), which has no "
+            "reports: give the EnergyLab server's root URL"
+        )
+    return config.base_url
+
+
 class ReportClient:
     def __init__(self, config: Config) -> None:
-        if config.base_url is None:
-            raise ReportError("no API URL configured (--url or ENERGYLAB_API_URL)")
-        if config.protocol == LEGACY:
-            raise ReportError(
-                f"{config.base_url} is an old energy recorder's API (/resources), which has no "
-                "reports: give the EnergyLab server's root URL"
-            )
-        self.url = config.base_url
+        self.url = reports_url(config)
         self._session = HttpSession(config)
 
     def close(self) -> None:
@@ -152,7 +160,7 @@ def of_recording(
     :raises ReportError: there is none to have; the message says why.
     """
     config = client.config
-    ReportClient(config)  # no URL, or an old recorder's: raises, saying why
+    reports_url(config)  # before the run id: "no URL" says more than "not recorded"
     run_id = client.started_runs.get(config.pod or "")
     if run_id is None:
         why = client.last_error or "its start was not acknowledged"
