@@ -75,12 +75,12 @@ def main() -> int:
     args = parser.parse_args()
     setup_django()
 
-    from collectors.buffer import Sample, SampleBuffer
     from collectors.models import BMCType, Pod, Server
-    from events.correlation import Correlator
     from events.influx import make_client
+    from events.ingest.buffer import Sample, SampleBuffer
+    from events.ingest.correlation import Correlator
+    from events.ingest.writer import InfluxWriter
     from events.models import Run, Step
-    from events.writer import InfluxWriter
 
     servers = max(1, args.servers)
     per_server = max(1, args.size // servers)

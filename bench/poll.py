@@ -245,8 +245,8 @@ def run_size(n: int, args: Any, results: Results, tmp: Path) -> None:
     from django.conf import settings
 
     from collectors import schedule
-    from collectors.buffer import SampleBuffer
     from collectors.models import Pod, Server
+    from events.ingest.buffer import SampleBuffer
 
     n_ipmi, n_redfish = n // 2, n - n // 2
     pod_name = f"bench-poll-{os.getpid()}-{n}"

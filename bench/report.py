@@ -51,11 +51,17 @@ def main() -> int:
     setup_django()
 
     from collectors.models import BMCType, Pod, Server
-    from events.correlation import to_ns
     from events.influx import accept_encoding
-    from events.lineprotocol import field_float, field_string, line, tag_set
+    from events.ingest.correlation import to_ns
+    from events.ingest.lineprotocol import field_float, field_string, line, tag_set
     from events.models import Run, Step
-    from events.reports import IDLE_WINDOW, QUERY_SLICES, SAMPLES_QUERY, fetch_samples, run_report
+    from events.reports.report import (
+        IDLE_WINDOW,
+        QUERY_SLICES,
+        SAMPLES_QUERY,
+        fetch_samples,
+        run_report,
+    )
 
     servers, seconds, steps = max(1, args.servers), max(60, args.seconds), max(1, args.steps)
     repeat = min(max(1, args.repeat), 20)

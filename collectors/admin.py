@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
 from collectors.models import HEALTH_FIELDS, Pod, Server
-from collectors.polling import CIRCUIT_THRESHOLD
+from collectors.timing import CIRCUIT_THRESHOLD
 
 
 class ServerInline(admin.TabularInline):

@@ -10,3 +10,7 @@ class CollectorsConfig(AppConfig):
 
     def ready(self) -> None:
         from collectors import signals  # noqa: F401 - connects the receivers
+        from collectors.metrics import SOURCE
+        from energylab import metrics
+
+        metrics.register(SOURCE)

@@ -30,8 +30,8 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from collectors.models import NAME_MAX_LENGTH, BMCType, Pod, Server
-from energylab.validators import validate_name
+from collectors.models import BMCType, Pod, Server
+from energylab.validators import NAME_MAX_LENGTH, validate_name
 
 #: legacy server type -> EnergyLab BMC type (iLO web scraping of Gen8 becomes the iLO driver,
 #: which reads the same BMC through its REST/Redfish interface)

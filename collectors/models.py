@@ -12,10 +12,7 @@ from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
 from collectors.limits import MAX_POWER_W
 from collectors.validators import validate_host, validate_topology
-from energylab.validators import validate_name
-
-NAME_MAX_LENGTH = 200
-
+from energylab.validators import NAME_MAX_LENGTH, validate_name
 
 # Server fields the collectors fill after each poll (read-only for people and the API).
 HEALTH_FIELDS = (

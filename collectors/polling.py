@@ -6,9 +6,8 @@ back by the batch's deadline. A BMC that hangs keeps only its own thread busy; w
 still in flight, that server is skipped (at most one request in flight per BMC) instead of
 piling up threads behind it.
 
-Health bookkeeping lives here too: a failure backs the server off exponentially (capped), and
-after :data:`CIRCUIT_THRESHOLD` failures in a row the circuit is open: the server is only probed
-once per :data:`MAX_BACKOFF_S` until it answers again.
+Health bookkeeping lives here too: a failure backs the server off as
+:mod:`collectors.timing` says (exponentially, capped; an open circuit after enough failures).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from django.conf import settings
 from django.db import connections, router, transaction
 
 from collectors import limits
-from collectors.buffer import Sample
 from collectors.drivers import get_driver
 from collectors.drivers.base import (
     BMCEndpoint,
@@ -37,14 +35,14 @@ from collectors.drivers.base import (
     PowerReading,
     redact,
 )
+from collectors.metrics import record_polls
 from collectors.models import Server
-from energylab.metrics import record_polls
+from collectors.timing import backoff_delay
+from events.ingest.buffer import Sample
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF_S = 300.0
 IPMI_THREADS = 8
-CIRCUIT_THRESHOLD = 5
 
 
 @dataclass(frozen=True)
@@ -73,20 +71,6 @@ def sane(reading: PowerReading) -> PowerReading:
         log.warning("dropped an energy counter: %s", limits.energy_error(reading.energy_j))
         return dataclasses.replace(reading, energy_j=None)
     return reading
-
-
-def read_timeout(poll_interval: float) -> float:
-    """Per-request timeout: within the poll interval, never less than half a second."""
-    return max(0.5, min(5.0, poll_interval * 0.8))
-
-
-def backoff_delay(consecutive_failures: int, poll_interval: float) -> float:
-    """Seconds to wait before polling a server that failed this many times in a row."""
-    if consecutive_failures <= 0:
-        return 0.0
-    if consecutive_failures >= CIRCUIT_THRESHOLD:
-        return MAX_BACKOFF_S
-    return float(min(MAX_BACKOFF_S, poll_interval * 2 ** (consecutive_failures - 1)))
 
 
 class Poller:

@@ -15,9 +15,10 @@ from django.db.models import F, Window
 from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
-from collectors.buffer import BufferUnavailable, SampleBuffer
 from collectors.models import BMCType, Pod, Server
-from collectors.polling import get_poller, read_timeout, record_health, samples_from
+from collectors.polling import get_poller, record_health, samples_from
+from collectors.timing import read_timeout
+from events.ingest.buffer import BufferUnavailable, SampleBuffer
 
 log = logging.getLogger(__name__)
 

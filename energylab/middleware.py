@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from events.api.parsers import body_limit
+from energylab.api.parsers import body_limit
 
 
 def unframed(request: HttpRequest) -> bool:

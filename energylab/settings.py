@@ -213,25 +213,25 @@ METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bear
 # Largest request body (the legacy measurements API takes batches): beyond it, a JSON 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
-# keeps working that long in the other processes (events.api.authentication says how).
+# keeps working that long in the other processes (energylab.api.authentication says how).
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.
-        "events.api.authentication.CachedTokenAuthentication",
-        "events.api.authentication.CachedBasicAuthentication",
+        "energylab.api.authentication.CachedTokenAuthentication",
+        "energylab.api.authentication.CachedBasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "events.api.pagination.BoundedLimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "energylab.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # JSON only, size-limited (DRF's own parser skips DATA_UPLOAD_MAX_MEMORY_SIZE).
-    "DEFAULT_PARSER_CLASSES": ["events.api.parsers.LimitedJSONParser"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "events.api.negotiation.ApiClientContentNegotiation",
+    "DEFAULT_PARSER_CLASSES": ["energylab.api.parsers.LimitedJSONParser"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "energylab.api.negotiation.ApiClientContentNegotiation",
     # Service failures and EnergyLab's own errors become JSON answers, never a 500 page.
-    "EXCEPTION_HANDLER": "events.api.exceptions.exception_handler",
+    "EXCEPTION_HANDLER": "energylab.api.exceptions.exception_handler",
     # RFC 3339 in UTC, always with microseconds (isoformat drops them when they are zero).
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
     "DEFAULT_THROTTLE_RATES": {

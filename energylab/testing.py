@@ -18,9 +18,9 @@ import pytest
 from django.conf import settings
 from influxdb import InfluxDBClient
 
-from collectors.buffer import SampleBuffer
 from energylab.services import ServiceUnavailable, check_influxdb, check_redis
 from events.influx import ensure_database, make_client
+from events.ingest.buffer import SampleBuffer
 
 
 def _django_is_set_up() -> bool:
@@ -37,7 +37,7 @@ def _fresh_credentials() -> Iterator[None]:
     if not _django_is_set_up():
         yield
         return
-    from events.api.authentication import credentials
+    from energylab.api.authentication import credentials
 
     credentials.clear()
     yield
@@ -50,7 +50,7 @@ def _fresh_throttles() -> Iterator[None]:
     if not _django_is_set_up():
         yield
         return
-    from events.api.throttling import reset_buckets
+    from energylab.api.throttling import reset_buckets
 
     reset_buckets()
     yield

@@ -7,8 +7,8 @@ from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from energylab.api.views import not_found
 from energylab.metrics import metrics_view
-from events.api.views import not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -20,6 +20,6 @@ urlpatterns = [
     # API clients get a JSON 404 for unknown API paths, even under DEBUG (HTML pages otherwise).
     re_path(r"^(?:api|resources)/", not_found),
     path("metrics", metrics_view, name="metrics"),
-    path("runs/", include("events.urls")),
+    path("runs/", include("events.reports.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

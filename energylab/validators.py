@@ -10,6 +10,9 @@ from django.core.exceptions import ValidationError
 # would make them unreadable anywhere they show. Everything printable is welcome, stored as sent.
 _REFUSED_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
+#: longest name of a pod, server, scenario or step (characters)
+NAME_MAX_LENGTH = 200
+
 
 def control_character_in(value: str) -> str | None:
     """The first character of ``value`` that a name may not hold, or None."""

@@ -9,6 +9,9 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from events.api.authentication import connect_signals
+        from energylab import metrics
+        from energylab.api.authentication import connect_signals
+        from events.metrics import SOURCE
 
         connect_signals()
+        metrics.register(SOURCE)

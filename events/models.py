@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from collectors.models import NAME_MAX_LENGTH, Pod
-from energylab.validators import validate_name
+from collectors.models import Pod
+from energylab.validators import NAME_MAX_LENGTH, validate_name
 
 
 class RunSource(models.TextChoices):

@@ -18,14 +18,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from collectors.models import Pod
+from energylab.errors import RefusedRequest
 from events.models import Run, RunSource, Step
 from events.timestamps import EARLIEST
 
 
-class EventError(Exception):
+class EventError(RefusedRequest):
     """An event that cannot be applied; ``status`` is the HTTP status that says why."""
-
-    status = 400
 
 
 class NoRunningRun(EventError):
@@ -464,10 +463,10 @@ def record_measurements(
         with a pod it is not in (missing from its own pod's reports, counted in another's) and
         its topology overwritten by whoever names it. Checked here, in the transaction that
         creates it, so two first pushes of a new server under two pods cannot both pass.
-    :raises collectors.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
+    :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
     """
-    from collectors.buffer import Sample, SampleBuffer
     from collectors.models import BMCType, Server
+    from events.ingest.buffer import Sample, SampleBuffer
     from events.timestamps import to_ns
 
     received = timezone.now()

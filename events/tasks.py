@@ -11,10 +11,10 @@ import redis
 from celery import shared_task
 from django.conf import settings
 
-from collectors.buffer import SampleBuffer
-from energylab.metrics import record_batches
 from events.influx import make_client
-from events.writer import InfluxWriter
+from events.ingest.buffer import SampleBuffer
+from events.ingest.writer import InfluxWriter
+from events.metrics import record_batches
 
 log = logging.getLogger(__name__)
 

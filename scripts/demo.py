@@ -232,7 +232,7 @@ def record_scenario(epoch: float, token: str, procs: Processes) -> int:
 def report_is_final(run_id: int) -> bool:
     """True once the report says every sample it reads is in InfluxDB (docs/reports.md)."""
     from events.models import Run
-    from events.reports import run_report
+    from events.reports.report import run_report
 
     return run_report(Run.objects.select_related("pod").get(pk=run_id))["final"] is True
 
@@ -242,7 +242,7 @@ def print_report(run_id: int) -> bool:
     from energylab_sdk.report_format import as_table
 
     from events.models import Run
-    from events.reports import run_report
+    from events.reports.report import run_report
 
     report = run_report(Run.objects.select_related("pod").get(pk=run_id))
     print()

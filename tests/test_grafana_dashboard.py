@@ -27,13 +27,13 @@ import pytest
 import yaml
 from influxdb import InfluxDBClient
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
-from events.lineprotocol import tag_value
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.lineprotocol import tag_value
+from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
-from events.reports import run_report
-from events.writer import InfluxWriter
+from events.reports.report import run_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 

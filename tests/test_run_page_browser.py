@@ -15,11 +15,11 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from influxdb import InfluxDBClient
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
-from events.writer import InfluxWriter
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(90)]
 

@@ -17,10 +17,10 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from collectors.buffer import Sample
 from collectors.models import BMCType, Pod, Server
+from events.ingest.buffer import Sample
+from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
-from events.writer import InfluxWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from collectors.api.fields import NameField
 from collectors.models import HEALTH_FIELDS, Pod, Server
+from energylab.api.fields import NameField
 from energylab.validators import validate_name
 
 

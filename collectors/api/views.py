@@ -14,10 +14,10 @@ from rest_framework.response import Response
 from collectors.api.filtersets import PodFilterSet, ServerFilterSet
 from collectors.api.serializers import PodSerializer, ServerSerializer
 from collectors.models import Pod, Server
-from events.api.exceptions import Conflict
-from events.api.permissions import ModelPermissionsWithView
-from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
-from events.api.serializers import DetailSerializer
+from energylab.api.exceptions import Conflict
+from energylab.api.permissions import ModelPermissionsWithView
+from energylab.api.schema import READ_ERRORS, WRITE_ERRORS, errors
+from energylab.api.serializers import DetailSerializer
 
 
 def _crud_schema(serializer: type[Any]) -> Any:

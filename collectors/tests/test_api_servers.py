@@ -9,7 +9,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from collectors.models import Pod, Server
-from events.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db
 

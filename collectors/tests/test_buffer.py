@@ -6,7 +6,7 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from collectors.buffer import BufferFull, BufferUnavailable, Sample, SampleBuffer
+from events.ingest.buffer import BufferFull, BufferUnavailable, Sample, SampleBuffer
 
 
 @pytest.fixture

@@ -17,14 +17,8 @@ from collectors.drivers.base import (
     utcnow,
 )
 from collectors.models import HEALTH_FIELDS, BMCType, Pod, Server
-from collectors.polling import (
-    CIRCUIT_THRESHOLD,
-    MAX_BACKOFF_S,
-    Poller,
-    backoff_delay,
-    record_health,
-    samples_from,
-)
+from collectors.polling import Poller, record_health, samples_from
+from collectors.timing import CIRCUIT_THRESHOLD, MAX_BACKOFF_S, backoff_delay
 
 pytestmark = pytest.mark.django_db
 

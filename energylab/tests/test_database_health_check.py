@@ -10,8 +10,8 @@ import pytest
 from django.db import close_old_connections, connection, connections
 from rest_framework.test import APIClient
 
+from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.db.postgresql.base import DatabaseWrapper, has_nothing_to_read
-from events.api.testing import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

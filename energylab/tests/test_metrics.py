@@ -14,12 +14,14 @@ from django.conf import settings as django_settings
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from collectors.buffer import BufferFull, Sample, SampleBuffer
+from collectors import metrics as collector_metrics
 from collectors.models import BMCType, Pod, Server
 from collectors.polling import PollOutcome
 from collectors.simulators.redfish import RedfishSimulator
 from collectors.tasks import poll_pod_shard
 from energylab import metrics
+from events import metrics as event_metrics
+from events.ingest.buffer import BufferFull, Sample, SampleBuffer
 from events.tasks import flush_samples
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
@@ -109,7 +111,7 @@ def test_latency_buckets_are_cumulative() -> None:
         PollOutcome(1, error="in flight", skipped=True),
     ]
     server = Server(pk=1, name="s", bmc_type=BMCType.IPMI)
-    metrics.record_polls(outcomes, {1: server})
+    collector_metrics.record_polls(outcomes, {1: server})
     found = scrape(Client())
     bucket = "energylab_poll_latency_seconds_bucket"
     assert value(found, bucket, bmc_type="ipmi", le="0.005") == 1
@@ -223,8 +225,8 @@ def test_a_scrape_without_redis_still_answers_and_says_so(settings) -> None:
 def test_recording_without_redis_never_raises_and_pauses(settings) -> None:
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     server = Server(pk=1, name="s", bmc_type=BMCType.IPMI)
-    metrics.record_polls([PollOutcome(1, error="x", latency_s=0.1)], {1: server})
+    collector_metrics.record_polls([PollOutcome(1, error="x", latency_s=0.1)], {1: server})
     assert metrics._paused_until > time.monotonic()
     started = time.monotonic()
-    metrics.record_batches([10])  # paused: no connection attempt at all
+    event_metrics.record_batches([10])  # paused: no connection attempt at all
     assert time.monotonic() - started < 0.05

@@ -29,8 +29,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.api.negotiation import JSON, PLAIN_ACCEPTS
-from events.api.parsers import body_limit, content_length
+from energylab.api.negotiation import JSON, PLAIN_ACCEPTS
+from energylab.api.parsers import body_limit, content_length
 
 if TYPE_CHECKING:
     from rest_framework.views import AsView, GenericView

@@ -1,6 +1,6 @@
 """Energy reports over the API: one run's, and a scenario's runs compared.
 
-The JSON is :func:`events.reports.run_report`'s, documented in docs/reports.md.
+The JSON is :func:`events.reports.report.run_report`'s, documented in docs/reports.md.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.api.schema import READ_ERRORS, errors
+from energylab.api.schema import READ_ERRORS, errors
 from events.models import Run
-from events.reports import ReportUnavailable, compare_runs, run_report
+from events.reports.report import ReportUnavailable, compare_runs, run_report
 
 
 def unavailable(exc: ReportUnavailable) -> Response:

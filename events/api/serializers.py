@@ -8,7 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from collectors.api.fields import NameField
+from energylab.api.fields import NameField
 from events.api.fields import TimestampField, rfc3339_utc
 from events.models import Run, Step
 
@@ -181,12 +181,6 @@ class RunStopSerializer(AtMixin):
 class TimeSerializer(serializers.Serializer):
     now = serializers.DateTimeField()
     now_ns = serializers.IntegerField(help_text="Nanoseconds since the epoch (UTC).")
-
-
-class DetailSerializer(serializers.Serializer):
-    """Every refusal that is not about given fields."""
-
-    detail = serializers.CharField()
 
 
 def time_answer(now: dt.datetime, now_ns: int) -> dict[str, Any]:

@@ -10,9 +10,7 @@ import time
 from typing import Any
 
 from django.db.models import F, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, JsonResponse
-from django.urls import Resolver404, resolve
-from django.views.decorators.csrf import csrf_exempt
+from django.http import HttpRequest
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -24,14 +22,14 @@ from rest_framework.serializers import Serializer
 from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
+from energylab.api.parsers import LimitedJSONParser
+from energylab.api.permissions import CanSendEvents
+from energylab.api.schema import READ_ERRORS, WRITE_ERRORS, errors
+from energylab.api.throttling import ScopedRateThrottleFromSettings
 from events import services, timestamps
 from events.api import serializers as s
 from events.api.fast_post import FastPostAPIView
 from events.api.filtersets import RunFilterSet
-from events.api.parsers import LimitedJSONParser
-from events.api.permissions import CanSendEvents
-from events.api.schema import READ_ERRORS, WRITE_ERRORS, errors
-from events.api.throttling import ScopedRateThrottleFromSettings
 from events.models import Run, RunSource, Step
 
 SOURCE_HEADER = "X-EnergyLab-Source"
@@ -258,17 +256,3 @@ class TimeView(APIView):
     def get(self, request: Request) -> Response:
         now_ns = time.time_ns()
         return Response(s.time_answer(timestamps.from_ns(now_ns), now_ns))
-
-
-@csrf_exempt  # a 404 for any method: the CSRF check would answer an HTML 403 first
-def not_found(request: HttpRequest) -> JsonResponse:
-    """A JSON 404 for unknown API paths (a missing trailing slash is the usual cause)."""
-    detail = f"no API path {request.path}"
-    if not request.path.endswith("/"):
-        try:
-            resolve(request.path + "/")
-        except Resolver404:
-            pass
-        else:
-            detail += f"; did you mean {request.path}/ ?"
-    return JsonResponse({"detail": detail}, status=404)

@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import PASSWORD
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import PASSWORD
 from events.models import Run
 
 pytestmark = pytest.mark.django_db

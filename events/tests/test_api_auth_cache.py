@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from events.api import authentication
-from events.api.authentication import credentials
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import PASSWORD
+from energylab.api import authentication
+from energylab.api.authentication import credentials
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

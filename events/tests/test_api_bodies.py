@@ -11,7 +11,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from events.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import *  # noqa: F403 - fixtures
 from events.models import Run
 
 pytestmark = pytest.mark.django_db

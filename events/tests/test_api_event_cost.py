@@ -11,9 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from energylab.api.testing import *  # noqa: F403 - fixtures
 from events import services
 from events.api import serializers as s
-from events.api.testing import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +85,7 @@ def test_an_event_of_no_known_type_is_a_400_naming_type(client: APIClient, kind:
 def test_events_reuse_their_validating_serializer(
     client: APIClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from collectors.api.fields import NameField
+    from energylab.api.fields import NameField
 
     start = {"type": "start", "pod": "p", "scenario": "s", "step": "first"}
     client.post("/api/v1/events/", start, format="json")

@@ -11,8 +11,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from collectors.models import Pod
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import ago, rfc3339
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import ago, rfc3339
 from events.models import Run, Step
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
-from events.api.authentication import CachedTokenAuthentication
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import ago, rfc3339
+from energylab.api.authentication import CachedTokenAuthentication
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import ago, rfc3339
 
 pytestmark = pytest.mark.django_db
 

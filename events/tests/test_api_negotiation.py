@@ -9,8 +9,8 @@ from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.test import APIClient, APIRequestFactory
 
-from events.api.negotiation import ApiClientContentNegotiation
-from events.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.negotiation import ApiClientContentNegotiation
+from energylab.api.testing import *  # noqa: F403 - fixtures
 
 RENDERERS = [JSONRenderer(), BrowsableAPIRenderer()]
 

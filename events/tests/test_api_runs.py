@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import ago, rfc3339
 from events import timestamps
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import ago, rfc3339
 from events.models import Run
 
 pytestmark = pytest.mark.django_db

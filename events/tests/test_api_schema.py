@@ -10,7 +10,7 @@ import yaml
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from events.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -65,7 +65,7 @@ def test_the_docs_page_uses_local_assets(anonymous: APIClient) -> None:
 
 
 def test_names_in_the_schema_refuse_what_the_api_refuses(anonymous: APIClient) -> None:
-    from collectors.api.fields import NAME_PATTERN
+    from energylab.api.fields import NAME_PATTERN
 
     schema = anonymous.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     pod = schema["components"]["schemas"]["StartEvent"]["properties"]["pod"]

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from collectors.models import Pod
-from events.correlation import Correlator
+from events.ingest.correlation import Correlator
 from events.models import Run, Step
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from collectors.simulators.profile import PowerProfile
-from events import energy
+from events.reports import energy
 
 
 def sampled(profile: PowerProfile, start: float, end: float, every: float, phase: float = 0.3):

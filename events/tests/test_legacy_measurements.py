@@ -10,11 +10,11 @@ from urllib.parse import quote
 import pytest
 from rest_framework.test import APIClient
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import ago
 from events import timestamps
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import ago
+from events.ingest.buffer import Sample, SampleBuffer
 
 pytestmark = pytest.mark.django_db
 

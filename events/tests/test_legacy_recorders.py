@@ -11,9 +11,9 @@ from django.db import OperationalError
 from rest_framework.test import APIClient
 
 from collectors.models import Pod
+from energylab.api.testing import *  # noqa: F403 - fixtures
+from energylab.api.testing import ago
 from events import timestamps
-from events.api.testing import *  # noqa: F403 - fixtures
-from events.api.testing import ago
 from events.models import Run, RunSource
 
 pytestmark = pytest.mark.django_db

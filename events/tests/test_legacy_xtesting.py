@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 
-from events.api.testing import PASSWORD
+from energylab.api.testing import PASSWORD
 from events.models import Run, RunSource
 
 energy = pytest.importorskip("xtesting.energy.energy")

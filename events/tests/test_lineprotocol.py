@@ -6,7 +6,7 @@ import pytest
 
 from energylab.validators import control_character_in
 from events.influx import make_client
-from events.lineprotocol import (
+from events.ingest.lineprotocol import (
     REPLACEMENT_CHARACTER,
     ZERO_WIDTH_SPACE,
     field_string,
@@ -64,7 +64,7 @@ def test_every_name_round_trips_through_influxdb(influxdb_database: str) -> None
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_numbers_are_refused(bad: float) -> None:
-    from events.lineprotocol import field_float
+    from events.ingest.lineprotocol import field_float
 
     with pytest.raises(ValueError, match="cannot be stored"):
         field_float(bad)

@@ -11,8 +11,8 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from collectors.models import Pod
+from energylab.api.testing import *  # noqa: F403 - fixtures
 from events import services
-from events.api.testing import *  # noqa: F403 - fixtures
 from events.models import Run, Step
 
 pytestmark = pytest.mark.django_db

@@ -9,12 +9,12 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from collectors.buffer import Sample
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
+from events.ingest.buffer import Sample
+from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
-from events.reports import compare_runs, run_report
-from events.writer import InfluxWriter
+from events.reports.report import compare_runs, run_report
 
 pytestmark = pytest.mark.django_db
 
@@ -186,7 +186,7 @@ def test_the_cli_prints_a_table_json_and_csv(buffer, influx, run, capsys) -> Non
 def test_samples_read_in_parallel_slices_are_each_read_once(
     buffer, influx, run, monkeypatch
 ) -> None:
-    from events import reports
+    from events.reports import report as reports
 
     # A sample every second on whole seconds, and slices of whole seconds: samples fall on
     # the slices' bounds, which belong to the later slice only (the last one keeps its end).
@@ -210,8 +210,8 @@ def test_samples_read_in_parallel_slices_are_each_read_once(
 
 
 def test_a_point_rewritten_with_other_run_tags_counts_once(influx) -> None:
-    from events.lineprotocol import tag_set
-    from events.reports import fetch_samples
+    from events.ingest.lineprotocol import tag_set
+    from events.reports.report import fetch_samples
 
     t_us = int(at(5).timestamp()) * 10**6
     lines = [

@@ -11,11 +11,11 @@ import redis
 from django.conf import settings
 from django.utils import timezone
 
-from collectors.buffer import SampleBuffer
 from collectors.models import BMCType, Pod, Server
+from events.ingest.buffer import SampleBuffer
+from events.ingest.settling import settling
 from events.models import Run, Step
-from events.reports import run_report
-from events.settling import settling
+from events.reports.report import run_report
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ import time
 import pytest
 import requests
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from events.influx import make_client
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
-from events.writer import InfluxWriter
 
 pytestmark = pytest.mark.django_db
 

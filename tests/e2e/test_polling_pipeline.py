@@ -6,12 +6,12 @@ import time
 
 import pytest
 
-from collectors.buffer import SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.faults import Fault
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from events.ingest.buffer import SampleBuffer
 from tests.e2e.conftest import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -11,14 +11,14 @@ import pytest
 from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 
-from collectors.buffer import SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
 from events.influx import make_client
+from events.ingest.buffer import SampleBuffer
 from events.models import Run
-from events.reports import run_report
+from events.reports.report import run_report
 from tests.e2e.conftest import Stack, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

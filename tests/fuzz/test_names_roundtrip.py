@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from collectors.buffer import Sample, SampleBuffer
-from events.correlation import to_ns
 from events.influx import make_client
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.correlation import to_ns
+from events.ingest.writer import InfluxWriter
 from events.models import Run
-from events.reports import run_report
-from events.writer import InfluxWriter
+from events.reports.report import run_report
 
 pytestmark = pytest.mark.django_db
 

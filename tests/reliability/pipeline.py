@@ -25,12 +25,12 @@ from pathlib import Path
 import pytest
 import redis
 
-from collectors.buffer import SampleBuffer
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
 from events.influx import make_client
+from events.ingest.buffer import SampleBuffer
 from tests.e2e.conftest import Stack, wait_for
 
 Key = tuple[str, int]  # (server, time in µs): a point's identity in one series

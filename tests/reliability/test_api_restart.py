@@ -18,7 +18,7 @@ from django.contrib.auth.models import User
 from energylab_sdk import _client as sdk_client
 from rest_framework.authtoken.models import Token
 
-from events.correlation import to_ns
+from events.ingest.correlation import to_ns
 from events.models import Run
 from tests.e2e.conftest import ROOT, Stack, wait_for
 from tests.reliability.pipeline import free_port

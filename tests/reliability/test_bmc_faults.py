@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from collectors.buffer import SampleBuffer
 from collectors.drivers import get_driver
 from collectors.drivers.base import BMCEndpoint, DriverError
 from collectors.models import BMCType, Pod, Server
@@ -26,6 +25,7 @@ from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
 from events import services
+from events.ingest.buffer import SampleBuffer
 from tests.e2e.conftest import Stack, wait_for
 from tests.reliability.pipeline import (
     Lab,

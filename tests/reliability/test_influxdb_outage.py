@@ -9,11 +9,11 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import Pod
 from energylab.testing import PrivateInfluxDB
 from events.influx import make_client
-from events.writer import InfluxWriter
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.writer import InfluxWriter
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import Pod
 from events import services
 from events.influx import make_client
-from events.writer import InfluxWriter
+from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.writer import InfluxWriter
 from tests.e2e.conftest import Stack, wait_for
 from tests.reliability.pipeline import (
     Lab,
@@ -75,7 +75,7 @@ def test_the_writer_reports_a_buffer_lost_with_redis_and_counts_it(
     writer.flush()  # nothing ready yet (the delay): 40 samples wait in Redis
     private_redis.stop()
     private_redis.start()
-    with caplog.at_level(logging.ERROR, logger="events.writer"):
+    with caplog.at_level(logging.ERROR, logger="events.ingest.writer"):
         writer.flush()
         writer.flush()
     errors = [r.getMessage() for r in caplog.records if "vanished from Redis" in r.getMessage()]

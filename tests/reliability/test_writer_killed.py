@@ -21,9 +21,9 @@ import time
 
 import pytest
 
-from collectors.buffer import Sample, SampleBuffer
 from collectors.models import Pod
 from events import services
+from events.ingest.buffer import Sample, SampleBuffer
 from events.tasks import LOCK_TIMEOUT_S
 from tests.e2e.conftest import Stack, wait_for
 from tests.reliability.pipeline import (

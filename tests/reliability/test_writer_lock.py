@@ -10,7 +10,7 @@ import time
 import pytest
 
 from events import tasks
-from events.writer import FlushStats
+from events.ingest.writer import FlushStats
 
 pytestmark = pytest.mark.django_db
 

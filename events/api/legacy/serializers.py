@@ -10,8 +10,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from collectors import limits
-from collectors.api.fields import NameField
 from collectors.validators import validate_topology
+from energylab.api.fields import NameField
 from events import timestamps
 
 

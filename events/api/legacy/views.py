@@ -21,16 +21,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from collectors.api.fields import NAME_PATTERN
-from collectors.models import NAME_MAX_LENGTH
+from energylab.api.fields import NAME_PATTERN
+from energylab.api.parsers import AnyTypeJSONParser, LimitedJSONParser
+from energylab.api.permissions import CanSendEvents
+from energylab.api.schema import WRITE_ERRORS, errors
+from energylab.api.throttling import ScopedRateThrottleFromSettings
 from energylab.services import ServiceUnavailable, check_database
-from energylab.validators import validate_name
+from energylab.validators import NAME_MAX_LENGTH, validate_name
 from events import services
 from events.api.legacy import serializers as s
-from events.api.parsers import AnyTypeJSONParser, LimitedJSONParser
-from events.api.permissions import CanSendEvents
-from events.api.schema import WRITE_ERRORS, errors
-from events.api.throttling import ScopedRateThrottleFromSettings
 from events.api.views import validated
 from events.models import Run, RunSource
 

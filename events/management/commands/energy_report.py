@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from energylab_sdk.report_format import as_csv, as_table, comparison_table
 
 from events.models import Run
-from events.reports import ReportUnavailable, compare_runs, run_report
+from events.reports.report import ReportUnavailable, compare_runs, run_report
 
 
 class Command(BaseCommand):

@@ -137,7 +137,7 @@ class CachedBasicAuthentication(BasicAuthentication):
 class CachedBasicScheme(BasicScheme):
     """The OpenAPI schema's ``basicAuth`` for it (the token's scheme matches subclasses)."""
 
-    target_class = "events.api.authentication.CachedBasicAuthentication"
+    target_class = "energylab.api.authentication.CachedBasicAuthentication"
 
 
 def _forget_user(sender: Any, instance: Any, **kwargs: Any) -> None:

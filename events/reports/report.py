@@ -25,14 +25,14 @@ from django.conf import settings
 from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
-from collectors.buffer import SampleBuffer
 from collectors.models import BMCType
-from events import energy
-from events.correlation import to_ns
 from events.influx import make_client
-from events.lineprotocol import ZERO_WIDTH_SPACE, tag_value
+from events.ingest.buffer import SampleBuffer
+from events.ingest.correlation import to_ns
+from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
+from events.ingest.settling import Settling, settling
 from events.models import Run
-from events.settling import Settling, settling
+from events.reports import energy
 
 IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
@@ -113,7 +113,7 @@ def _query(pod: str, start_ns: int, end_ns: int, inclusive: bool) -> dict[str, _
     answer: dict[str, _Columns] = {}
     for series in result.raw.get("series") or []:
         server = (series.get("tags") or {}).get("server", "")
-        # Undo the writer's only change to a name (see events.lineprotocol).
+        # Undo the writer's only change to a name (see events.ingest.lineprotocol).
         server = server.replace("\\" + ZERO_WIDTH_SPACE, "\\")
         rows = series["values"]
         if not rows:

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, render
 
 from energylab.validators import control_character_in
 from events.models import Run
-from events.reports import ReportUnavailable, chart_series, run_report
+from events.reports.report import ReportUnavailable, chart_series, run_report
 
 
 @login_required

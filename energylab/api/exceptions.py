@@ -14,9 +14,8 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from collectors.buffer import BufferUnavailable
-from events.api.parsers import RequestTooLarge
-from events.services import EventError
+from energylab.api.parsers import RequestTooLarge
+from energylab.errors import RefusedRequest, ServiceDown
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +33,16 @@ class Conflict(exceptions.APIException):
 
 
 def _translate(exc: Exception) -> Exception:
-    if isinstance(exc, EventError):
+    if isinstance(exc, RefusedRequest):
         api = exceptions.APIException(str(exc))
         api.status_code = exc.status
         return api
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(as_serializer_error(exc))
-    if isinstance(exc, BufferUnavailable):
-        # The client should retry: nothing of this request was buffered.
-        log.warning("sample buffer unavailable: %s", exc)
-        return ServiceUnavailable(f"the sample buffer is unavailable ({exc}); nothing was stored")
+    if isinstance(exc, ServiceDown):
+        # The client should retry: nothing of this request was stored.
+        log.warning("%s unavailable: %s", exc.service, exc)
+        return ServiceUnavailable(f"the {exc.service} is unavailable ({exc}); nothing was stored")
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return RequestTooLarge(f"the request body exceeds the limit of {limit} bytes")

@@ -7,8 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
 
-from collectors.models import NAME_MAX_LENGTH
-from energylab.validators import validate_name
+from energylab.validators import NAME_MAX_LENGTH, validate_name
 
 
 class NameField(serializers.CharField):

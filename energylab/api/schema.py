@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse
 
-from events.api.serializers import DetailSerializer
+from energylab.api.serializers import DetailSerializer
 
 _WHY = {
     400: "Invalid input: an object naming each refused field (or `detail`/`non_field_errors`).",

@@ -31,6 +31,8 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
 
+from energylab.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 # KEYS[1]: the client's bucket. ARGV: requests allowed per period, the period in seconds, how
@@ -61,16 +63,16 @@ return {taken, ''}
 HOLD_SECONDS = 1.0
 BATCH_MAX = 16
 
-_clients: dict[str, redis.Redis] = {}
+#: seconds to answer and to connect: a hung Redis must not hold every event for long (the
+#: limiter fails open)
+REDIS_TIMEOUTS_S = (0.5, 0.5)
 _scripts: dict[str, Any] = {}
 
 
 def _script() -> Any:
     url = settings.REDIS_URL
     if url not in _scripts:
-        # Short timeouts: a hung Redis must not hold every event for long (it fails open).
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        _scripts[url] = _clients[url].register_script(GCRA)
+        _scripts[url] = redis_client(*REDIS_TIMEOUTS_S).register_script(GCRA)
     return _scripts[url]
 
 
@@ -135,8 +137,7 @@ def reset_buckets() -> None:
 
     Nothing to forget when Redis does not answer.
     """
-    _script()
-    client = _clients[settings.REDIS_URL]
+    client = redis_client(*REDIS_TIMEOUTS_S)
     with _held_lock:
         _held.clear()
     try:

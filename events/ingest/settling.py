@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
-from collectors.buffer import SampleBuffer
-from collectors.polling import read_timeout
+from collectors.timing import read_timeout
+from events.ingest.buffer import SampleBuffer
 
 # A poll pushes its samples a read timeout (plus the poller's 0.2 s) after it asked the BMCs;
 # the rest covers the push itself and a busy worker.

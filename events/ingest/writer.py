@@ -35,11 +35,11 @@ import requests
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
-from collectors.buffer import Entry, Sample, SampleBuffer
 from collectors.models import Server
-from events.correlation import Correlator, RunTags, to_ns
 from events.influx import ensure_database
-from events.lineprotocol import field_float, field_string, line, tag_set
+from events.ingest.buffer import Entry, Sample, SampleBuffer
+from events.ingest.correlation import Correlator, RunTags, to_ns
+from events.ingest.lineprotocol import field_float, field_string, line, tag_set
 from events.models import Step
 
 log = logging.getLogger(__name__)

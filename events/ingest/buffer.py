@@ -2,7 +2,7 @@
 
 Producers (poll tasks, the legacy measurements API) :meth:`SampleBuffer.push` lists of
 :class:`Sample`; one stream entry holds one pushed list, so a poll of 500 servers costs one XADD.
-The writer (:mod:`events.writer`) reads entries in stream order with :meth:`read_ready`, writes
+The writer (:mod:`events.ingest.writer`) reads entries in stream order with :meth:`read_ready`, writes
 them to InfluxDB, and only then :meth:`acknowledge` s them, which trims them from the stream: a
 crash between the write and the acknowledgement replays the batch, and the writer's points are
 idempotent, so nothing is lost and nothing doubled.
@@ -25,13 +25,18 @@ from typing import Any
 import redis
 from django.conf import settings
 
+from energylab.errors import ServiceDown
+from energylab.redis_client import redis_client
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PREFIX = "energylab"
 
 
-class BufferUnavailable(Exception):
+class BufferUnavailable(ServiceDown):
     """Redis does not answer; the samples were not buffered."""
+
+    service = "sample buffer"
 
 
 class BufferFull(BufferUnavailable):
@@ -149,9 +154,7 @@ class SampleBuffer:
 
     @classmethod
     def from_settings(cls) -> SampleBuffer:
-        return cls(
-            _client(settings.REDIS_URL), settings.BUFFER_MAX_SAMPLES, settings.REDIS_KEY_PREFIX
-        )
+        return cls(redis_client(), settings.BUFFER_MAX_SAMPLES, settings.REDIS_KEY_PREFIX)
 
     # -- producers ------------------------------------------------------------------------------
 
@@ -259,7 +262,7 @@ class SampleBuffer:
         return int(self.client.get(self.dropped_key) or 0)
 
     def lost(self) -> int:
-        """Samples the writer saw vanish with Redis (at least; see events.writer)."""
+        """Samples the writer saw vanish with Redis (at least; see events.ingest.writer)."""
         return int(self.client.get(self.lost_key) or 0)
 
     def oldest_pushed_at(self) -> float | None:
@@ -299,13 +302,3 @@ return removed
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-_clients: dict[str, redis.Redis] = {}
-
-
-def _client(url: str) -> redis.Redis:
-    # One connection pool per process and URL; redis-py clients are thread-safe.
-    if url not in _clients:
-        _clients[url] = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
-    return _clients[url]

@@ -1,0 +1,40 @@
+"""The one place that makes Redis clients: one connection pool per process, URL and timeout.
+
+redis-py clients are thread-safe and keep their own pool, so every user of Redis in a process
+shares the client made for its URL and timeout. A timeout is part of the key because users
+differ in how long a hung Redis may hold them: the sample buffer waits seconds (a push that
+fails loses nothing, the caller retries), the rate limiter half a second (it fails open, and
+every event would otherwise wait on it).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from django.conf import settings
+
+#: seconds; the buffer, the metrics and the writer
+DEFAULT_TIMEOUT_S = 5.0
+#: seconds to connect, for every client
+CONNECT_TIMEOUT_S = 2.0
+
+_clients: dict[tuple[str, float, float], redis.Redis] = {}
+_lock = threading.Lock()
+
+
+def redis_client(
+    timeout_s: float = DEFAULT_TIMEOUT_S, connect_timeout_s: float = CONNECT_TIMEOUT_S
+) -> redis.Redis:
+    """The process's client for ``ENERGYLAB_REDIS_URL`` with these timeouts."""
+    key = (settings.REDIS_URL, timeout_s, connect_timeout_s)
+    client = _clients.get(key)
+    if client is None:
+        with _lock:
+            client = _clients.setdefault(
+                key,
+                redis.Redis.from_url(
+                    key[0], socket_timeout=timeout_s, socket_connect_timeout=connect_timeout_s
+                ),
+            )
+    return client

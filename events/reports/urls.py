@@ -1,0 +1,14 @@
+"""Web pages of runs."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from events.reports import pages
+
+app_name = "events"
+
+urlpatterns = [
+    path("", pages.run_list, name="run-list"),
+    path("<int:pk>/", pages.run_detail, name="run-detail"),
+]
