@@ -43,7 +43,11 @@ def servers_due(pod: Pod, shard: int, shards: int) -> list[Server]:
     return due
 
 
-@shared_task(ignore_result=True, soft_time_limit=60, time_limit=90)
+# No soft_time_limit/time_limit: the worker runs Celery's threads pool (settings), which cannot
+# stop a thread and ignores them, so they only looked like a guard. The task bounds itself: the
+# reads return by the shard's deadline (collectors.polling: per-read timeouts, and a read still
+# running at the deadline is left behind), and Redis calls time out after 5 s.
+@shared_task(ignore_result=True)
 def poll_pod_shard(pod_id: int, shard: int = 0, shards: int = 1) -> dict[str, int]:
     """Read one shard of a pod's servers and buffer the samples."""
     pod = Pod.objects.filter(pk=pod_id, active=True).first()

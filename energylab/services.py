@@ -1,6 +1,7 @@
 """Reachability checks of the services EnergyLab depends on.
 
-Used by the health endpoint, ``manage.py check_services`` and the test fixtures, so that a missing
+Used by the legacy ping (``/resources/monitoring/ping``, the web container's health check), the
+beat container's health check (``docker/entrypoint.sh``) and the test fixtures, so that a missing
 service gives one message naming it and saying how to start it, never a hang or a traceback.
 """
 

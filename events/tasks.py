@@ -40,7 +40,11 @@ def get_writer() -> InfluxWriter:
     return _writer
 
 
-@shared_task(ignore_result=True, soft_time_limit=30, time_limit=60)
+# No soft_time_limit/time_limit: Celery's threads pool (the worker's, see settings) ignores them.
+# A pass bounds itself: no new batch after ``time_budget``, InfluxDB writes time out after 10 s
+# and Redis calls after 5 s; a pass that dies anyway loses nothing (samples are acknowledged
+# only once InfluxDB has them, and the lock expires after LOCK_TIMEOUT_S).
+@shared_task(ignore_result=True)
 def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
     """One writer pass. A Redis lock keeps it to one writer at a time across workers, so
     batches stay in order; a second task that finds the lock taken returns at once."""

@@ -13,6 +13,9 @@ re-login included), then gets :class:`BMCUnreachable`. The abandoned request kee
 until pyghmi gives up; until then, reads of that BMC fail at once instead of queueing. The
 poll task above enforces its own deadline as well.
 
+pyghmi's own bugs that hurt a poller (a lock-order deadlock, lost wake-ups, ``select()`` past
+fd 1023) are patched in :mod:`collectors.drivers.pyghmi_patches`, applied when a driver is built.
+
 pyghmi trap (lab notes): credentials go to pyghmi as *bytes*. With ``str`` credentials a second
 ``Command`` to the same BMC in one process hangs forever.
 """
@@ -21,20 +24,17 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-import select
 import socket
 import struct
 import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyghmi import exceptions as pyghmi_exceptions
 from pyghmi.ipmi import command as pyghmi_command
-from pyghmi.ipmi.private import session as pyghmi_session
 
+from collectors.drivers import pyghmi_patches
 from collectors.drivers.base import (
     BMCAuthFailed,
     BMCEndpoint,
@@ -64,63 +64,6 @@ _NO_ANSWER_CODE = 0xFFFF  # pyghmi's code for "retries ran out"
 _AUTH_WORDS = ("password", "unauthorized", "rakp", "privelege", "privilege", "role", "name")
 
 Key = tuple[str, int | None, str, str | None]
-
-# pyghmi 1.6 takes its two global locks in both orders: a retransmit (``_timedout`` runs with
-# WAITING_SESSIONS held, then sends, which takes KEEPALIVE_SESSIONS) against any other thread's
-# send (KEEPALIVE_SESSIONS, then WAITING_SESSIONS to arm its retry timer). With a hung BMC
-# retransmitting, concurrent reads of healthy BMCs deadlocked within seconds in our tests. One
-# re-entrant lock for both names removes the inversion; pyghmi looks both names up per use.
-pyghmi_session.WAITING_SESSIONS = pyghmi_session.KEEPALIVE_SESSIONS
-
-#: longest a caller sleeps in pyghmi's I/O loop before it looks at its own queued replies again
-IO_WAIT_SLICE_S = 0.02
-_pyghmi_io_wait = pyghmi_session._io_wait
-
-
-def _io_wait_sliced(timeout: float, myaddr: Any = None, evq: Any = None) -> None:
-    """pyghmi's ``_io_wait``, never longer than :data:`IO_WAIT_SLICE_S` at a time.
-
-    pyghmi 1.6 loses wake-ups: a caller sends its request, then registers to be woken when its
-    BMC answers. When the answer comes first (the BMC is quick, or the caller lost the GIL for a
-    moment), pyghmi's I/O thread has already queued the reply on the session and woken nobody,
-    so the caller sleeps until its retry timer, 0.5-1 s, with the answer waiting. Measured on
-    1,000 simulated BMCs, 3-7 % of reads stalled so, with 1 thread as with 8, and a 50-BMC shard
-    took 850 ms instead of 50. Every pyghmi caller waits in a loop that looks at its queued
-    replies after each wait and waits again when there is nothing for it, so waking it early is
-    safe: a lost wake-up then costs one slice.
-    """
-    _pyghmi_io_wait(min(timeout, IO_WAIT_SLICE_S), myaddr, evq)
-
-
-pyghmi_session._io_wait = _io_wait_sliced
-
-
-class _PollSelect:
-    """Stands in for the ``select`` module in pyghmi's session module: ``select`` by ``poll``.
-
-    pyghmi's I/O thread waits with ``select.select``, which cannot watch a file descriptor
-    numbered 1024 or more: it raises, the I/O thread dies, and every IPMI read of the process
-    hangs from then on. A worker that keeps a connection open to each of 1,000 Redfish BMCs
-    passes 1,024 descriptors, and the next socket pyghmi opens (one per 64 BMCs) is past it:
-    seen in bench/poll.py at 2,000 BMCs. ``poll`` has no such limit.
-    """
-
-    @staticmethod
-    def select(
-        rlist: Sequence[Any], wlist: Sequence[Any], xlist: Sequence[Any], timeout: float | None
-    ) -> tuple[list[Any], list[Any], list[Any]]:
-        if wlist or xlist:  # pyghmi's session module only ever waits to read
-            return select.select(rlist, wlist, xlist, timeout)
-        poller = select.poll()
-        for sock in rlist:
-            poller.register(sock, select.POLLIN)
-        wait_ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
-        ready = {fd for fd, _event in poller.poll(wait_ms)}
-        return [sock for sock in rlist if sock.fileno() in ready], [], []
-
-
-if hasattr(select, "poll"):
-    pyghmi_session.select = _PollSelect
 
 
 class _SessionLost(Exception):
@@ -170,6 +113,7 @@ class IPMIDriver(PowerDriver):
     def __init__(self, *, session_max_idle: float = 20.0) -> None:
         """:param session_max_idle: seconds after which an unused session is replaced by a new
         login rather than trusted (BMCs drop idle sessions, often after 30-60 s)."""
+        pyghmi_patches.apply()  # a no-op after the app's start; needed without Django
         self.session_max_idle = session_max_idle
         self._bmcs: dict[Key, _BMC] = {}
         self._bmcs_lock = threading.Lock()

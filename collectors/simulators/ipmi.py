@@ -67,6 +67,7 @@ from pyghmi.ipmi import bmc as pyghmi_bmc
 from pyghmi.ipmi.private import constants as ipmi_constants
 from pyghmi.ipmi.private import serversession
 
+from collectors.drivers import pyghmi_patches
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
 
@@ -522,6 +523,10 @@ class IPMISimulatorGroup:
     """
 
     def __init__(self, name: str = "ipmi-simulators") -> None:
+        # Simulators run without Django too (``python -m``, benchmark subprocesses): a process
+        # that serves BMCs often reads them as well, and gets the same patched pyghmi client as
+        # the worker; the version check also guards the private server internals used here.
+        pyghmi_patches.apply()
         self._name = name
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()

@@ -223,33 +223,21 @@ def test_a_refused_batch_between_two_is_set_aside_and_the_next_written(buffer, i
     assert [p["watts"] for p in points(influx)] == [101.0, 103.0]
 
 
-def test_a_pass_pauses_the_cyclic_gc_and_resumes_it_after(
-    buffer, influx, run, monkeypatch, settings
+def test_a_pass_leaves_the_cyclic_gc_running_for_the_other_threads(
+    buffer, influx, run, monkeypatch
 ) -> None:
+    # gc.disable() is process-wide: during a pass it would pause collection for the poll
+    # threads of the same worker too.
     seen: list[bool] = []
     build = InfluxWriter._lines
     monkeypatch.setattr(
         InfluxWriter, "_lines", lambda self, rows: seen.append(gc.isenabled()) or build(self, rows)
     )
     push(buffer, [1, 2])
-    assert gc.isenabled()
     assert writer(buffer, influx).flush().samples == 2
     assert seen
-    assert not any(seen)
+    assert all(seen)
     assert gc.isenabled()
-    # A pass whose write fails resumes it too; a collector paused by someone else stays paused.
-    push(buffer, [3])
-    monkeypatch.setattr(InfluxWriter, "export_steps", lambda self: 0)
-    settings.INFLUXDB_URL = f"http://127.0.0.1:{closed_port()}"
-    assert "ConnectionError" in (writer(buffer, make_client(timeout=1)).flush().error or "")
-    assert seen[-1] is False
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        writer(buffer, make_client(timeout=1)).flush()
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
 
 
 def test_a_server_stored_with_a_newline_in_its_topology_does_not_poison_the_batch(
