@@ -40,7 +40,12 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def _runtime_imports(name: str, path: Path) -> set[str]:
-    """Every module (or module.attribute) the file imports when it runs."""
+    """Every module (or module.attribute) the file imports when it runs.
+
+    ``from package import module`` counts as importing the module, not the package: the parent
+    package's ``__init__`` runs for any of its modules, so counting it would make a cycle of
+    every package that imports its own modules (even lazily, as collectors.drivers does).
+    """
     package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
     imported: set[str] = set()
 
@@ -70,10 +75,14 @@ def _runtime_imports(name: str, path: Path) -> set[str]:
 
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
-    return {
-        name: {m for m in _runtime_imports(name, path) if m in modules and m != name}
-        for name, path in modules.items()
-    }
+    graph = {}
+    for name, path in modules.items():
+        imported = {m for m in _runtime_imports(name, path) if m in modules and m != name}
+        # A package that was only the "from" of a module import is not imported for its own sake.
+        graph[name] = {
+            m for m in imported if not any(other.startswith(f"{m}.") for other in imported)
+        }
+    return graph
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
