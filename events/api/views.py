@@ -91,14 +91,13 @@ def summaries() -> QuerySet[Run]:
     )
 
 
-def run_answer(run: Run, code: int = status.HTTP_200_OK) -> Response:
-    """The run's summary, from what the event read and wrote (services annotate it)."""
-    return Response(s.run_summary(run), status=code)
+def run_answer(run: services.RunState) -> Response:
+    """The run as the event left it."""
+    return Response(s.run_summary(run), status=status.HTTP_200_OK)
 
 
 def started_answer(started: services.Started) -> Response:
-    data = s.started_summary(started.run, started.ended_previous)
-    return Response(data, status=status.HTTP_201_CREATED)
+    return Response(s.started_summary(started), status=status.HTTP_201_CREATED)
 
 
 class EventView(FastPostAPIView):
