@@ -9,13 +9,11 @@ a failure leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import Any, cast
+from dataclasses import dataclass, replace
 
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from collectors.models import Pod
 from energylab.errors import RefusedRequest
@@ -56,9 +54,34 @@ class ServerOfAnotherPod(EventError):
 
 
 @dataclass(frozen=True)
+class RunState:
+    """A run as an event left it, read and written inside the event's transaction.
+
+    What the APIs answer about the run, without reading it again after the commit: ``step`` is
+    its running step's name (None: none runs), ``step_started_at`` that step's start,
+    ``step_count`` how many steps the run has, and ``ended_step`` the step this event ended (a
+    stop's or a start's running step; None when it ended none).
+    """
+
+    id: int
+    pod: str
+    scenario: str
+    source: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None
+    received_at: dt.datetime
+    step: str | None
+    step_started_at: dt.datetime | None
+    step_count: int
+    ended_step: str | None = None
+
+
+@dataclass(frozen=True)
 class Started:
-    run: Run
-    ended_previous: Run | None
+    """The run a start event started, and the run it ended (None: none was running)."""
+
+    run: RunState
+    ended_previous: RunState | None
 
 
 def start_run(
@@ -74,21 +97,22 @@ def start_run(
     not be before the running run's start or its running step's start (it would end them before
     they started), nor before the end of the pod's last ended run (the runs would overlap).
     Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
-    if that is later (a client may stamp its events up to five minutes ahead). Both runs carry
-    their summary (see :func:`set_step`).
+    if that is later (a client may stamp its events up to five minutes ahead).
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
     with transaction.atomic():
-        pod, last_end = _locked_pod_for_start(pod_name)
-        if pod is None:
+        locked = _locked_pod_for_start(pod_name)
+        if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            created, _ = Pod.objects.get_or_create(name=pod_name)
-            pod = Pod.objects.select_for_update().get(pk=created.pk)
-        previous = _running_run(pod)
+            Pod.objects.get_or_create(name=pod_name)
+            locked = _locked_pod_for_start(pod_name)
+            assert locked is not None  # created or found above, and pods are never renamed here
+        pod_id, last_end = locked
+        previous = _read_run(Run.objects.filter(pod_id=pod_id, ended_at__isnull=True), pod_name)
         if previous is not None:
             at = _event_time(previous, at, "start")
-            _end(previous, at)
+            previous = _end(previous, at)
         elif at is None:
             at = max(timezone.now(), last_end or EARLIEST)
         elif last_end is not None and at < last_end:
@@ -96,62 +120,62 @@ def start_run(
                 f"the start at {at.isoformat()} is before the end of the pod's last run "
                 f"({last_end.isoformat()}): runs of one pod may not overlap"
             )
-        run = Run.objects.create(pod=pod, scenario=scenario, started_at=at, source=source)
+        run = Run.objects.create(pod_id=pod_id, scenario=scenario, started_at=at, source=source)
         if step is not None:
-            _insert_step(run, step, at)
-        _summarize(run, step, 0 if step is None else 1)
-    return Started(run, previous)
+            Step.objects.create(run_id=run.pk, name=step, started_at=at)
+    started = RunState(
+        id=run.pk,
+        pod=pod_name,
+        scenario=scenario,
+        source=source,
+        started_at=at,
+        ended_at=None,
+        received_at=run.received_at,
+        step=step,
+        step_started_at=None if step is None else at,
+        step_count=0 if step is None else 1,  # the triggers of migration events 0003 count it
+    )
+    return Started(started, previous)
 
 
-def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> Run:
-    """Enter ``step`` in the pod's running run, ending its running step.
-
-    The run returned carries its summary as the transaction left it: ``running_step`` (the
-    running step's name, or None) and ``steps_counted`` (how many steps it has), and its pod.
-
-    :raises NoRunningRun: the pod is unknown or runs nothing.
-    :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
-    """
-    if _has_step_function():
-        return _set_step_in_database(pod_name, step, at)
-    with transaction.atomic():
-        run = _locked_running_run(pod_name)
-        _enter_step(run, step, at)
-    return run
-
-
-def stop_run(pod_name: str, at: dt.datetime | None = None) -> Run:
-    """End the pod's running run and its running step; the run carries its summary.
+def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> RunState:
+    """Enter ``step`` in the pod's running run, ending its running step; the run as it is then.
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
     """
     with transaction.atomic():
+        return _enter_step(_locked_running_run(pod_name), step, at)
+
+
+def stop_run(pod_name: str, at: dt.datetime | None = None) -> RunState:
+    """End the pod's running run and its running step; the run as it ended.
+
+    :raises NoRunningRun: the pod is unknown or runs nothing.
+    :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
+    """
+    with transaction.atomic():
         run = _locked_running_run(pod_name)
-        _stop(run, at)
-    return run
+        return _end(run, _event_time(run, at, "stop"))
 
 
-def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> Run:
+def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> RunState:
     """Like :func:`set_step` for a run named by id.
 
     :raises RunNotFound, RunEnded, EventOutOfOrder:
     """
     with transaction.atomic():
-        run = _locked_run(run_id)
-        _enter_step(run, step, at)
-    return run
+        return _enter_step(_locked_run(run_id), step, at)
 
 
-def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> Run:
+def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
     """Like :func:`stop_run` for a run named by id.
 
     :raises RunNotFound, RunEnded, EventOutOfOrder:
     """
     with transaction.atomic():
         run = _locked_run(run_id)
-        _stop(run, at)
-    return run
+        return _end(run, _event_time(run, at, "stop"))
 
 
 def running_run(pod_name: str) -> Run | None:
@@ -175,198 +199,89 @@ def run_at(pod_name: str, at: dt.datetime) -> tuple[Run, Step | None] | None:
 
 def current_step(run: Run) -> Step | None:
     """The run's running step, or None."""
-    return _running_step(run)
+    # order_by(): Step's default order joins the run table, for one row at most.
+    return Step.objects.filter(run=run, ended_at__isnull=True).order_by().first()
 
 
 # -- inside the transaction ----------------------------------------------------------------------
 
 
-# Each event locks its pod, then reads what it changes in one query (the running run with its step
-# count, which triggers keep, and its running step, at most one by a partial unique index), writes,
-# and answers from what it read and wrote instead of reading the run again after the commit.
-#
-# These statements are written out rather than built by the ORM: they run on every event, and
-# building them cost more than running them (measured, one event: ~0.3 ms of Python per simple
-# query, ~1.4 ms for the read with its join and count, against ~0.1-0.4 ms in PostgreSQL).
-# Tables are named through the models, so a renamed one fails loudly in the tests. Steps written
-# here send no model signals (nothing listens to Step's; a receiver added later would not hear them).
+# Each event locks its pod's row first, so concurrent events for one pod are applied one after
+# the other. The run is read after the lock, in a query of its own: read in the locking query, a
+# waiting event would see the run's rows as they were before the event it waited for (PostgreSQL
+# re-reads only the locked row after a wait).
 
-_RUN, _STEP, _POD = Run._meta.db_table, Step._meta.db_table, Pod._meta.db_table
-# In the model's order of fields, as Model.from_db takes them.
-_RUN_COLUMNS = [
-    field.attname
-    for field in Run._meta.concrete_fields
-    if field.attname not in {"ended_received_at", "updated"}  # loaded when read
-]
-_READ_RUN = f"""
-    SELECT {", ".join(f"r.{column}" for column in _RUN_COLUMNS)},
-           s.id, s.name, s.started_at
-    FROM {_RUN} r LEFT JOIN {_STEP} s ON s.run_id = r.id AND s.ended_at IS NULL
-"""  # noqa: S608 - no value is formatted in, only table and column names
-_RUNNING_RUN_OF_POD = _READ_RUN + " WHERE r.pod_id = %s AND r.ended_at IS NULL"
-_RUN_BY_ID = _READ_RUN + " WHERE r.id = %s"
-_END_STEP = f"UPDATE {_STEP} SET ended_at = %s, updated = %s WHERE id = %s"  # noqa: S608
-_INSERT_STEP = f"""
-    INSERT INTO {_STEP} (run_id, name, started_at, ended_at, received_at, updated)
-    VALUES (%s, %s, %s, NULL, %s, %s)
-"""  # noqa: S608
+_RUN_FIELDS = ("pk", "scenario", "source", "started_at", "ended_at", "received_at", "step_count")
 
 
-def _aware(value: Any) -> Any:
-    """A datetime as the ORM gives it (SQLite's raw cursor returns naive UTC ones)."""
-    if isinstance(value, dt.datetime) and timezone.is_naive(value):
-        return timezone.make_aware(value, dt.UTC)
-    return value
+def _locked_pod_for_start(pod_name: str) -> tuple[int, dt.datetime | None] | None:
+    """The pod's id, locked until the transaction ends, and the end of its last ended run (None:
+    it has none); None for an unknown pod.
+
+    Runs of a pod do not overlap, so the last started of the ended ones is the last to end: the
+    index on (pod, started_at) finds it reading one or two rows, where max(ended_at) would read
+    every run.
+    """
+    last_end = (
+        Run.objects.filter(pod=OuterRef("pk"), ended_at__isnull=False)
+        .order_by("-started_at")
+        .values("ended_at")[:1]
+    )
+    row = (
+        Pod.objects.select_for_update()
+        .filter(name=pod_name)
+        .annotate(last_end=Subquery(last_end))
+        .values_list("pk", "last_end")
+        .first()
+    )
+    return None if row is None else (row[0], row[1])
 
 
-def _execute(sql: str, params: list[Any]) -> None:
-    adapt = connection.ops.adapt_datetimefield_value  # as the ORM stores them (SQLite: text)
-    values = [adapt(value) if isinstance(value, dt.datetime) else value for value in params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-
-
-def _fetch(sql: str, params: list[Any]) -> tuple[Any, ...] | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return tuple(_aware(value) for value in row) if row is not None else None
-
-
-def _lock() -> str:
-    return " FOR UPDATE" if connection.features.has_select_for_update else ""
-
-
-def _locked_pod(pod_name: str) -> Pod | None:
-    """The pod, locked until the transaction ends (its other fields load when read)."""
-    row = _fetch(f"SELECT id FROM {_POD} WHERE name = %s{_lock()}", [pod_name])  # noqa: S608
-    return Pod.from_db(connection.alias, ["id", "name"], [row[0], pod_name]) if row else None
-
-
-# The end of the pod's last ended run, read with the lock in the same round trip. Runs of a pod
-# do not overlap, so the last started of the ended ones is the last to end: the index on (pod,
-# started_at) finds it reading one or two rows, where max(ended_at) would read every run.
-_LAST_END = f"""
-    (SELECT r.ended_at FROM {_RUN} r WHERE r.pod_id = p.id AND r.ended_at IS NOT NULL
-     ORDER BY r.started_at DESC LIMIT 1)
-"""  # noqa: S608
-
-
-def _locked_pod_for_start(pod_name: str) -> tuple[Pod | None, dt.datetime | None]:
-    """:func:`_locked_pod`, and the end of its last ended run (None: it has none)."""
-    sql = f"SELECT p.id, {_LAST_END} FROM {_POD} p WHERE p.name = %s{_lock()}"  # noqa: S608
-    row = _fetch(sql, [pod_name])
-    if row is None:
-        return None, None
-    pod = Pod.from_db(connection.alias, ["id", "name"], [row[0], pod_name])
-    return pod, _datetime(row[1])
-
-
-def _datetime(value: Any) -> dt.datetime | None:
-    """A datetime read by a subquery: SQLite gives its text (its column type is not known)."""
-    if isinstance(value, str):
-        value = _aware(parse_datetime(value))
-    return cast("dt.datetime | None", value)
-
-
-def _read_run(sql: str, param: Any, pod: Pod) -> Run | None:
-    """The run of ``sql``, with its running step's id, name and start and its step count."""
-    row = _fetch(sql, [param])
+def _read_run(runs: QuerySet[Run], pod_name: str) -> RunState | None:
+    """The run of ``runs`` (at most one) with its running step, at most one by a partial unique
+    index; None when there is none."""
+    running = FilteredRelation("steps", condition=Q(steps__ended_at__isnull=True))
+    row = (
+        runs.annotate(running=running)
+        .order_by()
+        .values_list(*_RUN_FIELDS, "running__name", "running__started_at")
+        .first()
+    )
     if row is None:
         return None
-    width = len(_RUN_COLUMNS)
-    run = Run.from_db(connection.alias, _RUN_COLUMNS, row[:width])
-    step_id, step_name, step_start = row[width:]
-    _carry_running_step(run, pod, step_id, step_name, step_start, run.step_count)
-    return run
+    run_id, scenario, source, started_at, ended_at, received_at, count, step, step_start = row
+    return RunState(
+        id=run_id,
+        pod=pod_name,
+        scenario=scenario,
+        source=source,
+        started_at=started_at,
+        ended_at=ended_at,
+        received_at=received_at,
+        step=step,
+        step_started_at=step_start,
+        step_count=count,
+    )
 
 
-def _carry_running_step(
-    run: Run,
-    pod: Pod,
-    step_id: int | None,
-    step_name: str | None,
-    step_start: dt.datetime | None,
-    steps_counted: int,
-) -> None:
-    """Give a run read by an event its pod, its running step as read, and its summary."""
-    run.pod = pod
-    run.running_step_id = step_id  # type: ignore[attr-defined]
-    run.running_step_started_at = step_start  # type: ignore[attr-defined]
-    _summarize(run, step_name, steps_counted)
-
-
-def _running_run(pod: Pod) -> Run | None:
-    return _read_run(_RUNNING_RUN_OF_POD, pod.pk, pod)
-
-
-def _insert_step(run: Run, name: str, at: dt.datetime) -> None:
-    now = timezone.now()
-    _execute(_INSERT_STEP, [run.pk, name, at, now, now])
-
-
-# The step event as one call of the function of migration events 0004: on PostgreSQL the same
-# work in one round trip and its own transaction (BEGIN and COMMIT were two more round trips).
-_SET_STEP_FUNCTION = "SELECT * FROM events_set_step(%s, %s, %s::timestamptz, %s)"
-_SET_STEP_RUN_COLUMNS = [
-    "id",
-    "pod_id",
-    "scenario",
-    "started_at",
-    "ended_at",
-    "source",
-    "received_at",
-]
-# The function's columns after the run's: the running step, the run's step count, and whether
-# the step was entered (false: the event is before the run's or the running step's start).
-
-
-def _has_step_function() -> bool:
-    return connection.vendor == "postgresql"
-
-
-def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> Run:
-    row = _fetch(_SET_STEP_FUNCTION, [pod_name, step, at, timezone.now()])
-    if row is None:
-        raise NoRunningRun(f"no run is running on pod {pod_name!r}")
-    width = len(_SET_STEP_RUN_COLUMNS)
-    run = Run.from_db(connection.alias, _SET_STEP_RUN_COLUMNS, row[:width])
-    pod = Pod.from_db(connection.alias, ["id", "name"], [run.pod_id, pod_name])
-    step_id, running_step, step_start, count, applied = row[width:]
-    _carry_running_step(run, pod, step_id, running_step, step_start, int(count))
-    if not applied:
-        assert at is not None  # the function stamps an event without a time in order
-        _check_not_before(run, at, "step")  # raises: the function found the event out of order
-        raise AssertionError("events_set_step refused an event in order")
-    _summarize(run, step, int(count) + 1)
-    return run
-
-
-def _running_step(run: Run) -> Step | None:
-    # order_by(): Step's default order joins the run table, for one row at most.
-    return Step.objects.filter(run=run, ended_at__isnull=True).order_by().first()
-
-
-def _summarize(run: Run, running_step: str | None, steps_counted: int) -> None:
-    run.running_step = running_step  # type: ignore[attr-defined]
-    run.steps_counted = steps_counted  # type: ignore[attr-defined]
-
-
-def _locked_running_run(pod_name: str) -> Run:
-    pod = _locked_pod(pod_name)
-    run = _running_run(pod) if pod is not None else None
+def _locked_running_run(pod_name: str) -> RunState:
+    pod_id = Pod.objects.select_for_update().filter(name=pod_name).values_list("pk", flat=True)
+    locked = pod_id.first()
+    run = None
+    if locked is not None:
+        run = _read_run(Run.objects.filter(pod_id=locked, ended_at__isnull=True), pod_name)
     if run is None:
         raise NoRunningRun(f"no run is running on pod {pod_name!r}")
     return run
 
 
-def _locked_run(run_id: int) -> Run:
+def _locked_run(run_id: int) -> RunState:
     pod_id = Run.objects.filter(pk=run_id).values_list("pod_id", flat=True).first()
     if pod_id is None:
         raise RunNotFound(f"no run has id {run_id}")
     # Lock the pod first, as every other event does, then read the run as it is now.
-    pod = Pod.objects.select_for_update().get(pk=pod_id)
-    run = _read_run(_RUN_BY_ID, run_id, pod)
+    pod_name = Pod.objects.select_for_update().values_list("name", flat=True).get(pk=pod_id)
+    run = _read_run(Run.objects.filter(pk=run_id), pod_name)
     if run is None:
         raise RunNotFound(f"no run has id {run_id}")
     if run.ended_at is not None:
@@ -374,22 +289,20 @@ def _locked_run(run_id: int) -> Run:
     return run
 
 
-def _event_time(run: Run, at: dt.datetime | None, what: str) -> dt.datetime:
+def _event_time(run: RunState, at: dt.datetime | None, what: str) -> dt.datetime:
     """The time of an event that changes the running ``run``, checked (:func:`_check_not_before`).
 
     Without a time given, the event happens now, under the pod's lock; or at the start of the
     run or of its running step if that is later: another client may have stamped them up to five
-    minutes ahead, or this process's clock be behind the one that stamped them. As the database
-    function does for steps (migration events 0004).
+    minutes ahead, or this process's clock be behind the one that stamped them.
     """
     if at is None:
-        step_start = run.running_step_started_at  # type: ignore[attr-defined]
-        return max(timezone.now(), run.started_at, step_start or run.started_at)
+        return max(timezone.now(), run.started_at, run.step_started_at or run.started_at)
     _check_not_before(run, at, what)
     return at
 
 
-def _check_not_before(run: Run, at: dt.datetime, what: str) -> None:
+def _check_not_before(run: RunState, at: dt.datetime, what: str) -> None:
     # A start ends the running run: the run it means is that one, not the run it starts.
     whose, why = (
         ("the running run's", "; a start ends it") if what == "start" else ("the run's", "")
@@ -399,39 +312,37 @@ def _check_not_before(run: Run, at: dt.datetime, what: str) -> None:
             f"the {what} at {at.isoformat()} is before {whose} start "
             f"({run.started_at.isoformat()}){why}"
         )
-    current_start = run.running_step_started_at  # type: ignore[attr-defined]
-    if current_start is not None and at < current_start:
+    if run.step_started_at is not None and at < run.step_started_at:
         raise EventOutOfOrder(
             f"the {what} at {at.isoformat()} is before the start of the current step "
-            f"{run.running_step!r} ({current_start.isoformat()}){why}"  # type: ignore[attr-defined]
+            f"{run.step!r} ({run.step_started_at.isoformat()}){why}"
         )
 
 
-def _end_running_step(run: Run, at: dt.datetime) -> None:
-    step_id = run.running_step_id  # type: ignore[attr-defined]
-    if step_id is not None:
-        # "updated" too: the writer exports steps changed since its last pass (annotations).
-        _execute(_END_STEP, [at, timezone.now(), step_id])
+def _end_running_step(run: RunState, at: dt.datetime) -> None:
+    if run.step_started_at is not None:
+        # "updated" too (update() leaves auto_now fields alone): the writer exports steps changed
+        # since its last pass (annotations).
+        Step.objects.filter(run_id=run.id, ended_at__isnull=True).update(
+            ended_at=at, updated=timezone.now()
+        )
 
 
-def _enter_step(run: Run, name: str, at: dt.datetime | None) -> None:
+def _enter_step(run: RunState, name: str, at: dt.datetime | None) -> RunState:
     at = _event_time(run, at, "step")
     _end_running_step(run, at)
-    _insert_step(run, name, at)
-    _summarize(run, name, run.steps_counted + 1)  # type: ignore[attr-defined]
+    Step.objects.create(run_id=run.id, name=name, started_at=at)
+    return replace(
+        run, step=name, step_started_at=at, step_count=run.step_count + 1, ended_step=run.step
+    )
 
 
-def _stop(run: Run, at: dt.datetime | None) -> None:
-    _end(run, _event_time(run, at, "stop"))
-
-
-def _end(run: Run, at: dt.datetime) -> None:
-    """End the run (read by :func:`_running_run`) and its running step at ``at``."""
+def _end(run: RunState, at: dt.datetime) -> RunState:
+    """End the running ``run`` and its running step at ``at``."""
     _end_running_step(run, at)
-    run.ended_at = at
-    run.ended_received_at = timezone.now()
-    run.save(update_fields=["ended_at", "ended_received_at", "updated"])
-    _summarize(run, None, run.steps_counted)  # type: ignore[attr-defined]
+    now = timezone.now()
+    Run.objects.filter(pk=run.id).update(ended_at=at, ended_received_at=now, updated=now)
+    return replace(run, ended_at=at, step=None, step_started_at=None, ended_step=run.step)
 
 
 # -- measurements pushed by legacy collectors -----------------------------------------------------

@@ -1,8 +1,9 @@
 """The embedded default, SQLite: migrations, events and step counts on a real SQLite file.
 
-The suite runs on PostgreSQL, where step events go through a database function; SQLite runs the
-same rules as Python statements and keeps step counts with its own triggers. This runs both
-there, in a fresh process on a fresh database, as a lab without PostgreSQL would.
+The suite runs on PostgreSQL; events run the same ORM code on SQLite, where step counts are kept
+by SQLite's own triggers and ``select_for_update`` locks nothing (SQLite writes one transaction at
+a time). This runs them there, in a fresh process on a fresh database, as a lab without
+PostgreSQL would.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ try:
 except services.EventOutOfOrder as error:
     refused = str(error)
 Step.objects.filter(name="one").delete()
-stopped = services.stop_run("pod, with = \\\\ 'quotes'", run.steps.get(name="three").started_at + s)
+stopped = services.stop_run("pod, with = \\\\ 'quotes'", Step.objects.get(name="three").started_at + s)
 try:
     services.start_run("pod, with = \\\\ 'quotes'", "next", None, stopped.ended_at - s)
     refused_start = None
@@ -38,7 +39,7 @@ except services.EventOutOfOrder as error:
     refused_start = str(error)
 following = services.start_run("pod, with = \\\\ 'quotes'", "next").run
 print(json.dumps({
-    "answered": [run.running_step, run.steps_counted],
+    "answered": [run.step, run.step_count],
     "refused": refused,
     "steps": list(Step.objects.order_by("started_at").values_list("name", flat=True)),
     "step_count": Run.objects.get(scenario="scenario").step_count,

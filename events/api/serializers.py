@@ -11,6 +11,7 @@ from rest_framework import serializers
 from energylab.api.fields import NameField
 from events.api.fields import TimestampField, rfc3339_utc
 from events.models import Run, Step
+from events.services import RunState, Started
 
 EVENT_START = "start"
 EVENT_STEP = "step"
@@ -63,15 +64,15 @@ class RunSummarySerializer(serializers.ModelSerializer[Run]):
         return run.steps.count()
 
 
-def run_summary(run: Run) -> dict[str, Any]:
-    """What :class:`RunSummarySerializer` answers for a run that carries its summary (the runs
-    of :mod:`events.services`), without building a serializer and its fields for every event.
+def run_summary(run: RunState) -> dict[str, Any]:
+    """What :class:`RunSummarySerializer` answers for the run an event left, without building a
+    serializer and its fields for every event.
 
     A test holds the two to the same answers.
     """
     return {
-        "id": run.pk,
-        "pod": run.pod.name,
+        "id": run.id,
+        "pod": run.pod,
         "scenario": run.scenario,
         "source": run.source,
         # As DRF's DateTimeField writes them with this project's settings, without its
@@ -79,15 +80,18 @@ def run_summary(run: Run) -> dict[str, Any]:
         "started_at": rfc3339_utc(run.started_at),
         "ended_at": rfc3339_utc(run.ended_at) if run.ended_at else None,
         "received_at": rfc3339_utc(run.received_at),
-        "step": run.running_step,  # type: ignore[attr-defined]
-        "step_count": run.steps_counted,  # type: ignore[attr-defined]
+        "step": run.step,
+        "step_count": run.step_count,
     }
 
 
-def started_summary(run: Run, ended_previous: Run | None) -> dict[str, Any]:
+def started_summary(started: Started) -> dict[str, Any]:
     """What :class:`StartedSerializer` answers, as :func:`run_summary` does."""
-    previous = run_summary(ended_previous) if ended_previous is not None else None
-    return {**run_summary(run), "ended_previous": previous}
+    previous = started.ended_previous
+    return {
+        **run_summary(started.run),
+        "ended_previous": run_summary(previous) if previous is not None else None,
+    }
 
 
 class RunSerializer(RunSummarySerializer):

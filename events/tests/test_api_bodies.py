@@ -42,7 +42,7 @@ def test_deeply_nested_json_is_400_not_a_recursion_error(
     assert isinstance(answer.json(), dict)
 
 
-def test_deeply_nested_json_is_400_on_the_events_fast_path(client: APIClient) -> None:
+def test_deeply_nested_json_to_the_events_endpoint_says_so(client: APIClient) -> None:
     answer = client.post("/api/v1/events/", nested(200_000), content_type="application/json")
     assert answer.status_code == 400
     assert "nested too deeply" in answer.json()["detail"]

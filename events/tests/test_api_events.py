@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 from collectors.models import Pod
+from energylab.api.authentication import CachedTokenAuthentication
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import ago, rfc3339
 from events.models import Run, Step
@@ -290,3 +294,99 @@ def test_the_clock_needs_no_credentials(anonymous: APIClient) -> None:
     assert abs(now - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=5)
     assert isinstance(answer["now_ns"], int)
     assert abs(answer["now_ns"] / 1e9 - now.timestamp()) < 0.001
+
+
+# -- requests of every kind: each gets its own answer (kept from the fast path's tests) -----------
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param({"body": "{not json", "code": 400}, id="malformed JSON"),
+        pytest.param({"body": {"type": "step", "pod": "p"}, "code": 400}, id="missing field"),
+        pytest.param({"body": {"type": "jump", "pod": "p"}, "code": 400}, id="unknown type"),
+        pytest.param(
+            {"body": {"type": "step", "pod": "p\n", "step": "s"}, "code": 400},
+            id="control character",
+        ),
+        pytest.param({"body": [1, 2], "code": 400}, id="not an object"),
+        pytest.param({"token": "wrong", "code": 401}, id="unknown token"),
+        pytest.param({"token": None, "code": 401}, id="no credentials"),
+        pytest.param({"accept": "text/html", "code": 201}, id="a browser's Accept"),
+        pytest.param({"accept": "application/xml", "code": 406}, id="an Accept no renderer has"),
+        pytest.param(
+            {"accept": "application/json; indent=4", "code": 201}, id="an Accept with parameters"
+        ),
+        pytest.param({"body": "", "code": 400}, id="an empty body"),
+        pytest.param(
+            {"body": '{"type": "start", "pod": "p", "scenario": "s"}', "charset": "latin-1"},
+            id="a charset other than utf-8",
+        ),
+    ],
+)
+def test_each_kind_of_request_gets_its_answer(
+    client: APIClient, token: str, case: dict[str, Any]
+) -> None:
+    body = case.get("body", {"type": "start", "pod": "p", "scenario": "s"})
+    extra: dict[str, Any] = {}
+    if "accept" in case:
+        extra["HTTP_ACCEPT"] = case["accept"]
+    if "token" in case:
+        client.credentials(
+            **({"HTTP_AUTHORIZATION": f"Token {case['token']}"} if case["token"] else {})
+        )
+    if isinstance(body, str):
+        content_type = "application/json"
+        if "charset" in case:
+            content_type += f"; charset={case['charset']}"
+        response = client.generic("POST", URL, body, content_type=content_type, **extra)
+    else:
+        response = client.post(URL, body, format="json", **extra)
+    assert response.status_code == case.get("code", 201)
+
+
+def test_basic_credentials_send_events(ci_user: User) -> None:
+    ci_user.set_password("pw")
+    ci_user.save()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"ci:pw").decode())
+    response = client.post(URL, {"type": "start", "pod": "p", "scenario": "s"}, format="json")
+    assert response.status_code == 201
+
+
+def test_a_session_client_meets_its_csrf_check(ci_user: User) -> None:
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(ci_user)
+    response = client.post(URL, {"type": "start", "pod": "p", "scenario": "s"}, format="json")
+    assert response.status_code == 403
+    assert "CSRF" in response.json()["detail"]
+
+
+def test_a_throttled_client_is_refused_once_and_counted_once(
+    client: APIClient, settings: Any
+) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"events": "2/min", "measurements": "60/min"},
+    }
+    start = {"type": "start", "pod": "p", "scenario": "s"}
+    codes = [client.post(URL, start, format="json").status_code for _ in range(3)]
+    assert codes == [201, 201, 429]
+
+
+def test_a_database_failure_while_authenticating_is_503(
+    client: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(self: Any, key: str) -> Any:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(CachedTokenAuthentication, "authenticate_credentials", down)
+    response = client.post(URL, {"type": "start", "pod": "p", "scenario": "s"}, format="json")
+    assert response.status_code == 503
+    assert "database" in response.json()["detail"]
+
+
+def test_a_refused_event_says_why(client: APIClient) -> None:
+    response = client.post(URL, {"type": "step", "pod": "nowhere", "step": "s"}, format="json")
+    assert 400 <= response.status_code < 500
+    assert response.json()["detail"]

@@ -81,8 +81,8 @@ def checked_name(field: str, name: str) -> str:
     return name
 
 
-def scenario_answer(environment: str, run: Run, step: str | None) -> Response:
-    return Response({"environment": environment, "scenario": run.scenario, "step": step})
+def scenario_answer(environment: str, scenario: str, step: str | None) -> Response:
+    return Response({"environment": environment, "scenario": scenario, "step": step})
 
 
 def current_step_name(run: Run) -> str | None:
@@ -160,12 +160,12 @@ class RecorderView(LegacyView):
             run = services.running_run(env)
             if run is None:
                 raise NotFound(f"no scenario is running on {env!r}")
-            return scenario_answer(env, run, current_step_name(run))
+            return scenario_answer(env, run.scenario, current_step_name(run))
         found = services.run_at(env, at)
         if found is None:
             raise NotFound(f"no scenario was running on {env!r} at that time")
         run, step = found
-        return scenario_answer(env, run, step.name if step else None)
+        return scenario_answer(env, run.scenario, step.name if step else None)
 
     @extend_schema(
         tags=[TAG],
@@ -181,7 +181,7 @@ class RecorderView(LegacyView):
         started = services.start_run(
             env, data["scenario"], data["step"], data.get("time"), RunSource.LEGACY
         )
-        return scenario_answer(env, started.run, data["step"])
+        return scenario_answer(env, started.run.scenario, data["step"])
 
     @extend_schema(
         tags=[TAG],
@@ -201,10 +201,7 @@ class RecorderView(LegacyView):
             run = services.stop_run(env, at)
         except services.NoRunningRun:
             raise NotFound(f"no scenario is running on {env!r}") from None
-        # The step that was running is the latest one that ended with the run.
-        last = run.steps.filter(ended_at=run.ended_at).order_by("-started_at", "-id").first()
-        step = last.name if last else None
-        return scenario_answer(env, run, step)
+        return scenario_answer(env, run.scenario, run.ended_step)
 
 
 class RecorderStepView(LegacyView):
@@ -223,7 +220,7 @@ class RecorderStepView(LegacyView):
             run = services.set_step(env, data["step"], data.get("time"))
         except services.NoRunningRun:
             raise NotFound(f"no scenario is running on {env!r}") from None
-        return scenario_answer(env, run, data["step"])
+        return scenario_answer(env, run.scenario, data["step"])
 
 
 class MeasurementsView(LegacyView):
