@@ -1,8 +1,5 @@
 """The step event as one PostgreSQL function: one round trip instead of six.
 
-History: migration 0006 drops the function; events run the same ORM code on every database
-(``events.services``). What follows describes the function as it was.
-
 A step event locks its pod, reads the running run with its running step and step count, ends
 that step and inserts the new one. Sent as statements, that is BEGIN, four statements and COMMIT:
 six round trips, each costing the web process and PostgreSQL more CPU than the work they carry

@@ -22,6 +22,13 @@ T0 = dt.datetime(2026, 11, 25, 8, 0, 0, 123456, tzinfo=dt.UTC)
 S = dt.timedelta(seconds=1)
 
 
+@pytest.fixture(autouse=True, params=["step function", "ORM"])
+def step_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test on both paths of the step event: PostgreSQL's function and the ORM's."""
+    monkeypatch.setattr(services, "STEP_FUNCTION", request.param == "step function")
+    return str(request.param)
+
+
 def test_starting_on_an_unknown_pod_creates_it() -> None:
     started = services.start_run("new pod", "scenario", "running", T0)
     assert Run.objects.get(pk=started.run.id).pod == Pod.objects.get(name="new pod")
