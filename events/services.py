@@ -466,8 +466,8 @@ def record_measurements(
     :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
     """
     from collectors.models import BMCType, Server
+    from energylab.timestamps import to_ns
     from events.ingest.buffer import Sample, SampleBuffer
-    from events.timestamps import to_ns
 
     received = timezone.now()
     with transaction.atomic():

@@ -36,9 +36,10 @@ from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from collectors.models import Server
+from energylab.timestamps import to_ns
 from events.influx import ensure_database
 from events.ingest.buffer import Entry, Sample, SampleBuffer
-from events.ingest.correlation import Correlator, RunTags, to_ns
+from events.ingest.correlation import Correlator, RunTags
 from events.ingest.lineprotocol import field_float, field_string, line, tag_set
 from events.models import Step
 

@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 
 from energylab.api.authentication import CachedTokenAuthentication
 from energylab.api.testing import *  # noqa: F403 - fixtures
-from energylab.api.testing import ago, rfc3339
+from energylab.api.testing import ago
+from energylab.timestamps import rfc3339
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from collectors.models import BMCType, Pod, Server
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import ago
-from events import timestamps
+from energylab.timestamps import to_ns
 from events.ingest.buffer import Sample, SampleBuffer
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +42,7 @@ def test_measurements_are_pushed_to_the_buffer(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
     t0 = ago(10)
-    ns = timestamps.to_ns(t0)
+    ns = to_ns(t0)
     answer = post(
         client,
         "node 1",
@@ -83,10 +83,10 @@ def test_an_unknown_equipment_becomes_a_push_server_of_a_new_pod(
 def test_a_measurement_without_time_is_stamped_on_receipt(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
-    before = timestamps.to_ns(dt.datetime.now(dt.UTC))
+    before = to_ns(dt.datetime.now(dt.UTC))
     post(client, "n", {"environment": env, "measurements": [{"value": 1}]})
     [sample] = buffered(buffer, env)
-    assert before <= sample.measured_at_ns <= timestamps.to_ns(dt.datetime.now(dt.UTC))
+    assert before <= sample.measured_at_ns <= to_ns(dt.datetime.now(dt.UTC))
     assert (sample.sensor, sample.unit) == ("power", "W")
 
 
@@ -143,7 +143,7 @@ def test_a_bad_body_is_400_naming_the_field(
 def test_the_deprecated_consumption_path_is_one_power_measurement(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
-    ns = timestamps.to_ns(ago(5))
+    ns = to_ns(ago(5))
     answer = client.post(
         "/resources/servers/node%201/consumption",
         {"power": "312.5", "environment": env, "time": ns},
