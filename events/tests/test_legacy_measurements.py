@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -296,7 +297,8 @@ def test_two_first_pushes_of_a_new_server_under_two_pods_cannot_both_pass(
     def push(pod: str) -> None:
         barrier.wait()
         try:
-            services.record_measurements(pod, "racer", [services.Reading("power", "W", 5.0)])
+            sample = Sample(pod, "racer", 5.0, time.time_ns(), "legacy")
+            services.record_measurements(pod, "racer", [sample])
             outcomes[pod] = "recorded"
         except services.ServerOfAnotherPod:
             outcomes[pod] = "409"
