@@ -1,10 +1,10 @@
 """Which run and step were running on a pod at a given time.
 
-The writer tags each sample with the run and step running on its pod at the sample's
-``measured_at``, read from the database when the sample leaves the buffer (after the correlation
-delay, so that events sent a little after the samples they cover are already in). Reports do not
-use these tags: they select samples by server and time, so an event later than the delay still
-gives a correct report; the tags serve Grafana and ad-hoc queries.
+The writer tags each sample with the run and step running on its pod at the sample's time
+(``measured_at_ns``), read from the database when the sample leaves the buffer (after the
+correlation delay, so that events sent a little after the samples they cover are already in).
+Reports do not use these tags: they select samples by server and time, so an event later than
+the delay still gives a correct report; the tags serve Grafana and ad-hoc queries.
 """
 
 from __future__ import annotations
