@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import starmap
 
 import redis
 from django.conf import settings
@@ -69,7 +69,8 @@ class Sample:
 
     def to_row(self) -> list[object]:
         """The sample as the stream holds it: ``[pod, server, watts, measured_at_ns, source,
-        energy_j, sensor, unit]`` (JSON keeps the integer time exact)."""
+        energy_j, sensor, unit]``; ``Sample(*row)`` of the decoded row gives it back (JSON
+        returns the types it was given: the time an ``int``, exact)."""
         return [
             self.pod,
             self.server,
@@ -80,12 +81,6 @@ class Sample:
             self.sensor,
             self.unit,
         ]
-
-    @classmethod
-    def from_row(cls, row: Sequence[Any]) -> Sample:
-        """The sample of a decoded :meth:`to_row` (JSON gives back the types it was given: the
-        time an ``int``, exact)."""
-        return cls(*row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,14 +162,13 @@ class SampleBuffer:
         entries: list[Entry] = []
         count = 0
         start = after
-        from_row = Sample.from_row
         while count < max_samples:
             chunk = self.client.xrange(self.stream_key, min=start, max=str(horizon_ms), count=100)
             if not chunk:
                 break
             for entry_id, fields in chunk:
                 rows = json.loads((fields or {})[b"s"])
-                entries.append(Entry(_text(entry_id), [from_row(row) for row in rows]))
+                entries.append(Entry(_text(entry_id), list(starmap(Sample, rows))))
                 count += len(rows)
                 if count >= max_samples:
                     break
