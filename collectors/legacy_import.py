@@ -78,10 +78,6 @@ class LegacyServer:
     password: str = field(default="", repr=False)
     active: bool = True
 
-    @property
-    def supported(self) -> bool:
-        return self.bmc_type is not None
-
 
 @dataclass(frozen=True)
 class LegacyPod:

@@ -38,6 +38,7 @@ from collectors.drivers.base import (
 from collectors.metrics import record_polls
 from collectors.models import Server
 from collectors.timing import backoff_delay
+from energylab.timestamps import from_ns
 from events.ingest.buffer import Sample
 
 log = logging.getLogger(__name__)
@@ -180,6 +181,8 @@ def get_poller() -> Poller:
 
 
 def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) -> list[Sample]:
+    """The buffer's samples of the outcomes that hold a reading, dated as their driver dated
+    them (integer nanoseconds, unchanged)."""
     samples = []
     for outcome in outcomes:
         if outcome.reading is None:
@@ -191,7 +194,7 @@ def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) ->
                 pod=server.pod.name,
                 server=server.name,
                 watts=reading.watts,
-                measured_at_ns=int(reading.read_at.timestamp() * 1_000_000) * 1000,
+                measured_at_ns=reading.read_at_ns,
                 source=reading.source,
                 energy_j=reading.energy_j,
             )
@@ -244,7 +247,7 @@ def record_health(
             ):
                 continue  # healthy, and its health was written less than refresh_s ago
             server.last_reading_w = reading.watts
-            server.last_reading_at = reading.read_at
+            server.last_reading_at = from_ns(reading.read_at_ns)
             server.last_source = reading.source
             server.last_success_at = now
             server.consecutive_failures = 0

@@ -96,15 +96,3 @@ def sync_pod(pod: Pod) -> None:
 
 def remove_pod(pod_id: int) -> None:
     PeriodicTask.objects.filter(name__startswith=f"{PREFIX}{pod_id} ").delete()
-
-
-def sync_all() -> None:
-    """Bring every pod's schedule up to date (start-up, and after bulk changes)."""
-    known = set()
-    for pod in Pod.objects.all():
-        sync_pod(pod)
-        known.add(pod.pk)
-    for task in PeriodicTask.objects.filter(name__startswith=PREFIX):
-        pod_id = task.name[len(PREFIX) :].split(" ", 1)[0]
-        if not pod_id.isdigit() or int(pod_id) not in known:
-            task.delete()

@@ -7,7 +7,6 @@ service gives one message naming it and saying how to start it, never a hang or 
 
 from __future__ import annotations
 
-import socket
 from urllib.parse import urlsplit
 
 import redis
@@ -56,11 +55,3 @@ def check_database() -> None:
             f"the {engine} database does not answer ({str(exc).strip().splitlines()[0]}); "
             "check ENERGYLAB_DATABASE_URL"
         ) from None
-
-
-def port_is_open(host: str, port: int, timeout: float = 1.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False

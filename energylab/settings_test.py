@@ -21,6 +21,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tes
 
 # One test database per test process, so that two test runs on one machine (a developer's and
 # CI's, or two helpers') never collide; pytest-django drops it at the end.
-DATABASES["default"].setdefault("TEST", {})["NAME"] = (  # noqa: F405
-    f"test_{DATABASES['default']['NAME']}_{os.getpid()}"  # noqa: F405
-)
+_database = DATABASES["default"]  # noqa: F405
+if _database["ENGINE"].endswith("sqlite3"):
+    # A file beside the configured one (the API suite also runs on SQLite: `make test`), so that
+    # the threads of a test share it as they share a PostgreSQL database.
+    _path = os.path.abspath(_database["NAME"] or "energylab.sqlite3")
+    _test_name = os.path.join(
+        os.path.dirname(_path), f"test_{os.getpid()}_{os.path.basename(_path)}"
+    )
+else:
+    _test_name = f"test_{_database['NAME']}_{os.getpid()}"
+_database.setdefault("TEST", {})["NAME"] = _test_name

@@ -81,10 +81,6 @@ class Run(models.Model):
             ]
         super().save(*args, **kwargs)
 
-    @property
-    def is_running(self) -> bool:
-        return self.ended_at is None
-
 
 class Step(models.Model):
     """A named part of a run. Steps of one run follow each other and never overlap."""

@@ -9,6 +9,7 @@ a failure leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from django.db import connection, transaction
@@ -17,6 +18,8 @@ from django.utils import timezone
 
 from collectors.models import Pod
 from energylab.errors import RefusedRequest
+from energylab.timestamps import from_ns
+from events.ingest.buffer import Sample, SampleBuffer
 from events.models import Run, RunSource, Step
 from events.timestamps import EARLIEST
 
@@ -408,39 +411,30 @@ def _end(run: RunState, at: dt.datetime) -> RunState:
 # -- measurements pushed by legacy collectors -----------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Reading:
-    sensor: str
-    unit: str
-    value: float
-    at: dt.datetime | None = None
-
-
 def record_measurements(
     pod_name: str,
     server_name: str,
-    readings: list[Reading],
+    samples: Sequence[Sample],
     topology: dict[str, str] | None = None,
-    source: str = RunSource.LEGACY,
 ) -> int:
-    """Push ``readings`` of a server to the sample buffer; returns how many.
+    """Push ``samples`` of a server to the sample buffer; returns how many.
 
     An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
-    topology fields given update the server's. Every reading is kept, inside a run or not: the
-    writer correlates them with runs later. All or nothing: when the buffer refuses, the pod and
-    server created here are rolled back too.
+    topology fields given update the server's (with no sample too). Every sample is kept, inside
+    a run or not: the writer correlates them with runs later. All or nothing: when the buffer
+    refuses, the pod and server created here are rolled back too.
 
     :raises ServerOfAnotherPod: the server exists in another pod: its samples would be tagged
         with a pod it is not in (missing from its own pod's reports, counted in another's) and
         its topology overwritten by whoever names it. Checked here, in the transaction that
         creates it, so two first pushes of a new server under two pods cannot both pass.
     :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
+    :raises ValueError: a sample is not of ``pod_name`` and ``server_name``.
     """
     from collectors.models import BMCType, Server
-    from events.ingest.buffer import Sample, SampleBuffer
-    from events.timestamps import to_ns
 
-    received = timezone.now()
+    if any(s.pod != pod_name or s.server != server_name for s in samples):
+        raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
     with transaction.atomic():
         pod, _ = Pod.objects.get_or_create(name=pod_name)
         server, _ = Server.objects.select_related("pod").get_or_create(
@@ -457,28 +451,16 @@ def record_measurements(
             for field, value in (topology or {}).items()
             if getattr(server, field) != value
         }
-        power = [r for r in readings if r.sensor == "power"]
+        power = [s for s in samples if s.sensor == "power"]
         if power:
-            last = max(power, key=lambda r: r.at or received)
+            last = max(power, key=lambda s: s.measured_at_ns)
             changed.update(
-                last_reading_w=last.value,
-                last_reading_at=last.at or received,
-                last_source=source,
-                last_success_at=received,
+                last_reading_w=last.watts,
+                last_reading_at=from_ns(last.measured_at_ns),
+                last_source=last.source,
+                last_success_at=timezone.now(),
             )
         if changed:
             Server.objects.filter(pk=server.pk).update(**changed)
-        samples = [
-            Sample(
-                pod=pod_name,
-                server=server_name,
-                watts=r.value,
-                measured_at_ns=to_ns(r.at or received),
-                source=source,
-                sensor=r.sensor,
-                unit=r.unit,
-            )
-            for r in readings
-        ]
         # Last, so that a refusal rolls back what this request created.
         return SampleBuffer.from_settings().push(samples)

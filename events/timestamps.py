@@ -1,7 +1,9 @@
 """Event times as clients send them: RFC 3339 with an offset, or integer nanoseconds.
 
 Everything is stored as UTC datetimes with microseconds (PostgreSQL's resolution): nanoseconds
-are truncated, never rounded, so that ``to_ns(parse(ns))`` never lands after ``ns``.
+are truncated, never rounded, so that ``to_ns(parse(ns))`` never lands after ``ns``. The
+conversions between integer nanoseconds, datetimes and RFC 3339 live in
+:mod:`energylab.timestamps`, shared with collectors/.
 """
 
 from __future__ import annotations
@@ -11,11 +13,22 @@ import re
 
 from django.utils import timezone
 
+from energylab.timestamps import from_ns
+
+__all__ = [
+    "EARLIEST",
+    "MAX_FUTURE",
+    "TimestampError",
+    "check_range",
+    "parse",
+    "parse_any",
+    "parse_rfc3339",
+]
+
 # Clients stamp events with their own clocks; a little skew is normal, a lot means a broken clock
 # whose events would land in the future and never correlate with measurements.
 MAX_FUTURE = dt.timedelta(minutes=5)
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 _RFC3339 = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2})[Tt ](?P<time>\d{2}:\d{2}:\d{2})(?:\.(?P<fraction>\d+))?"
@@ -25,17 +38,6 @@ _RFC3339 = re.compile(
 
 class TimestampError(ValueError):
     """The value is not a time EnergyLab accepts; the message says why (without the field)."""
-
-
-def from_ns(ns: int) -> dt.datetime:
-    """UTC datetime of integer nanoseconds since the epoch, truncated to microseconds."""
-    return _EPOCH + dt.timedelta(microseconds=ns // 1000)
-
-
-def to_ns(value: dt.datetime) -> int:
-    """Integer nanoseconds since the epoch of an aware datetime (exact: no float on the way)."""
-    delta = value.astimezone(dt.UTC) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 def parse_rfc3339(text: str) -> dt.datetime:

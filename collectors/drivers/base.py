@@ -12,7 +12,6 @@ Error messages must never contain the BMC password; :func:`redact` helps with th
 from __future__ import annotations
 
 import abc
-import datetime as dt
 from dataclasses import dataclass, field
 
 
@@ -36,21 +35,22 @@ class BMCEndpoint:
         return (self.host, self.port, self.username, self.scheme)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PowerReading:
     """One power reading of one server.
 
-    ``watts`` is the server's input power. ``read_at`` is when we got the answer (UTC, ours);
-    ``bmc_timestamp`` is the BMC's own time for the value when it says one. ``source`` names the
-    resource that answered (for example ``dcmi``, ``sdr:Total_Power``,
-    ``redfish:EnvironmentMetrics``, ``ilo:FastPowerMeter``). ``energy_j`` is a cumulative energy
-    counter in joules when the BMC keeps one, else None.
+    ``watts`` is the server's input power. ``read_at_ns`` is when we asked for it, by our clock
+    (``time.time_ns()``: integer nanoseconds since the epoch, UTC; the poller makes it the
+    sample's time); ``bmc_timestamp_ns`` is the BMC's own time for the value when it says one,
+    in the same unit. ``source`` names the resource that answered (for example ``dcmi``,
+    ``sdr:Total_Power``, ``redfish:EnvironmentMetrics``, ``ilo:FastPowerMeter``). ``energy_j``
+    is a cumulative energy counter in joules when the BMC keeps one, else None.
     """
 
     watts: float
-    read_at: dt.datetime
+    read_at_ns: int
     source: str
-    bmc_timestamp: dt.datetime | None = None
+    bmc_timestamp_ns: int | None = None
     energy_j: float | None = None
 
 
@@ -108,7 +108,3 @@ def redact(text: str, *secrets: str) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

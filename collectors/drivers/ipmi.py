@@ -22,7 +22,6 @@ pyghmi trap (lab notes): credentials go to pyghmi as *bytes*. With ``str`` crede
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import socket
 import struct
@@ -45,7 +44,6 @@ from collectors.drivers.base import (
     PowerReading,
     PowerUnsupported,
     redact,
-    utcnow,
 )
 from collectors.drivers.ipmi_sensors import power_sensor_names
 
@@ -282,7 +280,7 @@ class IPMIDriver(PowerDriver):
     def _read_dcmi(self, command: Any, where: str) -> PowerReading:
         # Stamped when asked: the BMC answers at once, but pyghmi may hand the reply over up to
         # a second later (its retry timer), which would date the value too late.
-        read_at = utcnow()
+        read_at_ns = time.time_ns()
         data = self._raw(
             command, where, _DCMI_NETFN, _DCMI_GET_POWER_READING, data=(_DCMI_GROUP, 1, 0, 0)
         )
@@ -293,9 +291,11 @@ class IPMIDriver(PowerDriver):
         )
         if not state & _DCMI_POWER_ACTIVE:
             raise _DCMIInactive(f"{where}: DCMI power measurement not active")
-        bmc_time = dt.datetime.fromtimestamp(timestamp, dt.UTC) if timestamp else None
         return PowerReading(
-            watts=float(current), read_at=read_at, source="dcmi", bmc_timestamp=bmc_time
+            watts=float(current),
+            read_at_ns=read_at_ns,
+            source="dcmi",
+            bmc_timestamp_ns=timestamp * 1_000_000_000 if timestamp else None,
         )
 
     def _read_sdr(
@@ -309,7 +309,7 @@ class IPMIDriver(PowerDriver):
                 raise PowerUnsupported(f"{where}: no DCMI power reading, no known SDR power sensor")
             logger.debug("%s: reading power from SDR sensor %r", where, bmc.sensor.name)
         entry = bmc.sensor.entry
-        read_at = utcnow()  # when asked, as for DCMI
+        read_at_ns = time.time_ns()  # when asked, as for DCMI
         try:
             data = self._raw(
                 command, where, 0x04, 0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
@@ -324,7 +324,7 @@ class IPMIDriver(PowerDriver):
         if getattr(reading, "unavailable", 0) or value is None:
             raise BMCProtocolError(f"{where}: SDR sensor {bmc.sensor.name!r} has no reading")
         bmc.source = f"sdr:{bmc.sensor.name}"
-        return PowerReading(watts=float(value), read_at=read_at, source=bmc.source)
+        return PowerReading(watts=float(value), read_at_ns=read_at_ns, source=bmc.source)
 
     def _find_sensor(self, command: Any, where: str) -> _Sensor | None:
         try:

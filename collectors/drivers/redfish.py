@@ -48,8 +48,8 @@ from collectors.drivers.base import (
     PowerReading,
     PowerUnsupported,
     redact,
-    utcnow,
 )
+from energylab.timestamps import to_ns
 
 logger = logging.getLogger(__name__)
 
@@ -239,14 +239,15 @@ def _link(resource: Json, name: str) -> str | None:
     return None
 
 
-def _timestamp(value: Any) -> dt.datetime | None:
+def _timestamp_ns(value: Any) -> int | None:
+    """Nanoseconds of an ISO 8601 time a BMC gives (UTC when it names no offset), or None."""
     if not isinstance(value, str):
         return None
     try:
         stamp = dt.datetime.fromisoformat(value)
     except ValueError:
         return None
-    return stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    return to_ns(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC))
 
 
 class RedfishDriver(PowerDriver):
@@ -525,7 +526,7 @@ class RedfishDriver(PowerDriver):
         energy_j = None
         stamp = None
         watts: float | None
-        asked_at = utcnow()  # the value's time: when we asked, not when the answer was parsed
+        asked_at_ns = time.time_ns()  # the value's time: when we asked, not when it was parsed
         if source.kind == "PowerSubsystem":
             watts = self._read_supplies(bmc, endpoint, source)
         else:
@@ -544,7 +545,7 @@ class RedfishDriver(PowerDriver):
                 raw = _walk(data, source.oem.watts)
                 if source.oem.timestamp:
                     try:
-                        stamp = _timestamp(_walk(data, source.oem.timestamp))
+                        stamp = _timestamp_ns(_walk(data, source.oem.timestamp))
                     except _Missing:
                         stamp = None
             watts = _number(raw, f"{source.path} reading")
@@ -552,9 +553,9 @@ class RedfishDriver(PowerDriver):
             raise _Null
         return PowerReading(
             watts=watts,
-            read_at=asked_at,
+            read_at_ns=asked_at_ns,
             source=source.name,
-            bmc_timestamp=stamp,
+            bmc_timestamp_ns=stamp,
             energy_j=energy_j,
         )
 

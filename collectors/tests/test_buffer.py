@@ -70,3 +70,36 @@ def test_acknowledging_the_same_entries_twice_counts_them_once(buffer: SampleBuf
     buffer.acknowledge(entries[:1])
     buffer.acknowledge(entries[:1])  # a second writer whose lock had expired
     assert buffer.depth() == 1
+
+
+# What the buffer's stream held before this version, byte for byte (d124378 and every version
+# before it): entries buffered by a running older version must be read after an upgrade.
+OLDER_ENTRY = (
+    '[["pod ⚡","node \\"1\\", rack=2",312.5,1764800000123456789,"dcmi",1234.5,"power","W"],'
+    '["pod ⚡","node \\"1\\", rack=2",38.0,1764800000123456789,"legacy",null,"inlet","°C"]]'
+)
+OLDER_SAMPLES = [
+    Sample("pod ⚡", 'node "1", rack=2', 312.5, 1_764_800_000_123_456_789, "dcmi", 1234.5),
+    Sample(
+        "pod ⚡", 'node "1", rack=2', 38.0, 1_764_800_000_123_456_789, "legacy", None, "inlet", "°C"
+    ),
+]
+
+
+def test_an_entry_an_older_version_buffered_is_read_after_an_upgrade(
+    buffer: SampleBuffer,
+) -> None:
+    buffer.client.xadd(buffer.stream_key, {"s": OLDER_ENTRY.encode()})
+    buffer.client.incrby(buffer.count_key, 2)
+    (entry,) = buffer.read_ready(older_than=0, max_samples=100)
+    assert entry.samples == OLDER_SAMPLES
+    assert [type(s.measured_at_ns) for s in entry.samples] == [int, int]  # exact, never a float
+    buffer.acknowledge([entry])
+    assert buffer.depth() == 0
+
+
+def test_samples_are_buffered_as_older_versions_wrote_them(buffer: SampleBuffer) -> None:
+    # The same bytes both ways: an older writer still running beside a newer poller reads them.
+    buffer.push(OLDER_SAMPLES)
+    ((_, fields),) = buffer.client.xrange(buffer.stream_key)
+    assert fields[b"s"].decode() == OLDER_ENTRY

@@ -57,7 +57,3 @@ def operator_client(operator: User) -> APIClient:
 
 def ago(seconds: float) -> dt.datetime:
     return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds)
-
-
-def rfc3339(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")

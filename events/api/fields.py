@@ -8,6 +8,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from energylab.timestamps import rfc3339
 from events import timestamps
 
 
@@ -32,9 +33,4 @@ class TimestampField(serializers.Field):
             raise serializers.ValidationError(f"`{self.field_name}` {exc}") from None
 
     def to_representation(self, value: dt.datetime) -> str:
-        return rfc3339_utc(value)
-
-
-def rfc3339_utc(value: dt.datetime) -> str:
-    """RFC 3339 in UTC, always with microseconds: REST_FRAMEWORK's DATETIME_FORMAT."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return rfc3339(value)

@@ -9,7 +9,8 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from energylab.api.fields import NameField
-from events.api.fields import TimestampField, rfc3339_utc
+from energylab.timestamps import rfc3339
+from events.api.fields import TimestampField
 from events.models import Run, Step
 from events.services import RunState, Started
 
@@ -77,9 +78,9 @@ def run_summary(run: RunState) -> dict[str, Any]:
         "source": run.source,
         # As DRF's DateTimeField writes them with this project's settings, without its
         # per-call settings lookups (a twentieth of an event's Python time).
-        "started_at": rfc3339_utc(run.started_at),
-        "ended_at": rfc3339_utc(run.ended_at) if run.ended_at else None,
-        "received_at": rfc3339_utc(run.received_at),
+        "started_at": rfc3339(run.started_at),
+        "ended_at": rfc3339(run.ended_at) if run.ended_at else None,
+        "received_at": rfc3339(run.received_at),
         "step": run.step,
         "step_count": run.step_count,
     }

@@ -27,7 +27,8 @@ from energylab.api.parsers import LimitedJSONParser
 from energylab.api.permissions import CanSendEvents
 from energylab.api.schema import READ_ERRORS, WRITE_ERRORS, errors
 from energylab.api.throttling import ScopedRateThrottleFromSettings
-from events import services, timestamps
+from energylab.timestamps import from_ns
+from events import services
 from events.api import serializers as s
 from events.api.filtersets import RunFilterSet
 from events.models import Run, RunSource, Step
@@ -252,4 +253,4 @@ class TimeView(APIView):
     @extend_schema(responses={200: s.TimeSerializer})
     def get(self, request: Request) -> Response:
         now_ns = time.time_ns()
-        return Response(s.time_answer(timestamps.from_ns(now_ns), now_ns))
+        return Response(s.time_answer(from_ns(now_ns), now_ns))

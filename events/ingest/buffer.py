@@ -2,6 +2,9 @@
 
 Producers (poll tasks, the legacy measurements API) :meth:`SampleBuffer.push` lists of
 :class:`Sample`; one stream entry holds one pushed list, so a poll of 500 servers costs one XADD.
+An entry's field ``s`` is the list as JSON, one array per sample (:meth:`Sample.to_row`): the
+format every version has written, so entries an older version buffered are read after an
+upgrade.
 The writer (:mod:`events.ingest.writer`) reads entries in stream order with :meth:`read_ready`, writes
 them to InfluxDB, and only then :meth:`acknowledge` s them, which trims them from the stream: a
 crash between the write and the acknowledgement replays the batch, and the writer's points are
@@ -20,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import starmap
 
 import redis
 from django.conf import settings
@@ -45,11 +48,14 @@ class BufferFull(BufferUnavailable):
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    """One measurement of one server.
+    """One measurement of one server: the one shape of a sample, from the poller (which makes
+    it of a driver's :class:`~collectors.drivers.base.PowerReading`) or the legacy measurements
+    API, through the buffer, to the writer's lines.
 
-    ``measured_at_ns`` is UTC nanoseconds. Power samples have ``sensor="power"`` and
-    ``unit="W"``; the legacy measurements API may push other sensors, with their value in
-    ``watts`` (the field's name is the common case's).
+    ``measured_at_ns`` is integer nanoseconds since the epoch (UTC), as the driver's clock gave
+    it; it never passes through a float (InfluxDB stores it truncated to microseconds). Power
+    samples have ``sensor="power"`` and ``unit="W"``; the legacy measurements API may push other
+    sensors, with their value in ``watts`` (the field's name is the common case's).
     """
 
     pod: str
@@ -62,6 +68,9 @@ class Sample:
     unit: str = "W"
 
     def to_row(self) -> list[object]:
+        """The sample as the stream holds it: ``[pod, server, watts, measured_at_ns, source,
+        energy_j, sensor, unit]``; ``Sample(*row)`` of the decoded row gives it back (JSON
+        returns the types it was given: the time an ``int``, exact)."""
         return [
             self.pod,
             self.server,
@@ -73,69 +82,23 @@ class Sample:
             self.unit,
         ]
 
-    @classmethod
-    def from_row(cls, row: Sequence[object]) -> Sample:
-        pod, server, watts, at, source, energy, sensor, unit = row
-        return cls(
-            str(pod),
-            str(server),
-            float(watts),  # type: ignore[arg-type]
-            int(at),  # type: ignore[call-overload]
-            str(source),
-            None if energy is None else float(energy),  # type: ignore[arg-type]
-            str(sensor),
-            str(unit),
-        )
 
-
+@dataclass(frozen=True, slots=True)
 class Entry:
-    """One stream entry: the samples of one push.
+    """One stream entry: the samples of one push."""
 
-    ``rows`` are the samples as the stream holds them (:meth:`Sample.to_row`, decoded); the
-    writer builds its lines from them directly. ``samples`` makes the :class:`Sample` objects
-    (:meth:`Sample.from_row`) on first use. Treat both as read-only.
-    """
-
-    __slots__ = ("_samples", "entry_id", "rows")
-    __hash__ = None  # type: ignore[assignment]
-
-    def __init__(
-        self,
-        entry_id: str,
-        samples: list[Sample] | None = None,
-        *,
-        rows: list[list[Any]] | None = None,
-    ) -> None:
-        if rows is None:
-            samples = [] if samples is None else samples
-            rows = [s.to_row() for s in samples]
-        self.entry_id = entry_id
-        self.rows = rows
-        self._samples = samples
-
-    @property
-    def samples(self) -> list[Sample]:
-        if self._samples is None:
-            self._samples = [Sample.from_row(r) for r in self.rows]
-        return self._samples
+    entry_id: str
+    samples: list[Sample]
 
     @property
     def size(self) -> int:
         """How many samples the entry holds."""
-        return len(self.rows)
+        return len(self.samples)
 
     @property
     def pushed_at(self) -> float:
         """POSIX seconds when the entry was pushed (from its stream id)."""
         return int(self.entry_id.split("-", 1)[0]) / 1000.0
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Entry):
-            return NotImplemented
-        return self.entry_id == other.entry_id and self.samples == other.samples
-
-    def __repr__(self) -> str:
-        return f"Entry(entry_id={self.entry_id!r}, samples={self.samples!r})"
 
 
 class SampleBuffer:
@@ -205,7 +168,7 @@ class SampleBuffer:
                 break
             for entry_id, fields in chunk:
                 rows = json.loads((fields or {})[b"s"])
-                entries.append(Entry(_text(entry_id), rows=rows))
+                entries.append(Entry(_text(entry_id), list(starmap(Sample, rows))))
                 count += len(rows)
                 if count >= max_samples:
                     break

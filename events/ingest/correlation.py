@@ -1,10 +1,10 @@
 """Which run and step were running on a pod at a given time.
 
-The writer tags each sample with the run and step running on its pod at the sample's
-``measured_at``, read from the database when the sample leaves the buffer (after the correlation
-delay, so that events sent a little after the samples they cover are already in). Reports do not
-use these tags: they select samples by server and time, so an event later than the delay still
-gives a correct report; the tags serve Grafana and ad-hoc queries.
+The writer tags each sample with the run and step running on its pod at the sample's time
+(``measured_at_ns``), read from the database when the sample leaves the buffer (after the
+correlation delay, so that events sent a little after the samples they cover are already in).
+Reports do not use these tags: they select samples by server and time, so an event later than
+the delay still gives a correct report; the tags serve Grafana and ad-hoc queries.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from energylab.timestamps import from_ns, to_ns
 from events.models import Run
 
 _FAR_FUTURE_NS = 2**63 - 1
@@ -28,12 +29,6 @@ class RunTags:
     run_id: int
     scenario: str
     step: str | None
-
-
-def to_ns(moment: dt.datetime) -> int:
-    # Through integer microseconds: float seconds would lose the last digits.
-    delta = moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 class _PodTimeline:
@@ -95,8 +90,9 @@ class Correlator:
     @classmethod
     def for_window(cls, pods: Sequence[str], first_ns: int, last_ns: int) -> Correlator:
         """Load the runs of ``pods`` that overlap [first_ns, last_ns]."""
-        first = dt.datetime.fromtimestamp(first_ns / 1e9, dt.UTC) - dt.timedelta(seconds=1)
-        last = dt.datetime.fromtimestamp(last_ns / 1e9, dt.UTC) + dt.timedelta(seconds=1)
+        # A second of margin each side: runs touching the window's edges are loaded too.
+        first = from_ns(first_ns) - dt.timedelta(seconds=1)
+        last = from_ns(last_ns) + dt.timedelta(seconds=1)
         runs = (
             Run.objects.filter(pod__name__in=set(pods), started_at__lte=last)
             .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=first))

@@ -22,6 +22,7 @@ import redis
 from django.conf import settings
 
 from collectors.timing import read_timeout
+from energylab.timestamps import rfc3339
 from events.ingest.buffer import SampleBuffer
 
 # A poll pushes its samples a read timeout (plus the poller's 0.2 s) after it asked the BMCs;
@@ -61,7 +62,7 @@ def settling(
         final_after,
         "the run's last samples may not be in InfluxDB yet (samples wait "
         f"{settings.CORRELATION_DELAY:g} s in the buffer for late events): its figures can "
-        f"still change until about {final_after.isoformat().replace('+00:00', 'Z')}",
+        f"still change until about {rfc3339(final_after)}",
     )
 
 

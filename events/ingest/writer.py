@@ -35,9 +35,10 @@ from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from collectors.models import Server
+from energylab.timestamps import to_ns
 from events.influx import ensure_database
 from events.ingest.buffer import Entry, Sample, SampleBuffer
-from events.ingest.correlation import Correlator, RunTags, to_ns
+from events.ingest.correlation import Correlator, RunTags
 from events.ingest.lineprotocol import field_float, field_string, line, tag_set
 from events.models import Step
 
@@ -140,7 +141,7 @@ class InfluxWriter:
                 entries: list[Entry] = []
                 if time.monotonic() - started < time_budget:
                     entries = self.buffer.read_ready(self.delay, self.batch_samples, after=after)
-                lines = self._lines([row for entry in entries for row in entry.rows])
+                lines = self.lines_for([s for entry in entries for s in entry.samples])
                 if in_flight is not None:
                     done, in_flight = in_flight, None
                     self._settle(done, stats)
@@ -194,57 +195,47 @@ class InfluxWriter:
             )
         self._generation = generation
 
-    def write_entries(self, entries: Sequence[Entry]) -> int:
-        lines = self._lines([row for entry in entries for row in entry.rows])
-        self._write(lines)
-        return len(lines)
-
     # -- building points ------------------------------------------------------------------------
 
     def lines_for(self, samples: Sequence[Sample]) -> list[str]:
-        return self._lines([s.to_row() for s in samples])
-
-    def _lines(self, rows: Sequence[Sequence[Any]]) -> list[str]:
-        """The points of samples given as rows (:meth:`Sample.to_row`), in their order.
+        """The points of ``samples``, in their order.
 
         The hot loop of the writer, hence its shape: the run tags of a pod are constant over a
         span of time (:meth:`Correlator.span`), so a sample inside its pod's current span takes
         the span's tag string of its server from a dict without looking anything up again.
         """
-        if not rows:
+        if not samples:
             return []
-        times = [row[3] for row in rows]
-        raw_pods = {row[0] for row in rows}
-        correlator = Correlator.for_window(
-            sorted({str(p) for p in raw_pods}), int(min(times)), int(max(times))
-        )
-        topology = self._topology({str(s) for s in {row[1] for row in rows}})
+        times = [s.measured_at_ns for s in samples]
+        correlator = Correlator.for_window(sorted({s.pod for s in samples}), min(times), max(times))
+        topology = self._topology({s.server for s in samples})
         legacy = self.legacy_schema
-        current: dict[Any, _Span] = {}
+        current: dict[str, _Span] = {}
         # (pod, run tags) -> the span's tag strings, for samples going back to an earlier span
-        by_tags: dict[tuple[Any, RunTags | None], tuple[dict[Any, str], dict[Any, str]]] = {}
-        sources: dict[Any, str] = {}
-        sensor_tags: dict[tuple[Any, Any], str] = {}
+        by_tags: dict[tuple[str, RunTags | None], tuple[dict[Any, str], dict[Any, str]]] = {}
+        sources: dict[str, str] = {}
+        sensor_tags: dict[tuple[str, str], str] = {}
         lines: list[str] = []
         append = lines.append
         isfinite = math.isfinite
-        for pod, server, watts, at, source, energy, sensor, unit in rows:
-            t_ns = int(at)
+        for sample in samples:
+            pod, server, t_ns = sample.pod, sample.server, sample.measured_at_ns
+            sensor, unit = sample.sensor, sample.unit
             span = current.get(pod)
             if span is None or not span[0] <= t_ns < span[1]:
-                lo, hi, tags = correlator.span(str(pod), t_ns)
+                lo, hi, tags = correlator.span(pod, t_ns)
                 strings = by_tags.get((pod, tags))
                 if strings is None:
                     strings = by_tags[(pod, tags)] = ({}, {})
                 span = current[pod] = (lo, hi, tags, strings[0], strings[1])
             base = span[3].get(server)
             if base is None:
-                base = span[3][server] = self._tags(
-                    str(pod), str(server), span[2], topology.get(str(server))
-                )
+                base = span[3][server] = self._tags(pod, server, span[2], topology.get(server))
+            source = sample.source
             src = sources.get(source)
             if src is None:
-                src = sources[source] = f",source={field_string(str(source))}"
+                src = sources[source] = f",source={field_string(source)}"
+            watts, energy = sample.watts, sample.energy_j
             value = float(watts)
             if not isfinite(value):
                 field_float(watts)  # raises
@@ -260,16 +251,14 @@ class InfluxWriter:
             else:
                 extra = sensor_tags.get((sensor, unit))
                 if extra is None:
-                    extra = sensor_tags[(sensor, unit)] = tag_set(
-                        {"sensor": str(sensor), "unit": str(unit)}
-                    )
+                    extra = sensor_tags[(sensor, unit)] = tag_set({"sensor": sensor, "unit": unit})
                 append(f"sensors{base}{extra} value={value!r}{src} {timestamp}")
             if legacy:
                 legacy_key = server if sensor == "power" else (server, sensor, unit)
                 legacy_tags = span[4].get(legacy_key)
                 if legacy_tags is None:
                     legacy_tags = span[4][legacy_key] = self._legacy_tags(
-                        str(pod), str(server), span[2], str(sensor), str(unit)
+                        pod, server, span[2], sensor, unit
                     )
                 measurement, name = (
                     ("PowerMeasurement", "power")

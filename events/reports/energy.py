@@ -1,8 +1,10 @@
 """Energy of one server over one interval, from its power samples: the arithmetic of reports.
 
-Pure functions, no I/O, over one server's samples sorted by time, one per instant: a
-:class:`Series` (numpy arrays, what reports use: a report of 100 servers over an hour
-integrates 390,000 samples) or a list of ``(t_seconds, watts, counter_j | None)`` tuples.
+Pure functions, no I/O, over one server's samples sorted by time, one per instant, as a
+:class:`Series` (numpy arrays: a report of 100 servers over an hour integrates 390,000 samples).
+Times here are float seconds since the epoch: arithmetic, not identity; a sample's exact time is
+its integer nanoseconds (microseconds in InfluxDB), and :mod:`events.reports.report` turns them
+into seconds only to integrate.
 
 How a step's energy is estimated, and why:
 - Between two samples inside the interval, the trapezoid (linear interpolation).
@@ -24,7 +26,6 @@ measurement.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,7 +33,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-Sample = tuple[float, float, float | None]  # (t seconds, watts, counter joules or None)
 FloatArray = npt.NDArray[np.float64]
 
 METHOD_TRAPEZOID = "trapezoid"
@@ -53,23 +53,8 @@ class Series:
         self.w = w
         self.e = e
 
-    @classmethod
-    def from_samples(cls, samples: Sequence[Sample]) -> Series:
-        """From ``(t, watts, counter | None)`` tuples, already sorted, one per instant."""
-        t = np.array([s[0] for s in samples], dtype=np.float64)
-        w = np.array([s[1] for s in samples], dtype=np.float64)
-        counters = [s[2] for s in samples]
-        if all(c is None for c in counters):
-            return cls(t, w)
-        e = np.array([math.nan if c is None else c for c in counters], dtype=np.float64)
-        return cls(t, w, e)
-
     def __len__(self) -> int:
         return len(self.t)
-
-
-def as_series(samples: Series | Sequence[Sample]) -> Series:
-    return samples if isinstance(samples, Series) else Series.from_samples(samples)
 
 
 @dataclass
@@ -119,14 +104,11 @@ def _lerp(t0: float, w0: float, t1: float, w1: float, t: float) -> float:
     return w0 if t1 == t0 else w0 + (w1 - w0) * (t - t0) / (t1 - t0)
 
 
-def integrate(
-    samples: Series | Sequence[Sample], start: float, end: float, poll_interval: float
-) -> Figures:
+def integrate(series: Series, start: float, end: float, poll_interval: float) -> Figures:
     """Energy of one server over [start, end] from its samples (all of them, sorted by time)."""
     figures = Figures(duration_s=max(0.0, end - start))
     if end <= start:
         return figures
-    series = as_series(samples)
     t, w = series.t, series.w
     lo = int(np.searchsorted(t, start, "left"))
     hi = int(np.searchsorted(t, end, "right"))
@@ -189,19 +171,6 @@ def combine(pieces: Sequence[Figures], duration_s: float) -> Figures:
     return figures
 
 
-def integrate_pieces(
-    samples: Series | Sequence[Sample], edges: Sequence[float], poll_interval: float
-) -> Figures:
-    """Energy over [edges[0], edges[-1]] as the sum of its pieces between consecutive edges.
-
-    A run's total is the sum of its steps (and of the time between them), each piece
-    integrated as a step is, so that the total always equals the sum of the parts.
-    """
-    series = as_series(samples)
-    pieces = [integrate(series, a, b, poll_interval) for a, b in itertools.pairwise(edges)]
-    return combine(pieces, edges[-1] - edges[0] if edges else 0.0)
-
-
 def total(per_server: Sequence[Figures], duration_s: float) -> Figures:
     """The sum over servers of one interval (peak: the sum of the servers' peaks is an upper
     bound; :class:`PowerSum` gives the real one when samples are at hand)."""
@@ -246,19 +215,3 @@ class PowerSum:
         held = np.where(self.prev_t[lo:hi] >= start, self.prev_w[lo:hi], 0.0)
         # The running sum after each sample: it replaces its server's previous value.
         return float(np.cumsum(self.w[lo:hi] - held).max())
-
-
-def peak_of_sum(
-    series: Sequence[Series | Sequence[Sample]], start: float, end: float
-) -> float | None:
-    """Highest total power at any sample time in [start, end], each server holding its last
-    value between its own samples."""
-    return PowerSum([as_series(s) for s in series]).peak(start, end)
-
-
-def median(values: Sequence[float]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -26,9 +26,9 @@ from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from collectors.models import BMCType
+from energylab.timestamps import rfc3339, to_ns
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
-from events.ingest.correlation import to_ns
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
@@ -64,7 +64,7 @@ def _seconds(moment: dt.datetime) -> float:
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
-    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z") if moment else None
+    return rfc3339(moment) if moment else None
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -298,21 +298,19 @@ def run_report(run: Run) -> dict[str, Any]:
             out["warnings"].append("no server of this pod sent samples in this interval")
         return out
 
-    step_sections = []
+    step_spans = []
     for index, step in enumerate(steps):
         step_end = step.ended_at
         if step_end is None:
             following = steps[index + 1].started_at if index + 1 < len(steps) else None
             step_end = following or end
-        step_sections.append(
-            {"name": step.name, **section(Interval(step.name, step.started_at, step_end))}
-        )
-    # The total is the sum of the steps and of the time between them (see integrate_pieces).
+        step_spans.append(Interval(step.name, step.started_at, step_end))
+    step_sections = [{"name": span.name, **section(span)} for span in step_spans]
+    # The total is the sum of the steps and of the time between them: the same pieces.
     run_start, run_end = _seconds(run.started_at), _seconds(end)
     edges = {run_start, run_end}
-    for step_section in step_sections:
-        for key in ("started_at", "ended_at"):
-            moment = _seconds(dt.datetime.fromisoformat(step_section[key]))
+    for span in step_spans:
+        for moment in (_seconds(span.start), _seconds(span.end)):
             if run_start < moment < run_end:
                 edges.add(moment)
     total = section(Interval(None, run.started_at, end), sorted(edges))

@@ -16,7 +16,8 @@ from rest_framework.test import APIClient
 from collectors.models import Pod
 from energylab.api.authentication import CachedTokenAuthentication
 from energylab.api.testing import *  # noqa: F403 - fixtures
-from energylab.api.testing import ago, rfc3339
+from energylab.api.testing import ago
+from energylab.timestamps import rfc3339
 from events.models import Run, Step
 
 pytestmark = pytest.mark.django_db

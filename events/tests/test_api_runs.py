@@ -8,8 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from energylab.api.testing import *  # noqa: F403 - fixtures
-from energylab.api.testing import ago, rfc3339
-from events import timestamps
+from energylab.api.testing import ago
+from energylab.timestamps import rfc3339, to_ns
 from events.models import Run
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +145,7 @@ def test_a_filter_time_that_cannot_be_utc_is_400(client: APIClient) -> None:
 def test_filter_times_take_nanoseconds_as_events_do(client: APIClient) -> None:
     at = ago(60)
     start(client, at=rfc3339(at))
-    ns = timestamps.to_ns(at)
+    ns = to_ns(at)
     for param, value, found in [
         ("started_after", ns, 1),
         ("started_after", ns + 1000, 0),

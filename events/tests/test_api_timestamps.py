@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from energylab.timestamps import from_ns, to_ns
 from events import timestamps
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, 0, tzinfo=dt.UTC)
@@ -37,8 +38,8 @@ def test_whole_seconds_keep_zero_microseconds() -> None:
 
 
 def test_to_ns_is_exact() -> None:
-    assert timestamps.to_ns(EXPECTED) == NS - 789
-    assert timestamps.from_ns(NS) == EXPECTED
+    assert to_ns(EXPECTED) == NS - 789
+    assert from_ns(NS) == EXPECTED
 
 
 @pytest.mark.parametrize(

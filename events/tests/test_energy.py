@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 
+import numpy as np
 import pytest
 
 from collectors.simulators.profile import PowerProfile
 from events.reports import energy
+
+
+def series_of(rows: list[tuple[float, float, float | None]]) -> energy.Series:
+    """A series of ``(t seconds, watts, counter joules or None)`` rows, sorted by time."""
+    t = np.array([r[0] for r in rows], dtype=np.float64)
+    w = np.array([r[1] for r in rows], dtype=np.float64)
+    if all(r[2] is None for r in rows):
+        return energy.Series(t, w)
+    return energy.Series(t, w, np.array([math.nan if r[2] is None else r[2] for r in rows]))
 
 
 def sampled(profile: PowerProfile, start: float, end: float, every: float, phase: float = 0.3):
@@ -22,7 +33,7 @@ def sampled(profile: PowerProfile, start: float, end: float, every: float, phase
 
 def test_constant_power_gives_power_times_duration() -> None:
     rows = [(float(t), 200.0, None) for t in range(0, 101)]
-    fig = energy.integrate(rows, 10.0, 70.0, poll_interval=1)
+    fig = energy.integrate(series_of(rows), 10.0, 70.0, poll_interval=1)
     assert fig.energy_j == pytest.approx(200 * 60)
     assert fig.mean_w == pytest.approx(200)
     assert fig.peak_w == 200
@@ -36,7 +47,7 @@ def test_a_step_whose_power_changes_at_its_edges_is_within_one_percent() -> None
     rows = sampled(profile, 990, 1040, every=1.0, phase=0.73)
     for a in (1000, 1010, 1020):
         truth = profile.energy_j(a, a + 10)
-        fig = energy.integrate(rows, a, a + 10, poll_interval=1)
+        fig = energy.integrate(series_of(rows), a, a + 10, poll_interval=1)
         assert fig.energy_j == pytest.approx(truth, rel=0.01), (a, fig.energy_j, truth)
 
 
@@ -44,30 +55,30 @@ def test_noise_and_unaligned_polls_stay_within_one_percent_over_ten_intervals() 
     profile = PowerProfile([(30, 250), (30, 400)], refresh=1, noise=20, seed=3, epoch=0.0)
     rows = sampled(profile, -10, 80, every=1.0, phase=0.41)
     truth = profile.energy_j(30, 60)
-    assert energy.integrate(rows, 30, 60, 1).energy_j == pytest.approx(truth, rel=0.01)
+    assert energy.integrate(series_of(rows), 30, 60, 1).energy_j == pytest.approx(truth, rel=0.01)
 
 
 def test_a_counter_replaces_the_trapezoid_when_every_sample_has_one() -> None:
     rows = [(float(t), 100.0, 1000.0 + 150.0 * t) for t in range(0, 11)]
-    fig = energy.integrate(rows, 0.0, 10.0, 1)
+    fig = energy.integrate(series_of(rows), 0.0, 10.0, 1)
     assert fig.method == "counter"
     assert fig.energy_j == pytest.approx(1500.0)
 
 
 def test_a_counter_that_went_back_falls_back_to_the_trapezoid() -> None:
     rows = [(0.0, 100.0, 5000.0), (1.0, 100.0, 10.0), (2.0, 100.0, 110.0)]
-    assert energy.integrate(rows, 0.0, 2.0, 1).method == "trapezoid"
+    assert energy.integrate(series_of(rows), 0.0, 2.0, 1).method == "trapezoid"
 
 
 def test_a_gap_lowers_coverage_and_is_reported() -> None:
     rows = [(float(t), 100.0, None) for t in [0, 1, 2, 3, 10, 11, 12]]
-    fig = energy.integrate(rows, 0.0, 12.0, poll_interval=1)
+    fig = energy.integrate(series_of(rows), 0.0, 12.0, poll_interval=1)
     assert fig.largest_gap_s == 7
     assert fig.coverage == pytest.approx(7 / 12)
 
 
 def test_no_samples_means_no_energy_and_zero_coverage_not_a_division_by_zero() -> None:
-    fig = energy.integrate([], 0.0, 10.0, 1)
+    fig = energy.integrate(series_of([]), 0.0, 10.0, 1)
     assert fig.sample_count == 0
     assert fig.coverage == 0
     assert fig.mean_w is None
@@ -76,23 +87,16 @@ def test_no_samples_means_no_energy_and_zero_coverage_not_a_division_by_zero() -
 
 def test_an_interval_between_two_samples_is_interpolated_and_says_so() -> None:
     rows = [(0.0, 100.0, None), (1.0, 200.0, None)]
-    fig = energy.integrate(rows, 0.25, 0.75, poll_interval=1)
+    fig = energy.integrate(series_of(rows), 0.25, 0.75, poll_interval=1)
     assert fig.energy_j == pytest.approx(150 * 0.5)
     assert fig.method == "interpolated"
     assert fig.warnings
 
 
-def test_peak_of_sum_holds_each_server_between_its_samples() -> None:
-    a = [(0.0, 100.0, None), (2.0, 300.0, None)]
-    b = [(1.0, 50.0, None), (3.0, 10.0, None)]
-    assert energy.peak_of_sum([a, b], 0, 3) == 350.0
-
-
-def test_a_series_from_arrays_gives_the_same_figures_as_from_tuples() -> None:
-    rows = [(float(t), 100.0 + t, 10.0 * t) for t in range(0, 11)]
-    series = energy.Series.from_samples(rows)
-    assert energy.integrate(series, 0.5, 9.5, 1) == energy.integrate(rows, 0.5, 9.5, 1)
-    assert energy.Series.from_samples([(0.0, 1.0, None)]).e is None
+def test_the_peak_of_a_sum_holds_each_server_between_its_samples() -> None:
+    a = series_of([(0.0, 100.0, None), (2.0, 300.0, None)])
+    b = series_of([(1.0, 50.0, None), (3.0, 10.0, None)])
+    assert energy.PowerSum([a, b]).peak(0, 3) == 350.0
 
 
 def _covered_loop(times, start, end, reach):
@@ -130,7 +134,7 @@ def test_the_vectorised_arithmetic_agrees_with_plain_loops() -> None:
         start = rng.uniform(-5, 55)
         end = start + rng.choice([rng.uniform(0, 3), rng.uniform(0, 60)])
         reach = rng.choice([0.5, 1.0, 5.0])
-        fig = energy.integrate(rows, start, end, reach)
+        fig = energy.integrate(series_of(rows), start, end, reach)
         inside = [r for r in rows if start <= r[0] <= end]
         if inside:
             times = [t for t, _w, _c in inside]
@@ -146,10 +150,5 @@ def test_the_vectorised_arithmetic_agrees_with_plain_loops() -> None:
             gaps += [b - a for a, b in itertools.pairwise(times)]
             assert fig.largest_gap_s == max(gaps)
             assert fig.peak_w == max(w for _t, w, _c in inside)
-        assert energy.peak_of_sum(series, start, end) == _peak_of_sum_loop(series, start, end)
-
-
-def test_median() -> None:
-    assert energy.median([3, 1, 2]) == 2
-    assert energy.median([4, 1, 2, 3]) == 2.5
-    assert energy.median([]) is None
+        peak = energy.PowerSum([series_of(rows) for rows in series]).peak(start, end)
+        assert peak == _peak_of_sum_loop(series, start, end)

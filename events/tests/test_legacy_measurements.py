@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from typing import Any
 from urllib.parse import quote
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 from collectors.models import BMCType, Pod, Server
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import ago
-from events import timestamps
+from energylab.timestamps import to_ns
 from events.ingest.buffer import Sample, SampleBuffer
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def test_measurements_are_pushed_to_the_buffer(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
     t0 = ago(10)
-    ns = timestamps.to_ns(t0)
+    ns = to_ns(t0)
     answer = post(
         client,
         "node 1",
@@ -83,10 +84,10 @@ def test_an_unknown_equipment_becomes_a_push_server_of_a_new_pod(
 def test_a_measurement_without_time_is_stamped_on_receipt(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
-    before = timestamps.to_ns(dt.datetime.now(dt.UTC))
+    before = to_ns(dt.datetime.now(dt.UTC))
     post(client, "n", {"environment": env, "measurements": [{"value": 1}]})
     [sample] = buffered(buffer, env)
-    assert before <= sample.measured_at_ns <= timestamps.to_ns(dt.datetime.now(dt.UTC))
+    assert before <= sample.measured_at_ns <= to_ns(dt.datetime.now(dt.UTC))
     assert (sample.sensor, sample.unit) == ("power", "W")
 
 
@@ -143,7 +144,7 @@ def test_a_bad_body_is_400_naming_the_field(
 def test_the_deprecated_consumption_path_is_one_power_measurement(
     client: APIClient, buffer: SampleBuffer, env: str
 ) -> None:
-    ns = timestamps.to_ns(ago(5))
+    ns = to_ns(ago(5))
     answer = client.post(
         "/resources/servers/node%201/consumption",
         {"power": "312.5", "environment": env, "time": ns},
@@ -296,7 +297,8 @@ def test_two_first_pushes_of_a_new_server_under_two_pods_cannot_both_pass(
     def push(pod: str) -> None:
         barrier.wait()
         try:
-            services.record_measurements(pod, "racer", [services.Reading("power", "W", 5.0)])
+            sample = Sample(pod, "racer", 5.0, time.time_ns(), "legacy")
+            services.record_measurements(pod, "racer", [sample])
             outcomes[pod] = "recorded"
         except services.ServerOfAnotherPod:
             outcomes[pod] = "409"

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from collectors.models import Pod
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import ago
-from events import timestamps
+from energylab.timestamps import to_ns
 from events.models import Run, RunSource
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +97,7 @@ def test_get_answers_the_running_scenario_or_404(client: APIClient) -> None:
 
 def test_get_with_a_time_answers_what_ran_then(client: APIClient) -> None:
     t0 = ago(60)
-    ns = timestamps.to_ns
+    ns = to_ns
     start(client, "p", "a", "one", time=ns(t0))
     client.post(
         env_url("p", "/step"),
@@ -123,7 +123,7 @@ def test_delete_stops_and_answers_what_was_running(client: APIClient) -> None:
 
 def test_the_time_extension_sets_event_times(client: APIClient) -> None:
     t0 = ago(30)
-    ns = timestamps.to_ns(t0)
+    ns = to_ns(t0)
     start(client, "p", "a", "one", time=ns)
     client.post(env_url("p", "/step"), {"step": "two", "time": str(ns + 10**9)}, format="json")
     client.delete(env_url("p") + f"?time={ns + 2 * 10**9}")

@@ -51,7 +51,7 @@ class Case:
 
 def runs() -> list[tuple[str, list[str], bool]]:
     return [
-        (r.scenario, [s.name for s in r.steps.order_by("started_at", "id")], r.is_running)
+        (r.scenario, [s.name for s in r.steps.order_by("started_at", "id")], r.ended_at is None)
         for r in Run.objects.filter(pod__name=POD).order_by("started_at", "id")
     ]
 

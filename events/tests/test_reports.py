@@ -11,6 +11,7 @@ from django.test import Client
 
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
+from energylab.timestamps import to_ns
 from events.ingest.buffer import Sample
 from events.ingest.writer import InfluxWriter
 from events.models import Run, Step
@@ -291,8 +292,7 @@ def test_power_so_large_that_energy_overflows_is_reported_unknown_not_infinite(
     # Stored before inputs were bounded, or pushed by a broken collector: the report must
     # still be valid JSON.
     samples = [
-        Sample(run.pod.name, SERVERS[0], 1e308, int(at(t).timestamp() * 1e9), "test")
-        for t in (5.0, 6.0, 7.0)
+        Sample(run.pod.name, SERVERS[0], 1e308, to_ns(at(t)), "test") for t in (5.0, 6.0, 7.0)
     ]
     buffer.push(samples)
     InfluxWriter(buffer, influx, delay=0).flush()

@@ -83,11 +83,30 @@ def test_each_sample_is_tagged_with_the_run_and_step_of_its_time(buffer, influx,
     assert buffer.depth() == 0
 
 
-def test_a_batch_written_twice_leaves_one_point_per_sample(buffer, influx, run) -> None:
+def test_a_point_is_at_its_sample_s_time_truncated_to_the_microsecond(buffer, influx, run) -> None:
+    at_ns = ns(1) + 999_999  # 999 µs and 999 ns: through a float it can round up a microsecond
+    (line,) = writer(buffer, influx).lines_for([Sample(POD, SERVER, 1.0, at_ns, "dcmi")])
+    assert line.endswith(f" {at_ns // 1000}")
+
+
+def test_a_batch_written_twice_leaves_one_point_per_sample(
+    buffer, influx, run, monkeypatch
+) -> None:
     push(buffer, [1, 2, 3])
     w = writer(buffer, influx)
-    entries = buffer.read_ready(0, 100)
-    w.write_entries(entries)  # the worker dies here, before acknowledging
+
+    class Died(Exception):
+        pass
+
+    def die(entries: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        # The worker dies after InfluxDB took the batch, before acknowledging it.
+        patch.setattr(buffer, "acknowledge", die)
+        with pytest.raises(Died):
+            w.flush()
+    assert len(points(influx)) == 3
     assert w.flush().samples == 3  # the batch comes again
     assert len(points(influx)) == 3
 
@@ -229,9 +248,11 @@ def test_a_pass_leaves_the_cyclic_gc_running_for_the_other_threads(
     # gc.disable() is process-wide: during a pass it would pause collection for the poll
     # threads of the same worker too.
     seen: list[bool] = []
-    build = InfluxWriter._lines
+    build = InfluxWriter.lines_for
     monkeypatch.setattr(
-        InfluxWriter, "_lines", lambda self, rows: seen.append(gc.isenabled()) or build(self, rows)
+        InfluxWriter,
+        "lines_for",
+        lambda self, samples: seen.append(gc.isenabled()) or build(self, samples),
     )
     push(buffer, [1, 2])
     assert writer(buffer, influx).flush().samples == 2

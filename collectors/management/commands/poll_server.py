@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from collectors.drivers.base import DriverError
 from collectors.models import Server
 from collectors.polling import read_now
+from energylab.timestamps import from_ns, rfc3339
 
 
 class Command(BaseCommand):
@@ -36,9 +37,9 @@ class Command(BaseCommand):
                         "pod": server.pod.name,
                         "watts": reading.watts,
                         "source": reading.source,
-                        "read_at": reading.read_at.isoformat(),
-                        "bmc_timestamp": reading.bmc_timestamp.isoformat()
-                        if reading.bmc_timestamp
+                        "read_at": rfc3339(from_ns(reading.read_at_ns)),
+                        "bmc_timestamp": rfc3339(from_ns(reading.bmc_timestamp_ns))
+                        if reading.bmc_timestamp_ns is not None
                         else None,
                         "energy_j": reading.energy_j,
                     },

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from collectors import limits
 from collectors.validators import validate_topology
 from energylab.api.fields import NameField
+from energylab.timestamps import to_ns
 from events import timestamps
 
 
@@ -39,7 +40,7 @@ class NanosecondsField(serializers.Field):
             raise serializers.ValidationError(f"`{self.field_name}` {exc}") from None
 
     def to_representation(self, value: dt.datetime) -> int:
-        return timestamps.to_ns(value)
+        return to_ns(value)
 
 
 @extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "pattern": r"^\S+$"}]})

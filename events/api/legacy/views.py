@@ -9,6 +9,7 @@ apart when the server passes the raw request line (gunicorn's ``RAW_URI``, uWSGI
 
 from __future__ import annotations
 
+import time
 from typing import Any
 from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlsplit
 
@@ -27,10 +28,12 @@ from energylab.api.permissions import CanSendEvents
 from energylab.api.schema import WRITE_ERRORS, errors
 from energylab.api.throttling import ScopedRateThrottleFromSettings
 from energylab.services import ServiceUnavailable, check_database
+from energylab.timestamps import to_ns
 from energylab.validators import NAME_MAX_LENGTH, validate_name
 from events import services
 from events.api.legacy import serializers as s
 from events.api.views import validated
+from events.ingest.buffer import Sample
 from events.models import Run, RunSource
 
 TAG = "legacy"
@@ -228,13 +231,20 @@ class MeasurementsView(LegacyView):
 
     def record(self, server: str, data: dict[str, Any]) -> Response:
         name = checked_name("server", server)
-        readings = [
-            services.Reading(m["sensor"], m["unit"], m["value"], m.get("time"))
+        env, received_ns = data["environment"], time.time_ns()  # the time of an undated one
+        samples = [
+            Sample(
+                env,
+                name,
+                m["value"],
+                to_ns(m["time"]) if "time" in m else received_ns,
+                RunSource.LEGACY,
+                sensor=m["sensor"],
+                unit=m["unit"],
+            )
             for m in data["measurements"]
         ]
-        services.record_measurements(
-            data["environment"], name, readings, topology=data.get("topology")
-        )
+        services.record_measurements(env, name, samples, topology=data.get("topology"))
         return Response({"status": "OK"})
 
 
