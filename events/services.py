@@ -100,7 +100,8 @@ def start_run(
     not be before the running run's start or its running step's start (it would end them before
     they started), nor before the end of the pod's last ended run (the runs would overlap).
     Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
-    if that is later (a client may stamp its events up to five minutes ahead).
+    if that is later (a client may stamp its events up to five minutes ahead). A start that the
+    running run already is (same scenario, time and step: a client's retry) changes nothing.
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
@@ -113,6 +114,8 @@ def start_run(
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
         previous = _read_run(Run.objects.filter(pod_id=pod_id, ended_at__isnull=True), pod_name)
+        if previous is not None and _is_repeated_start(previous, scenario, step, at):
+            return Started(previous, None)
         if previous is not None:
             at = _event_time(previous, at, "start")
             previous = _end(previous, at)
@@ -141,12 +144,29 @@ def start_run(
     return Started(started, previous)
 
 
+def _is_repeated_start(
+    run: RunState, scenario: str, step: str | None, at: dt.datetime | None
+) -> bool:
+    """The running run is the one this start event starts: a retry (see :func:`_is_repeated_step`)."""
+    return (
+        at is not None
+        and run.scenario == scenario
+        and run.started_at == at
+        and (
+            run.step_count == 0
+            if step is None
+            else (run.step, run.step_started_at, run.step_count) == (step, at, 1)
+        )
+    )
+
+
 def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> RunState:
     """Enter ``step`` in the pod's running run, ending its running step; the run as it is then.
 
     On PostgreSQL this is one call of the function ``events_set_step`` (see
     :func:`_set_step_in_database`); elsewhere the same work in ORM statements. Both pass the
-    same tests (``STEP_FUNCTION`` off runs the ORM path on PostgreSQL too).
+    same tests (``STEP_FUNCTION`` off runs the ORM path on PostgreSQL too). A step event that
+    names the running step and its start (a client's retry) changes nothing.
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
@@ -366,6 +386,7 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
         count,
         applied,
         entered_at,
+        repeated,
     ) = row
     run = RunState(
         id=run_id,
@@ -379,6 +400,8 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
         step_started_at=running_since,
         step_count=int(count),
     )
+    if repeated:
+        return run
     if not applied:
         _check_not_before(run, entered_at, "step")  # raises, with the ORM path's message
         raise AssertionError("events_set_step refused an event in order")
@@ -391,7 +414,19 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
     )
 
 
+def _is_repeated_step(run: RunState, name: str, at: dt.datetime | None) -> bool:
+    """The event names the running step and its start: a retry of the event that entered it.
+
+    A client that did not see an answer (a timeout, the server restarting mid-answer) sends the
+    event again; entering the step once more would record it twice, the second of length zero
+    and ending the first.
+    """
+    return at is not None and run.step == name and run.step_started_at == at
+
+
 def _enter_step(run: RunState, name: str, at: dt.datetime | None) -> RunState:
+    if _is_repeated_step(run, name, at):
+        return run
     at = _event_time(run, at, "step")
     _end_running_step(run, at)
     Step.objects.create(run_id=run.id, name=name, started_at=at)

@@ -1,10 +1,14 @@
-"""``events_set_step`` answers the time it entered the step (``o_at``).
+"""``events_set_step`` answers the time it entered the step, and takes a retry as done.
 
-The function of migration 0004 stamped an event sent without a time under the pod's lock, but
-did not say which time it stamped: the caller read the run again to answer with the step's start.
-It now returns it, so the step event is still one round trip and answers the same
-``RunState`` as the ORM path (``events.services``). The rest is 0004's function unchanged.
-PostgreSQL cannot change a function's result columns in place: the old one is dropped first.
+- The function of migration 0004 stamped an event sent without a time under the pod's lock, but
+  did not say which time it stamped: it now returns it (``o_at``), so the step event is still
+  one round trip and answers the same ``RunState`` as the ORM path (``events.services``).
+- A step event that names the running step and its start time is a retry of the event that
+  entered it (a client that did not see the answer sends it again): it changes nothing and says
+  so (``o_repeated``), where it used to record the step twice.
+
+The rest is 0004's function unchanged. PostgreSQL cannot change a function's result columns in
+place: the old one is dropped first.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ CREATE FUNCTION events_set_step(
 RETURNS TABLE (
     o_run_id bigint, o_scenario text, o_started_at timestamptz, o_ended_at timestamptz,
     o_source text, o_received_at timestamptz, o_step_name text, o_step_started_at timestamptz,
-    o_steps_counted bigint, o_applied boolean, o_at timestamptz
+    o_steps_counted bigint, o_applied boolean, o_at timestamptz, o_repeated boolean
 )
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -49,8 +53,9 @@ BEGIN
     -- No time given: the event happens when it takes the pod's lock (at p_now, or at the running
     -- step's start if this process's clock is behind the one that stamped it), never out of order.
     o_at := coalesce(p_at, greatest(p_now, o_started_at, o_step_started_at));
+    o_repeated := p_at IS NOT NULL AND o_step_name = p_step AND o_step_started_at = p_at;
     o_applied := o_at >= o_started_at AND (o_step_started_at IS NULL OR o_at >= o_step_started_at);
-    IF o_applied THEN
+    IF o_applied AND NOT o_repeated THEN
         IF v_step IS NOT NULL THEN
             UPDATE events_step SET ended_at = o_at, updated = p_now WHERE id = v_step;
         END IF;

@@ -148,6 +148,40 @@ def test_a_step_without_a_time_starts_when_it_is_received() -> None:
     assert Step.objects.get(name="one").ended_at == step.started_at
 
 
+def test_a_step_sent_again_with_its_time_is_a_retry_and_recorded_once() -> None:
+    services.start_run("p", "s", "one", T0)
+    first = services.set_step("p", "two", T0 + S)
+    again = services.set_step("p", "two", T0 + S)
+    assert (again.step, again.step_started_at, again.step_count) == ("two", T0 + S, 2)
+    assert again.id == first.id
+    assert list(Step.objects.order_by("started_at").values_list("name", "ended_at")) == [
+        ("one", T0 + S),
+        ("two", None),
+    ]
+
+
+def test_a_step_named_as_the_running_one_at_another_time_is_a_new_step() -> None:
+    services.start_run("p", "s", "build", T0)
+    services.set_step("p", "build", T0 + S)
+    services.set_step("p", "build")
+    assert list(Step.objects.values_list("name", flat=True)) == ["build"] * 3
+
+
+def test_a_start_sent_again_with_its_time_is_a_retry_and_recorded_once() -> None:
+    first = services.start_run("p", "s", "one", T0)
+    again = services.start_run("p", "s", "one", T0)
+    assert again.run.id == first.run.id
+    assert again.ended_previous is None
+    assert (again.run.step, again.run.step_count) == ("one", 1)
+    assert Run.objects.count() == 1
+    assert Step.objects.count() == 1
+    # Not a retry once the run moved on, or for another scenario: a new run.
+    services.set_step("p", "two", T0 + S)
+    with pytest.raises(services.EventOutOfOrder):
+        services.start_run("p", "s", "one", T0)
+    assert services.start_run("p", "other", None, T0 + 2 * S).ended_previous is not None
+
+
 def test_a_step_at_the_instant_of_the_running_one_is_in_order() -> None:
     services.start_run("pod", "a", "one", T0)
     services.set_step("pod", "two", T0)
