@@ -14,7 +14,7 @@ import pytest
 
 from events.influx import make_client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("provision", "benchmark", "teardown")
 
 
