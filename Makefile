@@ -11,8 +11,12 @@ export ENERGYLAB_HTTP_PORT ?= 8000
 RUN_ENV := ENERGYLAB_DEBUG=$${ENERGYLAB_DEBUG:-true}
 # Tests use the local PostgreSQL (pytest-django creates test_energylab) unless told otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/energylab
+# The unit tier reaches no service: its URLs point at a closed port (2), so that a test, or a
+# process it starts, that tries fails there, whatever runs on this machine.
+NO_SERVICES := ENERGYLAB_DATABASE_URL=postgres://postgres@127.0.0.1:2/none \
+	ENERGYLAB_REDIS_URL=redis://127.0.0.1:2/0 ENERGYLAB_INFLUXDB_URL=http://127.0.0.1:2
 
-.PHONY: help install services services-stop migrate run demo test bench lint format docs-api clean
+.PHONY: help install services services-stop migrate run demo test test-fast bench lint format docs-api clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -65,6 +69,9 @@ test: install  ## install, start services, lint, then run the whole test suite
 	@bash scripts/system-packages.sh
 	$(MAKE) --no-print-directory lint
 	ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest
+
+test-fast: install  ## the unit tier only (tests/unit, sdk/tests): no service, under a minute
+	$(NO_SERVICES) $(BIN)/pytest tests/unit sdk/tests
 
 clean:  ## remove the venv and caches (keeps var/: data, keys)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -3,7 +3,8 @@
 Every benchmark works on its own resources and removes them on the way out:
 - PostgreSQL database ``energylab_bench`` (created and migrated when missing), or the database
   given in ``ENERGYLAB_DATABASE_URL``;
-- Redis database 15 (``BENCH_REDIS_URL``), flushed before and after; never DB 0 or 9;
+- Redis database 15 (``BENCH_REDIS_URL``; ``ENERGYLAB_BENCH_REDIS_URL`` replaces it, as the
+  tests do with a redis-server of their own), flushed before and after; never DB 0 or 9;
 - an InfluxDB database ``bench_<pid>``, dropped at the end; never ``energylab``.
 """
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCH_REDIS_URL = "redis://127.0.0.1:6379/15"
+BENCH_REDIS_URL = os.environ.get("ENERGYLAB_BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 BENCH_PG_URL = "postgres://postgres@127.0.0.1:5432/energylab_bench"
 INFLUX_URL = "http://127.0.0.1:8086"
 INFLUX_DATABASE = f"bench_{os.getpid()}"

@@ -1,26 +1,59 @@
-"""pytest fixtures over the real services: PostgreSQL (pytest-django), Redis and InfluxDB.
+"""pytest fixtures over the real services: PostgreSQL (pytest-django), Redis and InfluxDB, and
+the helpers every test tier shares.
 
 A test that needs a service gets it from here; when the service does not answer, the test fails
-at once with a message naming it and saying how to start it.
+at once with a message naming it and saying how to start it. A test that must stop a service, or
+start processes that share one, gets a private one (:class:`PrivateRedis`,
+:class:`PrivateInfluxDB`) on free ports, so that two test runs on one machine never meet. A test
+that waits for something waits with :func:`wait_until`, never a fixed sleep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
+import redis
 from django.conf import settings
 from influxdb import InfluxDBClient
 
 from energylab.services import ServiceUnavailable, check_influxdb, check_redis
 from events.influx import ensure_database, make_client
 from events.ingest.buffer import SampleBuffer
+
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, message: str, every: float = 0.1) -> T:
+    """Call ``condition`` every ``every`` seconds until it returns a true value, and return it.
+
+    :raises AssertionError: ``"timed out after <timeout> s waiting for <message>"`` when it is
+        still false after ``timeout`` seconds (it is called once more at the deadline).
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {message}")
+        time.sleep(every)
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _django_is_set_up() -> bool:
@@ -111,15 +144,8 @@ class PrivateInfluxDB:
     """An ``influxd`` of the test's own, on free ports, that a test may stop and start."""
 
     def __init__(self, directory: Path) -> None:
-        import socket
-
         self.directory = directory
-        ports = []
-        for _ in range(2):
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                ports.append(sock.getsockname()[1])
-        self.port, self.rpc_port = ports
+        self.port, self.rpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = directory / "influxdb.conf"
         self.config.write_text(
@@ -148,14 +174,15 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         self.process = subprocess.Popen(
             [influxd, "run", "-config", str(self.config)], stdout=log, stderr=subprocess.STDOUT
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def answers() -> bool:
             try:
                 check_influxdb(self.url, timeout=0.5)
-                return
             except ServiceUnavailable:
-                time.sleep(0.05)
-        raise ServiceUnavailable(f"a private influxd did not start within {timeout:.0f} s")
+                return False
+            return True
+
+        wait_until(answers, timeout, "a private influxd to start", every=0.05)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -172,6 +199,73 @@ bind-address = "127.0.0.1:{self.rpc_port}"
 def private_influxdb(tmp_path: Path) -> Iterator[PrivateInfluxDB]:
     """An influxd only this test uses, so it may stop it without disturbing others."""
     server = PrivateInfluxDB(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a free loopback port, with the shared one's
+    flags: nothing on disk (``--save "" --appendonly no``), so a restart loses everything."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 10.0) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed: run `make services`", pytrace=False)
+        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - lives with the process
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.directory),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+
+        def answers() -> bool:
+            with contextlib.suppress(redis.RedisError):
+                return bool(client.ping())
+            return False
+
+        try:
+            wait_until(answers, timeout, "a private redis-server to start", every=0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A redis-server only this test (and the processes it starts) uses: its broker queues and
+    keys cannot meet another test run's, and the test may stop and start it."""
+    server = PrivateRedis(tmp_path)
     server.start()
     try:
         yield server

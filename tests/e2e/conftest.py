@@ -1,5 +1,5 @@
 """End-to-end fixtures: a real Celery worker and beat, as separate processes, on the test
-database, a Redis database of their own, and the session's InfluxDB database."""
+database, a redis-server of the test's own, and the session's InfluxDB database."""
 
 from __future__ import annotations
 
@@ -7,18 +7,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 from django.conf import settings
 
+from energylab.testing import PrivateRedis
+
 ROOT = Path(__file__).resolve().parents[2]
-# A Redis database per test process keeps two test runs on one machine out of each other's
-# queues and buffers.
-E2E_REDIS_URL = f"redis://127.0.0.1:6379/{10 + os.getpid() % 6}"
 
 
 def _database_url() -> str:
@@ -34,8 +31,9 @@ def _database_url() -> str:
 class Stack:
     """Worker and beat processes, started on demand, stopped at teardown."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, redis_url: str) -> None:
         self.tmp = tmp
+        self.redis_url = redis_url
         self.processes: list[tuple[str, subprocess.Popen[bytes]]] = []
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -43,7 +41,7 @@ class Stack:
         env.update(
             ENERGYLAB_DEBUG="true",
             ENERGYLAB_DATABASE_URL=_database_url(),
-            ENERGYLAB_REDIS_URL=E2E_REDIS_URL,
+            ENERGYLAB_REDIS_URL=self.redis_url,
             ENERGYLAB_REDIS_KEY_PREFIX=settings.REDIS_KEY_PREFIX,
             ENERGYLAB_INFLUXDB_URL=settings.INFLUXDB_URL,
             ENERGYLAB_INFLUXDB_DATABASE=settings.INFLUXDB_DATABASE,
@@ -114,20 +112,13 @@ class Stack:
 
 
 @pytest.fixture
-def e2e_redis() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(E2E_REDIS_URL)
-    client.flushdb()
-    yield client
-    client.flushdb()
-
-
-@pytest.fixture
 def stack(
-    tmp_path: Path, influxdb_database: str, e2e_redis: redis.Redis, settings
+    tmp_path: Path, influxdb_database: str, private_redis: PrivateRedis, settings
 ) -> Iterator[Stack]:
-    """Worker/beat launcher; the test process itself also points at the e2e Redis."""
-    settings.REDIS_URL = E2E_REDIS_URL
-    stack = Stack(tmp_path)
+    """Worker/beat launcher on the test's private Redis (its Celery queues and keys meet no
+    other test run's); the test process itself also points at it."""
+    settings.REDIS_URL = private_redis.url
+    stack = Stack(tmp_path, private_redis.url)
     try:
         yield stack
     finally:
@@ -135,15 +126,3 @@ def stack(
         for name, _process in stack.processes:
             # Shown by pytest only when the test failed: what the processes said.
             print(f"----- {name} log -----\n{stack.log(name)[-4000:]}")
-
-
-def wait_for(
-    condition: Callable[[], object], timeout: float, what: str, every: float = 0.2
-) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")

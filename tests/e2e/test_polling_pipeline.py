@@ -11,10 +11,11 @@ from collectors.simulators.faults import Fault
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from energylab.testing import wait_until
 from events.ingest.buffer import SampleBuffer
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def register(
@@ -68,7 +69,7 @@ def test_beat_and_a_worker_poll_every_bmc_at_the_pods_interval(stack: Stack) -> 
 
         stack.worker("poll")
         stack.beat()
-        wait_for(lambda: len(samples_by_server(buffer).get("ilo-1", [])) >= 3, 60, "first polls")
+        wait_until(lambda: len(samples_by_server(buffer).get("ilo-1", [])) >= 3, 60, "first polls")
         buffer.clear()
         time.sleep(8)
         fast = samples_by_server(buffer)

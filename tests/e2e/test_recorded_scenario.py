@@ -15,13 +15,14 @@ from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from energylab.testing import wait_until
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
 from events.models import Run
 from events.reports.report import run_report
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 POD = 'e2e "lab", rack=7 ⚡'
 STEP_S = 12.0  # each step lasts twelve poll intervals
@@ -70,7 +71,7 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
         stack.worker("poll,writer,default")
         stack.beat()
         buffer = SampleBuffer.from_settings()
-        wait_for(
+        wait_until(
             lambda: Server.objects.filter(pod=pod, last_success_at__isnull=False).count() == 3,
             60,
             "first polls",
@@ -89,7 +90,7 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
         assert run.ended_at is not None
         assert [s.name for s in run.steps.order_by("started_at")] == STEPS
         # The report itself says when every sample it reads has reached InfluxDB.
-        wait_for(lambda: run_report(run)["final"], 60, "the report's figures to be final")
+        wait_until(lambda: run_report(run)["final"], 60, "the report's figures to be final")
 
         report = run_report(run)
         print("report:", [(s["name"], s["energy_j"], s["coverage"]) for s in report["steps"]])

@@ -1,7 +1,6 @@
-"""Fixtures of the reliability tests: the end-to-end stack (worker and beat processes) and a
-private redis-server."""
+"""Fixtures of the reliability tests: the end-to-end stack (worker and beat processes, on a
+private redis-server that ``energylab.testing`` provides as ``private_redis``)."""
 
 from __future__ import annotations
 
-from tests.e2e.conftest import e2e_redis, stack  # noqa: F401 - fixtures, used by name
-from tests.reliability.pipeline import private_redis  # noqa: F401 - a fixture, used by name
+from tests.e2e.conftest import stack  # noqa: F401 - a fixture, used by name

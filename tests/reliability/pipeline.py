@@ -13,25 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis
 
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from energylab.testing import wait_until
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 
 Key = tuple[str, int]  # (server, time in µs): a point's identity in one series
 
@@ -115,7 +110,7 @@ def stop_polling_and_drain(stack: Stack, buffer: SampleBuffer, timeout: float = 
     """Kill the stack's poller, so no sample comes any more, and wait until the writer has
     written and acknowledged every buffered one (the stream is empty, not only the count)."""
     stack.kill(next(process for name, process in stack.processes if name == "poller"))
-    wait_for(
+    wait_until(
         lambda: buffer.depth() == 0 and buffer.client.xlen(buffer.stream_key) == 0,
         timeout,
         "the writer to drain the buffer",
@@ -174,71 +169,3 @@ class Lab(contextlib.ExitStack):
         self.servers[name] = server
         self.simulators[name] = sim
         return server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, on a free loopback port, with the shared one's
-    flags: nothing on disk (``--save "" --appendonly no``), so a restart loses everything."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 10.0) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed (apt-get install redis-server)")
-        log = open(self.directory / "redis.log", "ab")  # noqa: SIM115 - lives with the process
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.directory),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with contextlib.suppress(redis.RedisError):
-                if client.ping():
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"a private redis-server did not start within {timeout:.0f} s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()

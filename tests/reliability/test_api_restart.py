@@ -18,12 +18,12 @@ from django.contrib.auth.models import User
 from energylab_sdk import _client as sdk_client
 from rest_framework.authtoken.models import Token
 
+from energylab.testing import free_port, wait_until
 from events.ingest.correlation import to_ns
 from events.models import Run
-from tests.e2e.conftest import ROOT, Stack, wait_for
-from tests.reliability.pipeline import free_port
+from tests.e2e.conftest import ROOT, Stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 POD = "reliability: API restart"
 TOLERANCE_MS = 10.0
@@ -69,7 +69,7 @@ class WebServer:
             except requests.RequestException:
                 return False
 
-        wait_for(answers, 30, "the web server to answer", every=0.05)
+        wait_until(answers, 30, "the web server to answer", every=0.05)
 
     def kill(self) -> None:
         assert self.process is not None

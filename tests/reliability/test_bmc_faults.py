@@ -24,9 +24,10 @@ from collectors.simulators.faults import Fault
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from energylab.testing import wait_until
 from events import services
 from events.ingest.buffer import SampleBuffer
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 from tests.reliability.pipeline import (
     Lab,
     StreamTap,
@@ -35,7 +36,7 @@ from tests.reliability.pipeline import (
     stop_polling_and_drain,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 WINDOW_S = 20
 SECRET = "Wr0ng-but-secret!"
@@ -64,7 +65,7 @@ def test_hung_failing_and_locked_bmcs_leave_the_other_polls_on_schedule(
         stack.worker("writer", name="writer", concurrency=1)
         stack.beat()
         services.start_run(pod.name, "bad BMCs", step="one")
-        wait_for(lambda: tap.count() >= 3 * len(healthy), 60, "first polls")
+        wait_until(lambda: tap.count() >= 3 * len(healthy), 60, "first polls")
         start = time.time()
         time.sleep(WINDOW_S / 2)
         services.set_step(pod.name, "two")

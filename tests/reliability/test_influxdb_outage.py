@@ -10,7 +10,7 @@ import redis
 from django.conf import settings as django_settings
 
 from collectors.models import Pod
-from energylab.testing import PrivateInfluxDB
+from energylab.testing import PrivateInfluxDB, wait_until
 from events.influx import make_client
 from events.ingest.buffer import Sample, SampleBuffer
 from events.ingest.writer import InfluxWriter
@@ -68,9 +68,7 @@ def test_every_sample_lands_once_across_an_influxdb_outage(
         held_during_outage = buffer.depth()
         private_influxdb.start()
         threads[0].join(timeout=30)
-        deadline = time.monotonic() + 30
-        while buffer.depth() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until(lambda: buffer.depth() == 0, 30, "the writer to empty the buffer", every=0.2)
     finally:
         stop.set()
         for thread in threads:

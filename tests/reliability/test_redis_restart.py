@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import redis
 
 from collectors.models import Pod
+from energylab.testing import PrivateRedis, wait_until
 from events import services
 from events.influx import make_client
 from events.ingest.buffer import Sample, SampleBuffer
 from events.ingest.writer import InfluxWriter
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 from tests.reliability.pipeline import (
     Lab,
-    PrivateRedis,
     StreamTap,
     compare,
     influx_points,
@@ -35,31 +33,6 @@ from tests.reliability.pipeline import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 DELAY_S = 3.0
-
-
-class PrivateRedisStack(Stack):
-    """The e2e stack, with its broker and buffer on the test's private Redis."""
-
-    def __init__(self, tmp: Path, redis_url: str) -> None:
-        super().__init__(tmp)
-        self.redis_url = redis_url
-
-    def env(self, **extra: str) -> dict[str, str]:
-        return super().env(**{"ENERGYLAB_REDIS_URL": self.redis_url, **extra})
-
-
-@pytest.fixture
-def redis_stack(
-    tmp_path: Path, influxdb_database: str, private_redis: PrivateRedis, settings
-) -> Iterator[PrivateRedisStack]:
-    settings.REDIS_URL = private_redis.url
-    stack = PrivateRedisStack(tmp_path, private_redis.url)
-    try:
-        yield stack
-    finally:
-        stack.stop()
-        for name, _process in stack.processes:
-            print(f"----- {name} log -----\n{stack.log(name)[-3000:]}")
 
 
 @pytest.mark.timeout(30)
@@ -85,10 +58,9 @@ def test_the_writer_reports_a_buffer_lost_with_redis_and_counts_it(
     assert "40 samples" in errors[0]
 
 
-@pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_a_redis_restart_loses_only_what_waited_in_the_buffer_and_says_so(
-    redis_stack: PrivateRedisStack, private_redis: PrivateRedis, settings
+    stack: Stack, private_redis: PrivateRedis, settings
 ) -> None:
     settings.CORRELATION_DELAY = DELAY_S
     pod = Pod.objects.create(name="reliability: redis restart", poll_interval=1, queue="poll")
@@ -103,11 +75,11 @@ def test_a_redis_restart_loses_only_what_waited_in_the_buffer_and_says_so(
         return sum(p["count"] for p in result.get_points())
 
     with Lab(pod, 6) as lab, StreamTap(buffer.client, buffer.stream_key) as tap:
-        redis_stack.worker("poll", name="poller")
-        redis_stack.worker("writer", name="writer", concurrency=1)
-        redis_stack.beat()
+        stack.worker("poll", name="poller")
+        stack.worker("writer", name="writer", concurrency=1)
+        stack.beat()
         services.start_run(pod.name, "redis restarts", step="before")
-        wait_for(lambda: stored_since(0) >= 2 * len(lab.servers), 60, "first samples stored")
+        wait_until(lambda: stored_since(0) >= 2 * len(lab.servers), 60, "first samples stored")
         time.sleep(4)
         down_ns = time.time_ns()
         private_redis.stop()
@@ -116,17 +88,17 @@ def test_a_redis_restart_loses_only_what_waited_in_the_buffer_and_says_so(
         up = time.monotonic()
         up_ns = time.time_ns()
         services.set_step(pod.name, "after")
-        wait_for(lambda: stored_since(up_ns) >= len(lab.servers), 60, "samples after the restart")
+        wait_until(lambda: stored_since(up_ns) >= len(lab.servers), 60, "samples after the restart")
         recovered_s = time.monotonic() - up
         time.sleep(3)
         services.stop_run(pod.name)
-        stop_polling_and_drain(redis_stack, buffer)
+        stop_polling_and_drain(stack, buffer)
     expected = tap.snapshot()
     found = influx_points(pod.name)
     figures = compare(expected, found)
     lost = [key for key in expected if key not in found]
     oldest_lost_s = (down_ns / 1e9 - min(t for _s, t in lost) / 1e6) if lost else 0.0
-    writer_log = redis_stack.log("writer")
+    writer_log = stack.log("writer")
     reported = buffer.lost()
     bound = len(lab.servers) * (DELAY_S + 3.0)  # the delay, a pass, a poll, a margin
     print(

@@ -22,10 +22,11 @@ import time
 import pytest
 
 from collectors.models import Pod
+from energylab.testing import wait_until
 from events import services
 from events.ingest.buffer import Sample, SampleBuffer
 from events.tasks import LOCK_TIMEOUT_S
-from tests.e2e.conftest import Stack, wait_for
+from tests.e2e.conftest import Stack
 from tests.reliability.pipeline import (
     Lab,
     StreamTap,
@@ -34,7 +35,7 @@ from tests.reliability.pipeline import (
     stop_polling_and_drain,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 POD = "reliability: writer killed, pod=1"
 BULK_SERVERS = 20
@@ -69,14 +70,14 @@ def test_a_writer_killed_mid_flush_loses_and_doubles_nothing(stack: Stack, setti
         stack.worker("poll", name="poller")
         stack.beat()
         services.start_run(POD, "the writer is killed", step="warm up")
-        wait_for(lambda: tap.count() >= 2 * len(lab.servers), 60, "first polls")
+        wait_until(lambda: tap.count() >= 2 * len(lab.servers), 60, "first polls")
         producer = threading.Thread(target=bulk, name="bulk-producer")
         producer.start()
         try:
             time.sleep(6)  # a backlog for the first writer: ~18,000 samples
             for round_ in range(KILLS):
                 writer = stack.worker("writer", name=f"writer{round_}", concurrency=1)
-                wait_for(
+                wait_until(
                     # A pass under way (it holds the lock) with samples still to acknowledge.
                     # Not a bigger depth: the writer drains ~100k samples/s, so a pass over
                     # the backlog lasts a fraction of a second.
@@ -92,7 +93,7 @@ def test_a_writer_killed_mid_flush_loses_and_doubles_nothing(stack: Stack, setti
                 stack.kill(writer, signal.SIGKILL)
                 killed = time.monotonic()
                 mid_flush = bool(buffer.client.exists(lock_key))  # a finished pass releases it
-                wait_for(
+                wait_until(
                     lambda: not buffer.client.exists(lock_key),
                     LOCK_TIMEOUT_S + 5,
                     "the killed writer's lock to expire",

@@ -16,7 +16,7 @@ from pyghmi.ipmi.private import session as pyghmi_session
 
 from collectors.drivers import pyghmi_patches
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def in_fresh_python(code: str) -> subprocess.CompletedProcess[str]:

@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
 # Nothing is excused: the page links its own icon (base.html), so Chromium does not ask for
 # /favicon.ico, and every request of the page must succeed.
 BROWSER_OWN: set[str] = set()
-ARTIFACT = Path(__file__).resolve().parent.parent / "var" / "test-artifacts" / "run-page.png"
+ARTIFACT = Path(__file__).resolve().parents[2] / "var" / "test-artifacts" / "run-page.png"
 
 EPOCH = dt.datetime(2026, 11, 22, 14, 0, 0, tzinfo=dt.UTC)
 POD = 'browser pod, "b" = ✓'

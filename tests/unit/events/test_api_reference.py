@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from django.core.management import call_command
 
-REFERENCE = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+REFERENCE = Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml"
 
 
 def test_the_committed_api_reference_matches_the_code() -> None:

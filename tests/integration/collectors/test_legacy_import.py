@@ -310,7 +310,7 @@ def test_the_command_exits_1_without_a_traceback_on_a_bad_file(tmp_path) -> None
     path = write(tmp_path, "PODS: [{environment: a, servers: [{type: ipmi, host: h}]}]\n")
     done = subprocess.run(
         [sys.executable, "manage.py", "import_energyrecorder_settings", path, "--dry-run"],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         capture_output=True,
         text=True,
         timeout=60,

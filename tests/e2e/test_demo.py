@@ -6,22 +6,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from energylab.testing import PrivateRedis, free_port
 from events.influx import make_client
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("provision", "benchmark", "teardown")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -38,9 +32,10 @@ def table_rows(output: str) -> list[list[str]]:
     return [row for row in rows if row[0] in STEPS]
 
 
-@pytest.mark.e2e
 @pytest.mark.timeout(600)
-def test_make_demo_from_a_clean_clone_reports_every_step_and_server(tmp_path: Path) -> None:
+def test_make_demo_from_a_clean_clone_reports_every_step_and_server(
+    tmp_path: Path, private_redis: PrivateRedis
+) -> None:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git checkout to clone from")
     clone = tmp_path / "energylab"
@@ -49,9 +44,9 @@ def test_make_demo_from_a_clean_clone_reports_every_step_and_server(tmp_path: Pa
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "DJANGO_"))}
     env.update(
         ENERGYLAB_HTTP_PORT=str(free_port()),
-        # Its own Redis database, key prefix and InfluxDB database: a developer's running stack
-        # (Redis database 0, InfluxDB database energylab) is left alone.
-        ENERGYLAB_REDIS_URL="redis://127.0.0.1:6379/8",
+        # Its own redis-server, key prefix and InfluxDB database: a developer's running stack
+        # (Redis database 0, InfluxDB database energylab) and another test run are left alone.
+        ENERGYLAB_REDIS_URL=private_redis.url,
         ENERGYLAB_REDIS_KEY_PREFIX=f"energylab-demo-{os.getpid()}",
         ENERGYLAB_INFLUXDB_DATABASE=database,
         PIP_DISABLE_PIP_VERSION_CHECK="1",

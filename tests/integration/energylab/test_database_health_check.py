@@ -3,8 +3,6 @@ server ended is replaced before the request uses it."""
 
 from __future__ import annotations
 
-import time
-
 import psycopg
 import pytest
 from django.db import close_old_connections, connection, connections
@@ -12,6 +10,7 @@ from rest_framework.test import APIClient
 
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.db.postgresql.base import DatabaseWrapper, has_nothing_to_read
+from energylab.testing import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,10 +32,14 @@ def terminate(pid: int) -> None:
     ) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
         # The backend ends a moment after the call returns.
-        deadline = time.monotonic() + 5
-        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
-            assert time.monotonic() < deadline, "the backend did not end"
-            time.sleep(0.01)
+        wait_until(
+            lambda: (
+                not other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone()
+            ),
+            5,
+            "the backend to end",
+            every=0.01,
+        )
 
 
 @pytest.fixture

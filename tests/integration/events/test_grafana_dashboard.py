@@ -37,7 +37,7 @@ from events.reports.report import run_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.timeout(60)]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "docker" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "energylab.json"
 DATASOURCES = GRAFANA / "provisioning" / "datasources" / "energylab.yaml"

@@ -23,7 +23,8 @@ from collectors.polling import read_now
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
-from tests.e2e.conftest import Stack, wait_for
+from energylab.testing import wait_until
+from tests.e2e.conftest import Stack
 
 RIGHT = "Rt-s3cret:pw!42"  # the simulators' password
 WRONG = "Wr-s3cret:pw!43"  # a password the simulators refuse
@@ -136,13 +137,12 @@ def test_no_log_record_or_error_text_holds_a_bmc_password(lab, caplog) -> None:
     assert [t for t in texts if leaks(t)] == []
 
 
-@pytest.mark.e2e
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.timeout(90)
 def test_no_command_line_holds_a_bmc_password_while_a_worker_polls(lab, stack: Stack) -> None:
     stack.worker("poll", name="poller")
     stack.beat()
-    wait_for(
+    wait_until(
         lambda: Server.objects.filter(last_success_at__isnull=False).count() == 2,
         60,
         "the first polls",

@@ -25,6 +25,7 @@ from collectors.drivers.ipmi import IPMIDriver
 from collectors.simulators.faults import Fault
 from collectors.simulators.ipmi import IPMISimulator, IPMISimulatorGroup
 from collectors.simulators.profile import PowerProfile
+from energylab.testing import wait_until
 
 SECRET = "Zq-secret-9!"  # distinctive, so a leak is found by substring
 
@@ -74,10 +75,12 @@ def test_it_follows_the_profile_as_it_changes(driver):
     profile = PowerProfile([(0.4, 150.0), (0.4, 450.0)], refresh=0.0, epoch=time.time())
     with IPMISimulator(profile) as simulator:
         seen = set()
-        deadline = time.monotonic() + 3
-        while len(seen) < 2 and time.monotonic() < deadline:
+
+        def both_levels_seen() -> bool:
             seen.add(driver.read_power(endpoint_of(simulator)).watts)
-            time.sleep(0.05)
+            return len(seen) >= 2
+
+        wait_until(both_levels_seen, 3, "both levels of the profile", every=0.05)
     assert seen == {150.0, 450.0}
 
 
@@ -113,9 +116,7 @@ def test_close_logs_out_and_frees_the_bmc_session(sim):
     driver.read_power(endpoint_of(sim))
     assert sim.session_count == 1
     driver.close()
-    deadline = time.monotonic() + 2
-    while sim.session_count and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: sim.session_count == 0, 2, "the BMC session to end", every=0.01)
     assert sim.session_count == 0
 
 

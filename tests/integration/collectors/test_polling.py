@@ -18,6 +18,7 @@ from collectors.drivers.base import (
 from collectors.models import HEALTH_FIELDS, BMCType, Pod, Server
 from collectors.polling import Poller, record_health, samples_from
 from collectors.timing import CIRCUIT_THRESHOLD, MAX_BACKOFF_S, backoff_delay
+from energylab.testing import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +95,7 @@ def test_a_bmc_still_in_flight_is_skipped_not_piled_up(
     second = poller.poll(servers, deadline_s=0.2)
     assert second[0].skipped
     driver.release.set()
-    time.sleep(0.1)
+    wait_until(lambda: not poller._in_flight, 2, "the released read to end", every=0.01)
     driver.release.clear()
     third = poller.poll(make_servers_ok(servers[0]), deadline_s=1)
     assert not third[0].skipped

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import pytest
 from django.core.management import call_command
@@ -14,6 +13,7 @@ from django_celery_beat.models import PeriodicTask
 
 from collectors.models import Server
 from collectors.schedule import PREFIX
+from energylab.testing import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,13 +23,16 @@ def test_a_stopped_simulated_lab_is_taken_off_beats_schedule() -> None:
     registered = threading.Event()
 
     def stop_once_registered() -> None:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not registered.is_set():
-            if Server.objects.filter(pod__name="sim", active=True).count() == 2:
-                registered.set()
-            time.sleep(0.1)
-        connection.close()  # this thread's own connection, or the test database stays in use
-        os.kill(os.getpid(), signal.SIGTERM)
+        try:
+            wait_until(
+                lambda: Server.objects.filter(pod__name="sim", active=True).count() == 2,
+                30,
+                "the simulated lab to register its servers",
+            )
+            registered.set()
+        finally:
+            connection.close()  # this thread's own connection, or the test database stays in use
+            os.kill(os.getpid(), signal.SIGTERM)
 
     stopper = threading.Thread(target=stop_once_registered)
     stopper.start()

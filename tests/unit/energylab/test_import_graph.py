@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("energylab", "collectors", "events")
 #: the only modules of events/ that collectors/ may import: its models and the ingest entry point
 COLLECTORS_MAY_IMPORT_FROM_EVENTS = {"events.models", "events.ingest.buffer"}

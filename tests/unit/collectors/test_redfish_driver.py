@@ -22,7 +22,7 @@ from collectors.drivers.base import (
 from collectors.drivers.redfish import RedfishDriver
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
-from collectors.tests.helpers import redfish_endpoint as endpoint
+from tests.unit.collectors.helpers import redfish_endpoint as endpoint
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from energylab.testing import PrivateRedis
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = {
     "ingest": ["--size", "2000", "--servers", "10", "--per-sample", "50"],
@@ -22,10 +24,12 @@ SMALL = {
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("bench", sorted(SMALL))
 def test_the_bench_runs_twice_in_a_row_and_cleans_up_after_itself(
-    bench: str, tmp_path: Path
+    bench: str, tmp_path: Path, private_redis: PrivateRedis
 ) -> None:
-    # Its own database (energylab_bench), as `make bench` uses, not the tests' one.
+    # Its own database (energylab_bench), as `make bench` uses, not the tests' one; a
+    # redis-server of its own, which it may flush without touching another test run's keys.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGYLAB_", "DJANGO_"))}
+    env["ENERGYLAB_BENCH_REDIS_URL"] = private_redis.url
     for attempt in (1, 2):
         out = tmp_path / f"{bench}-{attempt}.json"
         done = subprocess.run(

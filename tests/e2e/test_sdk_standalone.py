@@ -9,7 +9,7 @@ from pathlib import Path
 
 from energylab_sdk.testing import dead_url
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_sdk_installs_and_runs_in_a_venv_without_the_servers_packages(tmp_path: Path) -> None:
