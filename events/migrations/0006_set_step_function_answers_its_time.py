@@ -53,7 +53,9 @@ BEGIN
     -- No time given: the event happens when it takes the pod's lock (at p_now, or at the running
     -- step's start if this process's clock is behind the one that stamped it), never out of order.
     o_at := coalesce(p_at, greatest(p_now, o_started_at, o_step_started_at));
-    o_repeated := p_at IS NOT NULL AND o_step_name = p_step AND o_step_started_at = p_at;
+    -- IS NOT DISTINCT FROM: with no running step, '=' would give NULL, and NOT NULL is no true.
+    o_repeated := p_at IS NOT NULL AND o_step_name IS NOT DISTINCT FROM p_step
+                  AND o_step_started_at IS NOT DISTINCT FROM p_at;
     o_applied := o_at >= o_started_at AND (o_step_started_at IS NULL OR o_at >= o_step_started_at);
     IF o_applied AND NOT o_repeated THEN
         IF v_step IS NOT NULL THEN

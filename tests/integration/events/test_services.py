@@ -160,6 +160,13 @@ def test_a_step_sent_again_with_its_time_is_a_retry_and_recorded_once() -> None:
     ]
 
 
+def test_the_first_step_of_a_run_started_without_one_is_recorded() -> None:
+    services.start_run("p", "s", None, T0)
+    stepped = services.set_step("p", "one", T0 + S)
+    assert (stepped.step, stepped.step_count) == ("one", 1)
+    assert list(Step.objects.values_list("name", "started_at")) == [("one", T0 + S)]
+
+
 def test_a_step_named_as_the_running_one_at_another_time_is_a_new_step() -> None:
     services.start_run("p", "s", "build", T0)
     services.set_step("p", "build", T0 + S)
