@@ -76,7 +76,8 @@ test: install  ## install, start services, lint, then run the whole test suite (
 	ENERGYLAB_DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/pytest -q $(API_TESTS)
 
 test-fast: install  ## the unit tier only (tests/unit, sdk/tests): no service, under a minute
-	$(NO_SERVICES) $(BIN)/pytest tests/unit sdk/tests
+	@# One process per core (pytest-xdist): the tier's time is mostly subprocesses and waits.
+	$(NO_SERVICES) $(BIN)/pytest -n auto tests/unit sdk/tests
 
 clean:  ## remove the venv and caches (keeps var/: data, keys)
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
