@@ -3,7 +3,7 @@
 pyghmi's client keeps process-wide state in ``pyghmi.ipmi.private.session`` (two global locks,
 one I/O thread, its wait helper). Three behaviours of that module hurt a poller that reads many
 BMCs from threads; each patch below names the behaviour it works around, and each has a test
-that fails without it (``collectors/tests/test_ipmi_driver.py``).
+that fails without it (``tests/unit/collectors/test_ipmi_driver.py``).
 
 :func:`apply` installs them. It runs once at app start (``CollectorsConfig.ready()``) and again,
 as a no-op, wherever pyghmi is used without Django (``IPMIDriver()``, ``IPMISimulatorGroup()``),

@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import starmap
+from typing import NamedTuple
 
 import redis
 from django.conf import settings
@@ -46,8 +47,7 @@ class BufferFull(BufferUnavailable):
     """The buffer holds its maximum; the samples were refused (and counted as dropped)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """One measurement of one server: the one shape of a sample, from the poller (which makes
     it of a driver's :class:`~collectors.drivers.base.PowerReading`) or the legacy measurements
     API, through the buffer, to the writer's lines.
@@ -56,6 +56,10 @@ class Sample:
     it; it never passes through a float (InfluxDB stores it truncated to microseconds). Power
     samples have ``sensor="power"`` and ``unit="W"``; the legacy measurements API may push other
     sensors, with their value in ``watts`` (the field's name is the common case's).
+
+    A named tuple, not a frozen dataclass: as immutable, and the writer makes one per sample it
+    reads from the stream, where a frozen dataclass's ``__init__`` (one ``object.__setattr__``
+    per field) cost 0.65 µs against 0.2 µs, a tenth of the writer's pass (bench/ingest.py).
     """
 
     pod: str
@@ -71,16 +75,7 @@ class Sample:
         """The sample as the stream holds it: ``[pod, server, watts, measured_at_ns, source,
         energy_j, sensor, unit]``; ``Sample(*row)`` of the decoded row gives it back (JSON
         returns the types it was given: the time an ``int``, exact)."""
-        return [
-            self.pod,
-            self.server,
-            self.watts,
-            self.measured_at_ns,
-            self.source,
-            self.energy_j,
-            self.sensor,
-            self.unit,
-        ]
+        return list(self)
 
 
 @dataclass(frozen=True, slots=True)
