@@ -70,9 +70,13 @@ def sync_pod(pod: Pod) -> None:
         existing[name].delete()
     if not wanted:
         return
-    interval, _ = IntervalSchedule.objects.get_or_create(
-        every=pod.poll_interval, period=IntervalSchedule.SECONDS
-    )
+    # django-celery-beat's schedules have no unique constraint: two processes syncing pods of
+    # one interval at once (the demo's lab and its first event) can both create it. Any of them
+    # serves; get_or_create would fail on every later sync with MultipleObjectsReturned.
+    every = {"every": pod.poll_interval, "period": IntervalSchedule.SECONDS}
+    interval = IntervalSchedule.objects.filter(**every).order_by("pk").first()
+    if interval is None:
+        interval = IntervalSchedule.objects.create(**every)
     for name, shard in wanted.items():
         fields = {
             "task": TASK_NAME,

@@ -179,6 +179,10 @@ class _SimSession(serversession.ServerSession):
         self.pktqueue: collections.deque[Any] = collections.deque()
         self.clientpriv = 4
         self.last_seen = time.monotonic()
+        # No session keys until RAKP: pyghmi drops a session packet while k1 is None ("in no
+        # shape to process a packet"), but never sets it before then, so a client's packet for
+        # an older session on the same address raised AttributeError and was logged as an error.
+        self.k1: bytes | None = None
         self._got_rmcp_openrequest(request)
 
     def _got_rakp1(self, data: bytearray) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from collectors.models import BMCType, Pod, Server
 
@@ -38,6 +38,16 @@ def test_editing_the_interval_changes_the_schedule() -> None:
     pod.save()
     (task,) = poll_tasks(pod)
     assert task.interval.every == 2
+
+
+def test_two_schedules_of_one_interval_do_not_stop_the_sync() -> None:
+    """Two processes that sync at once can both create the interval (it has no unique key)."""
+    IntervalSchedule.objects.create(every=7, period=IntervalSchedule.SECONDS)
+    IntervalSchedule.objects.create(every=7, period=IntervalSchedule.SECONDS)
+    pod = Pod.objects.create(name="p", poll_interval=7)
+    add_server(pod, "a")
+    (task,) = poll_tasks(pod)
+    assert task.interval.every == 7
 
 
 def test_deactivating_a_pod_or_its_last_server_stops_its_polls() -> None:
