@@ -158,3 +158,20 @@ def test_rates_in_drfs_format_are_taken(rate: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("(")
+
+
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_a_rate_of_none_is_no_limit(value: str, tmp_path: Path) -> None:
+    result = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_EVENTS_RATE": value,
+            "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings; "
+        "print(repr(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['events']))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "None"
