@@ -100,6 +100,7 @@ def test_a_burst_of_anonymous_pushes_from_one_address_is_refused_past_its_limit(
     # The bucket's burst, plus what refilled while the loop ran (and a second of slack).
     assert limit - throttling.BATCH_MAX <= allowed <= limit + per_second * (took + 1)
     assert len(refused) == BURST - allowed > 0
+    assert all(exc.wait is not None and exc.wait >= 1 for exc in refused)
     assert f"{setting} ({rate} per client address without credentials) is reached" in str(
         refused[0].detail
     )

@@ -246,3 +246,15 @@ def test_a_scope_without_a_rate_is_a_configuration_error(client: APIClient, sett
     }
     with pytest.raises(ImproperlyConfigured, match="no throttle rate 'reads'"):
         client.get("/api/v1/runs/")
+
+
+def test_a_refusal_at_the_edge_of_a_token_still_says_to_retry_in_a_second(
+    client: APIClient, rate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate(events="1000/s")
+    # What the script answers when its clock arithmetic rounds the wait to nothing.
+    monkeypatch.setattr(throttling, "take_tokens", lambda *a: (0, 0.0))
+    refused = client.post("/api/v1/events/", START, format="json")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "1"
+    assert refused.json()["detail"].endswith("Expected available in 1 second.")
