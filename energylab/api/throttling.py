@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 # next request, in seconds of Redis's clock; a token may be taken while that time, pushed one
 # interval later, is no more than one period ahead. Takes as many as allowed, up to the number
 # asked. Returns {tokens taken, ""} or {0, seconds to wait} (a string: Lua numbers become
-# integers).
+# integers). Times are written with string.format: Lua's tostring keeps 14 digits, which leaves
+# an epoch time 0.1 ms (a tenth of a token's interval at 1000/s).
 GCRA = """
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
@@ -59,11 +60,11 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local free = math.floor((now + period - tat) / interval + 1e-9)
 if free < 1 then
-  return {0, tostring(tat + interval - period - now)}
+  return {0, string.format('%.6f', tat + interval - period - now)}
 end
 local taken = math.min(wanted, free)
 local next_tat = tat + taken * interval
-redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - now) * 1000))
+redis.call('SET', KEYS[1], string.format('%.6f', next_tat), 'PX', math.ceil((next_tat - now) * 1000))
 return {taken, ''}
 """
 

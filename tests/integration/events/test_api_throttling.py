@@ -115,6 +115,15 @@ def test_tokens_are_taken_as_many_as_asked_and_allowed(redis_url: str, settings:
     assert 11 <= wait <= 12  # one every 12 s
 
 
+def test_a_bucket_keeps_its_time_to_the_microsecond(redis_url: str, settings: Any) -> None:
+    settings.REDIS_URL = redis_url
+    bucket = throttling.bucket_prefix() + "precise"
+    throttling.take_tokens(bucket, 3, 1, 1)  # a token every third of a second
+    stored = redis.Redis.from_url(redis_url).get(bucket)
+    assert stored is not None
+    assert len(stored.decode().split(".")[1]) == 6
+
+
 @pytest.mark.parametrize(
     ("limit", "period", "batch"),
     [(3, 60, 1), (6000, 60, 10), (100, 1, 10), (10_000_000, 60, throttling.BATCH_MAX)],
