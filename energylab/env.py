@@ -123,13 +123,22 @@ SUPPORTED_DATABASE_ENGINES = ("django.db.backends.postgresql", "django.db.backen
 _RATE = re.compile(r"0*[1-9][0-9]*/(s|secs?|seconds?|m|mins?|minutes?|h|hrs?|hours?|d|days?)")
 
 
-def rate(name: str, default: str) -> str:
-    """A rate limit such as ``6000/min`` (DRF's format: s, m, h or d for the period)."""
-    value = (_raw(name) or "").strip() or default
+#: the value of a rate setting that means "no limit"
+NO_LIMIT = "none"
+
+
+def rate(name: str, default: str | None) -> str | None:
+    """A rate limit such as ``6000/min`` (DRF's format: s, m, h or d for the period), or None
+    for ``none`` (no limit; a default of None is no limit too)."""
+    value = (_raw(name) or "").strip()
+    if not value:
+        return default
+    if value.lower() == NO_LIMIT:
+        return None
     if not _RATE.fullmatch(value):
         raise ConfigurationError(
             f"{name}={value!r} is not a rate: a positive count per period, e.g. 6000/min "
-            "(periods: s, min, h, day)"
+            f"(periods: s, min, h, day), or {NO_LIMIT}"
         )
     return value
 

@@ -234,12 +234,23 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "energylab.api.exceptions.exception_handler",
     # RFC 3339 in UTC, always with microseconds (isoformat drops them when they are zero).
     "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    # Rate limits (energylab.api.throttling): reads (GET) of every view, events and measurements
+    # (the views' throttle_scope). Per user, none by default: a CI farm or a lab's collectors
+    # behind one NAT address are many clients, and each token is one of them. Per address for
+    # clients without credentials (ENERGYLAB_ALLOW_ANONYMOUS_EVENTS): limited by default. A rate
+    # of N per period lets N through at once: 1000/s keeps the 60,000 measurement requests a
+    # minute of the earlier default, in bursts of 1,000 instead of 60,000.
+    "DEFAULT_THROTTLE_CLASSES": ["energylab.api.throttling.ScopedRateThrottleFromSettings"],
     "DEFAULT_THROTTLE_RATES": {
-        "events": env.rate("ENERGYLAB_EVENTS_RATE", "6000/min"),
-        "measurements": env.rate("ENERGYLAB_MEASUREMENTS_RATE", "60000/min"),
+        "events": env.rate("ENERGYLAB_EVENTS_RATE", None),
+        "measurements": env.rate("ENERGYLAB_MEASUREMENTS_RATE", None),
+        "reads": env.rate("ENERGYLAB_READS_RATE", None),
+        "anonymous events": env.rate("ENERGYLAB_ANONYMOUS_EVENTS_RATE", "6000/min"),
+        "anonymous measurements": env.rate("ENERGYLAB_ANONYMOUS_MEASUREMENTS_RATE", "1000/s"),
+        "anonymous reads": env.rate("ENERGYLAB_ANONYMOUS_READS_RATE", "6000/min"),
     },
-    # Clients are told apart by their address, REMOTE_ADDR: trusting X-Forwarded-For from
-    # anyone would let an anonymous client pick a new address, so a new rate limit, per request.
+    # Anonymous clients are told apart by their address, REMOTE_ADDR: trusting X-Forwarded-For
+    # from anyone would let one pick a new address, so a new rate limit, per request.
     # Behind N reverse proxies that set it, ENERGYLAB_TRUSTED_PROXIES=N.
     "NUM_PROXIES": env.integer("ENERGYLAB_TRUSTED_PROXIES", 0, minimum=0),
 }

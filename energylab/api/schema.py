@@ -15,7 +15,7 @@ _WHY = {
     409: "The event's time is before the start of what it changes, or the run has ended.",
     413: "The request body is too large.",
     415: "The body is not JSON.",
-    429: "Too many requests: see Retry-After.",
+    429: "A rate limit is reached (the message names its setting): retry after Retry-After seconds.",
     503: "A service EnergyLab needs (database, sample buffer) does not answer; retry later.",
 }
 
@@ -32,4 +32,4 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
 
 
 WRITE_ERRORS = (400, 401, 403, 413, 415, 429, 503)
-READ_ERRORS = (401, 403, 503)
+READ_ERRORS = (401, 403, 429, 503)

@@ -1,6 +1,10 @@
-"""Rate limits of event and measurement endpoints (``ENERGYLAB_EVENTS_RATE`` and co.).
+"""Rate limits of the API (``ENERGYLAB_EVENTS_RATE`` and co.), per credential: a limit for
+events, one for measurements and one for reads, each per user, and another three per client
+address for anonymous clients. By default authenticated clients have none (a lab's collectors
+or a CI farm behind one address are many clients); anonymous ones do.
 
-One Redis round trip per request, shared by every process of every web server: a GCRA (the
+A limited request costs at most one Redis round trip (one without a limit costs none), and
+the count is shared by every process of every web server: a GCRA (the
 "generic cell rate algorithm", a token bucket kept as one timestamp) in a Lua script. A client
 with a rate of N per period may send N requests at once, then one per period/N; a refused
 request learns how long to wait (``Retry-After``). DRF's own throttle kept a list of every
@@ -27,6 +31,9 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from rest_framework.exceptions import Throttled
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import ScopedRateThrottle
@@ -40,7 +47,8 @@ log = logging.getLogger(__name__)
 # next request, in seconds of Redis's clock; a token may be taken while that time, pushed one
 # interval later, is no more than one period ahead. Takes as many as allowed, up to the number
 # asked. Returns {tokens taken, ""} or {0, seconds to wait} (a string: Lua numbers become
-# integers).
+# integers). Times are written with string.format: Lua's tostring keeps 14 digits, which leaves
+# an epoch time 0.1 ms (a tenth of a token's interval at 1000/s).
 GCRA = """
 local limit = tonumber(ARGV[1])
 local period = tonumber(ARGV[2])
@@ -52,15 +60,16 @@ local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local free = math.floor((now + period - tat) / interval + 1e-9)
 if free < 1 then
-  return {0, tostring(tat + interval - period - now)}
+  return {0, string.format('%.6f', tat + interval - period - now)}
 end
 local taken = math.min(wanted, free)
 local next_tat = tat + taken * interval
-redis.call('SET', KEYS[1], tostring(next_tat), 'PX', math.ceil((next_tat - now) * 1000))
+redis.call('SET', KEYS[1], string.format('%.6f', next_tat), 'PX', math.ceil((next_tat - now) * 1000))
 return {taken, ''}
 """
 
 HOLD_SECONDS = 1.0
+MIN_WAIT_S = 0.001  # the least wait a refusal announces (Retry-After rounds it up to 1)
 BATCH_MAX = 16
 
 #: seconds to answer and to connect: a hung Redis must not hold every event for long (the
@@ -148,24 +157,55 @@ def reset_buckets() -> None:
         pass
 
 
-class ScopedRateThrottleFromSettings(ScopedRateThrottle):
-    """DRF's ScopedRateThrottle (a bucket per scope and user, or client address when anonymous),
-    counted in Redis, with the rates read at each request.
+#: what a GET, HEAD or OPTIONS counts as, whatever the view: reads of any view share one limit
+READS = "reads"
+#: the scopes that have rates: ``throttle_scope`` of the views that write, and reads
+SCOPES = ("events", "measurements", READS)
 
-    DRF binds ``THROTTLE_RATES`` once at import, so a changed ``REST_FRAMEWORK`` setting (a test's
-    override, say) would otherwise be ignored.
+
+def rate_key(scope: str, anonymous: bool) -> str:
+    """The ``DEFAULT_THROTTLE_RATES`` key of ``scope``'s rate for such clients."""
+    return f"anonymous {scope}" if anonymous else scope
+
+
+def setting_name(scope: str, anonymous: bool) -> str:
+    """The environment variable that sets that rate (energylab/settings.py reads it)."""
+    return f"ENERGYLAB_{'ANONYMOUS_' if anonymous else ''}{scope.upper()}_RATE"
+
+
+class ScopedRateThrottleFromSettings(ScopedRateThrottle):
+    """DRF's ScopedRateThrottle counted in Redis: a bucket per scope and user (a token or a
+    password belongs to one user), or per client address for requests without credentials,
+    each with its own rate.
+
+    A request's scope is ``reads`` for GET, HEAD and OPTIONS, whatever the view; otherwise the
+    view's ``throttle_scope`` (``events``, ``measurements``; none: not limited). Its rate is
+    ``DEFAULT_THROTTLE_RATES[scope]`` for an authenticated client, ``["anonymous " + scope]``
+    for an anonymous one; None is no limit, and costs no Redis call. The rates are read at each
+    request: DRF binds ``THROTTLE_RATES`` once at import, so a changed ``REST_FRAMEWORK`` setting
+    (a test's override, say) would otherwise be ignored.
+
+    :raises Throttled: (429) the bucket is empty: the message names the setting of the limit
+        reached, ``wait`` (``Retry-After``) says in how many seconds the next request is allowed.
+    :raises ImproperlyConfigured: the rates have no entry for the scope.
     """
 
-    def get_rate(self) -> str | None:
-        rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES
-        self.THROTTLE_RATES = rates
-        return super().get_rate()
+    def scope_of(self, request: Request, view: Any) -> str | None:
+        if request.method in SAFE_METHODS:
+            return READS
+        scope: str | None = getattr(view, self.scope_attr, None)
+        return scope
 
     def allow_request(self, request: Request, view: Any) -> bool:
-        self.scope = getattr(view, self.scope_attr, None)
-        if not self.scope:
+        self.scope = scope = self.scope_of(request, view)
+        if not scope:
             return True
-        self.rate = self.get_rate()
+        anonymous = not (request.user and request.user.is_authenticated)
+        rates: dict[str, Any] = api_settings.DEFAULT_THROTTLE_RATES  # str, or None: no limit
+        key = rate_key(scope, anonymous)
+        if key not in rates:
+            raise ImproperlyConfigured(f"REST_FRAMEWORK has no throttle rate {key!r}")
+        self.rate = rates[key]
         if self.rate is None:
             return True
         limit, period = self.parse_rate(self.rate)
@@ -185,8 +225,22 @@ class ScopedRateThrottleFromSettings(ScopedRateThrottle):
         if taken:
             _keep(bucket, rate, taken - 1)  # this request spends one
             return True
-        self._wait = wait
-        return False
+        # The script's sums of epoch seconds are good to about a microsecond, so a refusal at the
+        # edge of a token may come with a wait of 0 or just below: DRF would then answer "available
+        # in 0 seconds" without Retry-After (11 in 16,612 refusals at 1000/s). Retry-After is whole
+        # seconds, at least 1.
+        self._wait = max(wait, MIN_WAIT_S)
+        raise Throttled(self._wait, self.refusal(scope, anonymous))
+
+    def refusal(self, scope: str, anonymous: bool) -> str:
+        """Why a request is refused, naming the setting of the limit (DRF adds when to retry)."""
+        setting = setting_name(scope, anonymous)
+        if anonymous:
+            return (
+                f"Request was throttled: {setting} ({self.rate} per client address without "
+                "credentials) is reached; clients that send a token are counted per user."
+            )
+        return f"Request was throttled: {setting} ({self.rate} per user) is reached."
 
     def wait(self) -> float | None:
         return self._wait

@@ -96,15 +96,16 @@ def test_the_source_of_an_authenticated_sdk_run(client: APIClient) -> None:
 
 
 def test_events_are_throttled_with_429(client: APIClient, settings: Any) -> None:
+    rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"events": "3/min", "measurements": "1/min"},
+        "DEFAULT_THROTTLE_RATES": {**rates, "events": "3/min", "measurements": "1/min"},
     }
     answers = [client.post("/api/v1/events/", START, format="json") for _ in range(4)]
     assert [a.status_code for a in answers] == [201, 201, 201, 429]
     assert "throttled" in answers[-1].json()["detail"]
     assert int(answers[-1]["Retry-After"]) > 0
-    # Reads are not throttled; measurements have their own bucket.
+    # Reads have their own limit (none by default); measurements have their own bucket.
     assert client.get("/api/v1/runs/").status_code == 200
     body = {"environment": "p", "measurements": []}
     url = "/resources/equipments/n/measurements"

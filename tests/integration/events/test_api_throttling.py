@@ -1,4 +1,5 @@
-"""Rate limits: one bucket per client and scope in Redis, shared by every process."""
+"""Rate limits: one bucket per credential (or anonymous address) and scope in Redis, shared by
+every process; a 429 names the setting of the limit reached."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 from django.contrib.auth.models import User
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
 from energylab.api import throttling
@@ -19,11 +21,14 @@ START = {"type": "start", "pod": "p", "scenario": "s"}
 
 @pytest.fixture
 def rate(settings: Any) -> Any:
-    def set_rate(events: str) -> None:
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {"events": events, "measurements": "60/min"},
-        }
+    """Sets the events rate of authenticated and anonymous clients alike (or others by key)."""
+
+    def set_rate(events: str | None = None, **by_key: str | None) -> None:
+        rates = dict(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
+        if events is not None:
+            rates.update({"events": events, "anonymous events": events})
+        rates.update({key.replace("_", " "): value for key, value in by_key.items()})
+        settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
 
     return set_rate
 
@@ -110,6 +115,15 @@ def test_tokens_are_taken_as_many_as_asked_and_allowed(redis_url: str, settings:
     assert 11 <= wait <= 12  # one every 12 s
 
 
+def test_a_bucket_keeps_its_time_to_the_microsecond(redis_url: str, settings: Any) -> None:
+    settings.REDIS_URL = redis_url
+    bucket = throttling.bucket_prefix() + "precise"
+    throttling.take_tokens(bucket, 3, 1, 1)  # a token every third of a second
+    stored = redis.Redis.from_url(redis_url).get(bucket)
+    assert stored is not None
+    assert len(stored.decode().split(".")[1]) == 6
+
+
 @pytest.mark.parametrize(
     ("limit", "period", "batch"),
     [(3, 60, 1), (6000, 60, 10), (100, 1, 10), (10_000_000, 60, throttling.BATCH_MAX)],
@@ -163,3 +177,93 @@ def test_a_process_forgets_expired_tokens_of_many_clients(monkeypatch: pytest.Mo
     throttling._keep("one more", rate, 5)
     assert list(throttling._held) == ["one more"]
     throttling._held.clear()
+
+
+def test_a_refusal_names_the_setting_of_the_limit_and_when_to_retry(
+    client: APIClient, rate: Any
+) -> None:
+    rate(events="1/min")
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    refused = client.post("/api/v1/events/", START, format="json")
+    assert refused.status_code == 429
+    assert refused.json()["detail"] == (
+        "Request was throttled: ENERGYLAB_EVENTS_RATE (1/min per user) is reached. "
+        f"Expected available in {refused['Retry-After']} seconds."
+    )
+
+
+def test_reads_of_every_view_share_a_limit_of_their_own(client: APIClient, rate: Any) -> None:
+    rate(reads="2/min")
+    assert client.get("/api/v1/runs/").status_code == 200
+    assert client.get("/api/v1/pods/").status_code == 200
+    refused = client.get("/api/v1/runs/")
+    assert refused.status_code == 429
+    assert "ENERGYLAB_READS_RATE (2/min per user)" in refused.json()["detail"]
+    assert int(refused["Retry-After"]) > 0
+    # Events are not reads, not even on the runs' own routes.
+    assert (
+        client.post("/api/v1/runs/", {"pod": "p", "scenario": "s"}, format="json").status_code
+        == 201
+    )
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+
+
+def test_the_legacy_recorders_get_counts_as_a_read(
+    anonymous: APIClient, rate: Any, settings: Any
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    rate(anonymous_reads="1/min")
+    url = "/resources/recorders/environment/p"
+    assert anonymous.get(url).status_code == 404  # nothing runs
+    refused = anonymous.get(url)
+    assert refused.status_code == 429
+    assert "ENERGYLAB_ANONYMOUS_READS_RATE (1/min per client address" in refused.json()["detail"]
+    assert anonymous.post(url, {"scenario": "s", "step": "t"}, format="json").status_code == 200
+
+
+def test_the_clock_and_the_ping_are_not_limited(anonymous: APIClient, rate: Any) -> None:
+    rate(anonymous_reads="1/min")
+    codes = {
+        anonymous.get(path).status_code
+        for path in ["/api/v1/time/", "/resources/monitoring/ping"] * 3
+    }
+    assert codes == {200}
+
+
+def test_a_request_without_a_limit_costs_no_redis_call(
+    client: APIClient, anonymous: APIClient, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True  # default rates: none per user, some per address
+    asked: list[str] = []
+    take = throttling.take_tokens
+    monkeypatch.setattr(throttling, "take_tokens", lambda *a: asked.append(a[0]) or take(*a))
+    body = {"environment": "p", "measurements": []}
+    assert client.post("/api/v1/events/", START, format="json").status_code == 201
+    assert (
+        client.post("/resources/equipments/n/measurements", body, format="json").status_code == 200
+    )
+    assert client.get("/api/v1/runs/").status_code == 200
+    assert asked == []
+    assert anonymous.post("/api/v1/events/", START, format="json").status_code == 201
+    assert len(asked) == 1
+
+
+def test_a_scope_without_a_rate_is_a_configuration_error(client: APIClient, settings: Any) -> None:
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"events": None},
+    }
+    with pytest.raises(ImproperlyConfigured, match="no throttle rate 'reads'"):
+        client.get("/api/v1/runs/")
+
+
+def test_a_refusal_at_the_edge_of_a_token_still_says_to_retry_in_a_second(
+    client: APIClient, rate: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rate(events="1000/s")
+    # What the script answers when its clock arithmetic rounds the wait to nothing.
+    monkeypatch.setattr(throttling, "take_tokens", lambda *a: (0, 0.0))
+    refused = client.post("/api/v1/events/", START, format="json")
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "1"
+    assert refused.json()["detail"].endswith("Expected available in 1 second.")

@@ -39,7 +39,11 @@ def services(settings, influxdb_database: str, redis_url: str) -> None:
     # Generated requests come fast: the event rate limits are not what is tested here.
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"events": "1000000/min", "measurements": "1000000/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "events": "1000000/min",
+            "measurements": "1000000/min",
+        },
     }
 
 

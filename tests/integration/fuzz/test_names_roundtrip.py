@@ -55,7 +55,11 @@ counter = itertools.count()
 def pipeline(influxdb_database: str, redis_url: str, settings):
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"events": "1000000/min", "measurements": "1000000/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "events": "1000000/min",
+            "measurements": "1000000/min",
+        },
     }
     buffer = SampleBuffer(
         redis.Redis.from_url(redis_url), 1_000_000, prefix=f"{django_settings.REDIS_KEY_PREFIX}-n"

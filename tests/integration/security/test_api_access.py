@@ -1,7 +1,7 @@
 """Who may do what over the API: writes need credentials (unless anonymous events are switched
 on), a user without model permissions can neither read servers nor change their credentials,
 one with ``view_server`` sees ``has_password`` and never a password, and a burst of events is
-throttled with 429."""
+throttled with 429 once a user's rate is set (by default a user has no limit)."""
 
 from __future__ import annotations
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from energylab.api.throttling import SCOPES, rate_key, setting_name
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -53,6 +56,14 @@ def test_it_refuses_to_start_without_a_credentials_key_outside_debug() -> None:
         ("ENERGYLAB_EVENTS_RATE", "abc", "ENERGYLAB_EVENTS_RATE='abc' is not a rate"),
         ("ENERGYLAB_MEASUREMENTS_RATE", "10/fortnight", "ENERGYLAB_MEASUREMENTS_RATE='10/fortn"),
         ("ENERGYLAB_EVENTS_RATE", "0/min", "ENERGYLAB_EVENTS_RATE='0/min' is not a rate"),
+        ("ENERGYLAB_READS_RATE", "5/week", "ENERGYLAB_READS_RATE='5/week' is not a rate"),
+        (
+            "ENERGYLAB_ANONYMOUS_EVENTS_RATE",
+            "-1/s",
+            "ENERGYLAB_ANONYMOUS_EVENTS_RATE='-1/s' is not",
+        ),
+        ("ENERGYLAB_ANONYMOUS_MEASUREMENTS_RATE", "lots", "ENERGYLAB_ANONYMOUS_MEASUREMENTS_RATE="),
+        ("ENERGYLAB_ANONYMOUS_READS_RATE", "no", "ENERGYLAB_ANONYMOUS_READS_RATE='no' is not a"),
         ("ENERGYLAB_REDIS_URL", "notaurl", "ENERGYLAB_REDIS_URL='notaurl' is not a Redis URL"),
         ("ENERGYLAB_REDIS_URL", "redis://h:99999/0", "is not a Redis URL: Port out of range"),
         ("ENERGYLAB_CREDENTIALS_KEY", "garbage", "ENERGYLAB_CREDENTIALS_KEY: key 1 of 1 is not"),
@@ -158,3 +169,61 @@ def test_rates_in_drfs_format_are_taken(rate: str, tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("(")
+
+
+@pytest.mark.parametrize("value", ["none", "None", " NONE "])
+def test_a_rate_of_none_is_no_limit(value: str, tmp_path: Path) -> None:
+    result = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_EVENTS_RATE": value,
+            "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        },
+        "shell",
+        "-c",
+        "from django.conf import settings; "
+        "print(repr(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES']['events']))",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "None"
+
+
+RATES = "from django.conf import settings; print(settings.REST_FRAMEWORK['DEFAULT_THROTTLE_RATES'])"
+
+
+def rates_with(env: dict[str, str], tmp_path: Path) -> dict[str, str | None]:
+    result = start(
+        {
+            "ENERGYLAB_DEBUG": "true",
+            "ENERGYLAB_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            **env,
+        },
+        "shell",
+        "-c",
+        RATES,
+    )
+    assert result.returncode == 0, result.stderr
+    rates: dict[str, str | None] = ast.literal_eval(result.stdout.strip().splitlines()[-1])
+    return rates
+
+
+def test_by_default_only_anonymous_clients_are_limited(tmp_path: Path) -> None:
+    assert rates_with({}, tmp_path) == {
+        "events": None,
+        "measurements": None,
+        "reads": None,
+        "anonymous events": "6000/min",
+        "anonymous measurements": "1000/s",
+        "anonymous reads": "6000/min",
+    }
+
+
+def test_each_rate_is_set_by_the_variable_a_refusal_names(tmp_path: Path) -> None:
+    keys = [rate_key(scope, anonymous) for scope in SCOPES for anonymous in (False, True)]
+    names = {
+        rate_key(scope, anonymous): setting_name(scope, anonymous)
+        for scope in SCOPES
+        for anonymous in (False, True)
+    }
+    rates = rates_with({name: f"{i + 1}/min" for i, name in enumerate(names.values())}, tmp_path)
+    assert rates == {key: f"{i + 1}/min" for i, key in enumerate(keys)}
