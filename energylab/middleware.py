@@ -5,6 +5,10 @@ valid event was answered "type: this field is required" and an admin form came i
 server that says it ends the input where the body ends (``wsgi.input_terminated``: gunicorn
 decodes chunks), the body is read here, before any view or middleware reads it, up to the size
 limit; under any other (Django's development server passes chunks undecoded), the answer is 411.
+
+A Content-Length that is not a length in bytes is a 400 here: Django reads it with ``int()`` when
+the body is read (a form, the debug page), and 5,000 digits raised Python's int-conversion error
+there, a 500. gunicorn refuses such a header itself; Django's development server passes it on.
 """
 
 from __future__ import annotations
@@ -28,11 +32,24 @@ class ChunkedBodyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not declared_length_valid(request):
+            return JsonResponse(
+                {"detail": "the Content-Length header is not a length in bytes"}, status=400
+            )
         if unframed(request):
             refused = frame_body(request)
             if refused is not None:
                 return refused
         return self.get_response(request)
+
+
+def declared_length_valid(request: HttpRequest) -> bool:
+    """Whether the Content-Length is absent or digits that a bigint holds (19 at most, leading
+    zeros aside): the largest body ever read is far smaller, and no more digits are converted."""
+    declared = str(request.META.get("CONTENT_LENGTH") or "").strip()
+    if not declared:
+        return True
+    return declared.isascii() and declared.isdigit() and len(declared.lstrip("0")) <= 19
 
 
 def frame_body(request: HttpRequest) -> HttpResponse | None:

@@ -15,6 +15,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 DEBUG = env.boolean("ENERGYLAB_DEBUG", False)
+# Error pages and reports hide credentials (the request's, the server's), in debug mode too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "energylab.debug.CredentialFilter"
 
 # A debug server may run with a throw-away key; anything else must be given one.
 _DEV_SECRET_KEY = "energylab-debug-only-insecure-key"  # noqa: S105 - only used with DEBUG

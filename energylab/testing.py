@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -49,11 +50,43 @@ def wait_until(condition: Callable[[], T], timeout: float, message: str, every: 
         time.sleep(every)
 
 
+# Not the random module's generator: tests seed it (hypothesis, pytest-randomly), the same way
+# in every process of a run, which would then pick the same ports.
+_port_choice = random.SystemRandom()
+
+
+def ephemeral_ports() -> range:
+    """The kernel's ephemeral port range, where outgoing connections take their local ports
+    (Linux's default when it cannot be read)."""
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
 def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listened on a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port of 127.0.0.1 that nothing listened on a moment ago, outside the ephemeral
+    range: a server a test stops and starts again (a private influxd, its RPC port included)
+    finds its ports free, where an outgoing connection could have taken one of that range in
+    between ("address already in use"). The kernel's own choice (a bind to port 0) is in it.
+
+    :raises RuntimeError: no free port found in 200 tries.
+    """
+    ephemeral = ephemeral_ports()
+    candidates = [
+        *range(10_000, max(10_000, ephemeral.start)),
+        *range(max(10_000, ephemeral.stop), 65_536),
+    ]
+    for _ in range(200):
+        port = _port_choice.choice(candidates)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free TCP port outside the ephemeral range after 200 tries")
 
 
 def _django_is_set_up() -> bool:

@@ -25,6 +25,11 @@ __all__ = [
     "parse_rfc3339",
 ]
 
+# The most digits of integer nanoseconds a datetime holds (year 9999 is 2.5e20 ns): a longer digit
+# string is refused before int() reads it, which raises its own ValueError past 4300 digits
+# (Python's int-conversion limit) and takes quadratic time before that.
+MAX_NS_DIGITS = 21
+
 # Clients stamp events with their own clocks; a little skew is normal, a lot means a broken clock
 # whose events would land in the future and never correlate with measurements.
 MAX_FUTURE = dt.timedelta(minutes=5)
@@ -89,7 +94,7 @@ def parse_any(value: object) -> dt.datetime:
     if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit():
-            return _from_ns_checked(int(text))
+            return _from_digits(text)
         return parse_rfc3339(text)
     raise TimestampError(
         f"must be integer nanoseconds or an RFC 3339 string, not {type(value).__name__}"
@@ -108,8 +113,20 @@ def check_range(value: dt.datetime, now: dt.datetime | None = None) -> None:
         raise TimestampError(f"is {ahead:.0f} s in the future; check the client's clock")
 
 
+def _from_digits(text: str) -> dt.datetime:
+    significant = text.lstrip("0") or "0"
+    if len(significant) > MAX_NS_DIGITS:
+        raise TimestampError(
+            f"has {len(significant)} digits: out of range (nanoseconds since 1970-01-01 expected, "
+            f"at most {MAX_NS_DIGITS} digits)"
+        )
+    return _from_ns_checked(int(significant))
+
+
 def _from_ns_checked(ns: int) -> dt.datetime:
     # A datetime stops at year 9999: anything bigger is a broken client, not an overflow error.
     if not 0 <= ns < 253_402_300_800 * 1_000_000_000:
-        raise TimestampError(f"{ns} ns is out of range (nanoseconds since 1970-01-01 expected)")
+        # str() of an int past 4300 digits raises ValueError: a huge one is not spelled out.
+        shown = f"{ns} ns" if abs(ns) < 10**30 else f"an integer of {ns.bit_length()} bits"
+        raise TimestampError(f"{shown} is out of range (nanoseconds since 1970-01-01 expected)")
     return from_ns(ns)

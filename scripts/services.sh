@@ -6,8 +6,13 @@
 #                               answers on its port); checks PostgreSQL when the database URL uses it
 #   scripts/services.sh stop    stops only what `start` started (pid files under var/)
 #   scripts/services.sh status
+#   scripts/services.sh ports   the ports `start` would use, or why it would refuse one
 #
 # Ports come from ENERGYLAB_INFLUXDB_URL and ENERGYLAB_REDIS_URL (defaults 8086 and 6379).
+# InfluxDB also listens on an RPC port (backup and restore): ENERGYLAB_INFLUXDB_RPC_PORT, by
+# default its HTTP port + 2 (8088, influxd's own default). A default that falls in the kernel's
+# ephemeral port range (/proc/sys/net/ipv4/ip_local_port_range), where outgoing connections take
+# their local ports, is refused: influxd failed to restart there with "address already in use".
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -27,6 +32,40 @@ read -r REDIS_HOST REDIS_PORT <<<"$(hostport "$REDIS_URL" 6379)"
 
 say() { printf 'services: %s\n' "$*"; }
 die() { printf 'services: %s\n' "$*" >&2; exit 1; }
+
+# The kernel's ephemeral port range (Linux's default when it cannot be read).
+EPHEMERAL_LOW=32768 EPHEMERAL_HIGH=60999
+if [ -r /proc/sys/net/ipv4/ip_local_port_range ]; then
+    read -r EPHEMERAL_LOW EPHEMERAL_HIGH </proc/sys/net/ipv4/ip_local_port_range
+fi
+ephemeral() { [ "$1" -ge "$EPHEMERAL_LOW" ] && [ "$1" -le "$EPHEMERAL_HIGH" ]; }
+
+influx_rpc_port() {  # sets INFLUX_RPC_PORT, or dies saying why it cannot
+    if [ -n "${ENERGYLAB_INFLUXDB_RPC_PORT:-}" ]; then
+        INFLUX_RPC_PORT=$ENERGYLAB_INFLUXDB_RPC_PORT
+        [[ "$INFLUX_RPC_PORT" =~ ^[0-9]{1,5}$ ]] && [ "$INFLUX_RPC_PORT" -ge 1 ] \
+            && [ "$INFLUX_RPC_PORT" -le 65535 ] \
+            || die "ENERGYLAB_INFLUXDB_RPC_PORT=$INFLUX_RPC_PORT is not a port (1-65535)"
+        [ "$INFLUX_RPC_PORT" != "$INFLUX_PORT" ] \
+            || die "ENERGYLAB_INFLUXDB_RPC_PORT=$INFLUX_RPC_PORT is InfluxDB's HTTP port too"
+        if ephemeral "$INFLUX_RPC_PORT"; then
+            say "warning: ENERGYLAB_INFLUXDB_RPC_PORT=$INFLUX_RPC_PORT is in the ephemeral port" \
+                "range $EPHEMERAL_LOW-$EPHEMERAL_HIGH: an outgoing connection may hold it" >&2
+        fi
+        return
+    fi
+    INFLUX_RPC_PORT=$((INFLUX_PORT + 2))
+    local why=""
+    if [ "$INFLUX_RPC_PORT" -gt 65535 ]; then
+        why="past 65535"
+    elif ephemeral "$INFLUX_RPC_PORT"; then
+        why="in the ephemeral port range $EPHEMERAL_LOW-$EPHEMERAL_HIGH, where outgoing"
+        why+=" connections take their ports (influxd would fail: 'address already in use')"
+    fi
+    [ -z "$why" ] || die "InfluxDB's RPC port would be $INFLUX_RPC_PORT (its HTTP port" \
+        "$INFLUX_PORT + 2), $why: set ENERGYLAB_INFLUXDB_RPC_PORT to a free port outside" \
+        "$EPHEMERAL_LOW-$EPHEMERAL_HIGH"
+}
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 influx_ping() { curl -fsS -o /dev/null --max-time 2 "$INFLUX_URL/ping" 2>/dev/null; }
@@ -52,12 +91,17 @@ start_influxdb() {
     if influx_ping; then say "InfluxDB answers at $INFLUX_URL"; return; fi
     [ "$INFLUX_HOST" = 127.0.0.1 ] || [ "$INFLUX_HOST" = localhost ] \
         || die "InfluxDB at $INFLUX_URL does not answer, and it is not on this machine"
+    influx_rpc_port
+    if port_open 127.0.0.1 "$INFLUX_RPC_PORT"; then
+        die "something listens on 127.0.0.1:$INFLUX_RPC_PORT, InfluxDB's RPC port:" \
+            "stop it, or set ENERGYLAB_INFLUXDB_RPC_PORT to a free port"
+    fi
     command -v influxd >/dev/null || apt_install influxdb
     local dir="$VAR/influxdb"
     mkdir -p "$dir"
     cat >"$dir/influxdb.conf" <<CONF
 reporting-disabled = true
-bind-address = "127.0.0.1:$((INFLUX_PORT + 2))"
+bind-address = "127.0.0.1:$INFLUX_RPC_PORT"
 [meta]
   dir = "$dir/meta"
 [data]
@@ -71,7 +115,7 @@ bind-address = "127.0.0.1:$((INFLUX_PORT + 2))"
   log-enabled = false
   max-body-size = 0
 CONF
-    say "starting influxd on 127.0.0.1:$INFLUX_PORT (data in var/influxdb/)"
+    say "starting influxd on 127.0.0.1:$INFLUX_PORT, RPC on $INFLUX_RPC_PORT (data in var/influxdb/)"
     nohup influxd run -config "$dir/influxdb.conf" -pidfile "$dir/influxd.pid" \
         >"$dir/influxd.log" 2>&1 &
     for _ in $(seq 1 150); do
@@ -136,5 +180,10 @@ case "${1:-start}" in
         influx_ping && say "InfluxDB: up at $INFLUX_URL" || say "InfluxDB: down at $INFLUX_URL"
         redis_ping && say "Redis: up at $REDIS_HOST:$REDIS_PORT" || say "Redis: down at $REDIS_HOST:$REDIS_PORT"
         ;;
-    *) die "usage: $0 start|stop|status" ;;
+    ports)
+        influx_rpc_port
+        printf 'influxdb-http %s\ninfluxdb-rpc %s\nredis %s\n' \
+            "$INFLUX_PORT" "$INFLUX_RPC_PORT" "$REDIS_PORT"
+        ;;
+    *) die "usage: $0 start|stop|status|ports" ;;
 esac

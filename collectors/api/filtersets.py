@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 
 from collectors.models import BMCType, Pod, Server
+from energylab.api.filters import IdFilter
 
 
 def name_filter(field_name: str, help_text: str = "") -> django_filters.CharFilter:
@@ -22,7 +23,7 @@ class PodFilterSet(django_filters.FilterSet):
 
 class ServerFilterSet(django_filters.FilterSet):
     # By id, without checking that the pod exists: an unknown pod has no servers (not a 400).
-    pod = django_filters.NumberFilter(field_name="pod_id", help_text="The pod's id.")
+    pod = IdFilter(field_name="pod_id", help_text="The pod's id.")
     pod_name = name_filter("pod__name", "The pod's name.")
     name = name_filter("name")
     bmc_type = django_filters.ChoiceFilter(choices=BMCType.choices)

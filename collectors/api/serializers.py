@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from collectors.models import HEALTH_FIELDS, Pod, Server
-from energylab.api.fields import NameField
+from energylab.api.fields import IdRelatedField, NameField
 from energylab.validators import validate_name
 
 
@@ -35,6 +35,7 @@ class PodSerializer(serializers.ModelSerializer[Pod]):
 class ServerSerializer(serializers.ModelSerializer[Server]):
     """A server. ``password`` is accepted, encrypted, and never shown (``has_password`` is)."""
 
+    serializer_related_field = IdRelatedField
     name = NameField(validators=[validate_name, UniqueValidator(queryset=Server.objects.all())])
     pod_name = serializers.CharField(source="pod.name", read_only=True)
     password = serializers.CharField(

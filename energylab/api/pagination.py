@@ -7,9 +7,11 @@ from typing import Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 
+from energylab.api.fields import BIGINT_MAX, bounded_integer
+
 # PostgreSQL's LIMIT and OFFSET are bigints: beyond, the query fails (DataError), which the API
 # could only answer with a 400 that names no parameter.
-LARGEST = 2**63 - 1
+LARGEST = BIGINT_MAX
 
 
 class BoundedLimitOffsetPagination(LimitOffsetPagination):
@@ -23,9 +25,10 @@ class BoundedLimitOffsetPagination(LimitOffsetPagination):
 
 
 def _check_range(request: Any, param: str) -> None:
-    try:
-        value = int(request.query_params.get(param, ""))
-    except ValueError:
+    text = request.query_params.get(param, "").strip()
+    if not (text.isascii() and text.isdigit()):
         return  # DRF ignores what is not a number (the default applies)
-    if value > LARGEST:
-        raise ValidationError({param: [f"`{param}` must be at most {LARGEST}"]})
+    try:
+        bounded_integer(text, maximum=LARGEST)
+    except ValueError as exc:  # too many digits, too large: never int() of all of them
+        raise ValidationError({param: [f"`{param}` {exc}"]}) from None

@@ -10,6 +10,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from collectors.api.filtersets import name_filter
+from energylab.api.filters import IdFilter
 from events import timestamps
 from events.models import Run
 
@@ -65,7 +66,7 @@ class TimeFilter(django_filters.Filter):
 
 class RunFilterSet(django_filters.FilterSet):
     pod = name_filter("pod__name", "The pod's name.")
-    pod_id = django_filters.NumberFilter(field_name="pod_id")
+    pod_id = IdFilter(field_name="pod_id")
     scenario = name_filter("scenario")
     source = django_filters.CharFilter()
     running = StrictBooleanFilter(method="filter_running")

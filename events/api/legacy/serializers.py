@@ -35,7 +35,7 @@ class NanosecondsField(serializers.Field):
         if not (text.isascii() and text.isdigit()):
             raise serializers.ValidationError(f"`{self.field_name}` must be integer nanoseconds")
         try:
-            return timestamps.parse(int(text))
+            return timestamps.parse(text)  # digits only here: integer nanoseconds, bounded
         except timestamps.TimestampError as exc:
             raise serializers.ValidationError(f"`{self.field_name}` {exc}") from None
 
@@ -53,6 +53,8 @@ class ReadingField(serializers.Field):
         try:
             value = float(data)
         except (ValueError, OverflowError):
+            if isinstance(data, int):  # never str() it: past 4300 digits that raises too
+                raise serializers.ValidationError("is too large for a float") from None
             raise serializers.ValidationError(f"{str(data)[:50]!r} is not a number") from None
         if not math.isfinite(value):
             raise serializers.ValidationError("must be a finite number")

@@ -70,3 +70,21 @@ def test_refused_times_say_why(value: object, message: str) -> None:
 
 def test_a_little_clock_skew_is_accepted() -> None:
     assert timestamps.parse("2026-11-25T10:04:59Z", now=NOW) > NOW
+
+
+@pytest.mark.parametrize("digits", [22, 4300, 4301, 5000, 100_000])
+def test_a_digit_string_too_long_for_nanoseconds_is_refused_before_int_reads_it(
+    digits: int,
+) -> None:
+    # int() of more than 4300 digits raises Python's own ValueError (a 500 in the views).
+    with pytest.raises(timestamps.TimestampError, match=f"has {digits} digits: out of range"):
+        timestamps.parse_any("9" * digits)
+
+
+def test_leading_zeros_do_not_count_as_digits() -> None:
+    assert timestamps.parse("0" * 5000 + str(NS), now=NOW) == EXPECTED
+
+
+def test_an_int_too_large_to_print_is_refused_without_printing_it() -> None:
+    with pytest.raises(timestamps.TimestampError, match="an integer of 16610 bits is out of range"):
+        timestamps.parse_any(10**5000)
