@@ -46,14 +46,18 @@ def add_server(pod: Pod, name: str, kind: str, port: int, password: str) -> Serv
 @pytest.fixture
 def lab(db: None) -> Iterator[dict[str, Server]]:
     profile = PowerProfile.constant(200.0)
+    # The wrong password gets a BMC of its own: the simulator keys a session by the client's
+    # address, and pyghmi sends every session of a process to one BMC from one socket, so a
+    # refused login to a shared simulator replaced the right user's session now and then.
     with (
         IPMISimulator(profile, password=RIGHT) as ipmi,
+        IPMISimulator(profile, password=RIGHT) as ipmi_refusing,
         RedfishSimulator(profile, flavour="environment-metrics", password=RIGHT) as redfish,
     ):
         pod = Pod.objects.create(name="security pod", poll_interval=1)
         yield {
             "ipmi right": add_server(pod, "ipmi right", BMCType.IPMI, ipmi.port, RIGHT),
-            "ipmi wrong": add_server(pod, "ipmi wrong", BMCType.IPMI, ipmi.port, WRONG),
+            "ipmi wrong": add_server(pod, "ipmi wrong", BMCType.IPMI, ipmi_refusing.port, WRONG),
             "redfish right": add_server(pod, "redfish right", BMCType.REDFISH, redfish.port, RIGHT),
             "redfish wrong": add_server(pod, "redfish wrong", BMCType.REDFISH, redfish.port, WRONG),
         }
