@@ -6,11 +6,16 @@ CI scenario through the SDK whose steps line up with the profile; waits for the 
 the energy report, the run's page and the admin's address. Leaves everything running until
 Ctrl-C, or exits after the report when DEMO_EXIT=1 (what the tests do).
 
+Ctrl-C, SIGTERM or SIGHUP (a CI cancel, `timeout`) at any point: the scenario's run is ended
+and its stop event sent while the web server still runs, then every process the demo started
+(lab, web, worker, beat) is stopped; exit 0 after Ctrl-C, 128+N after signal N.
+
 Run by `make demo` after install, services and migrate; it expects the venv's Python.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -18,7 +23,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +42,67 @@ IDLE_W = 180.0
 # The scenario: (step, seconds, watts the servers draw meanwhile). The profile plays the same
 # script, so each step's work shows in the power.
 SCRIPT = [("provision", 20.0, 320.0), ("benchmark", 30.0, 460.0), ("teardown", 15.0, 240.0)]
-LEAD_IN = 25.0  # seconds from now until the scenario starts: the stack comes up meanwhile
+# Seconds from now until the scenario starts: the stack comes up meanwhile (DEMO_LEAD_IN: a
+# test that needs only the run to begin sets it low; the scenario then starts after the first
+# polls, out of step with the profile).
+LEAD_IN = float(os.environ.get("DEMO_LEAD_IN", "25"))
 
 
 def say(message: str) -> None:
     print(f"demo: {message}", flush=True)
+
+
+class Stopped(BaseException):
+    """A stop signal arrived. A BaseException, as KeyboardInterrupt: the `except Exception` of a
+    wait or of the SDK must not swallow it on its way to main's clean-up."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class StopSignals:
+    """SIGINT, SIGTERM and SIGHUP raise Stopped in the main thread, except while a child is
+    being started (deferred until it is in the list of processes to stop), and are ignored
+    once the clean-up runs."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.deferring = False
+        self.pending: int | None = None
+        self.raised = False
+
+    def install(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def ignore(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
+
+    def _handle(self, signum: int, _frame: object) -> None:
+        if self.raised:
+            return  # already stopping: a second Ctrl-C must not break the clean-up
+        if self.deferring:
+            self.pending = signum
+            return
+        self.raised = True
+        raise Stopped(signum)
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.deferring = True
+        try:
+            yield
+        finally:
+            self.deferring = False
+        if self.pending is not None and not self.raised:
+            self.raised = True
+            raise Stopped(self.pending)
+
+
+STOP_SIGNALS = StopSignals()
 
 
 class Processes:
@@ -52,10 +113,13 @@ class Processes:
 
     def start(self, name: str, *command: str) -> None:
         log = open(self.logs / f"{name}.log", "wb")  # noqa: SIM115 - closed by the process's end
-        process = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.running.append((name, process))
+        # Started in a session of its own (a Ctrl-C reaches it only through stop(), after the
+        # run is closed); a stop signal waits until it is in the list that stop() stops.
+        with STOP_SIGNALS.deferred():
+            process = subprocess.Popen(
+                command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+            self.running.append((name, process))
 
     def check(self) -> None:
         for name, process in self.running:
@@ -120,6 +184,7 @@ def main() -> int:
     segments.append(f"3600:{IDLE_W:g}")
     python = sys.executable
     procs = Processes()
+    STOP_SIGNALS.install()
     try:
         say("starting a simulated lab: 1 IPMI, 2 Redfish (EnvironmentMetrics, legacy Power), 1 iLO")
         procs.start(
@@ -197,10 +262,12 @@ def main() -> int:
         while True:
             procs.check()
             time.sleep(1)
-    except KeyboardInterrupt:
+    except Stopped as stopped:
         print()
-        return 0
+        return 0 if stopped.signum == signal.SIGINT else 128 + stopped.signum
     finally:
+        STOP_SIGNALS.ignore()
+        end_recording()  # while the web server still runs to receive the stop event
         say("stopping the demo's processes")
         procs.stop()
 
@@ -227,6 +294,17 @@ def record_scenario(epoch: float, token: str, procs: Processes) -> int:
                 time.sleep(min(0.5, max(0.0, start - time.time())))
     energy.flush(5)
     return Run.objects.filter(pod__name=POD, scenario=scenario).latest("started_at").pk
+
+
+def end_recording() -> None:
+    """End the scenario's run if it is still recording, and send what the SDK holds."""
+    energy = sys.modules.get("energylab_sdk")
+    if energy is None:
+        return  # the scenario never began
+    if energy.Energy.get_current_scenario() is not None:
+        energy.Energy.stop()  # stopped between the recording's start and its `with` block
+    if not energy.flush(5):
+        say("the SDK could not send the run's last events; the run may stay open")
 
 
 def report_is_final(run_id: int) -> bool:

@@ -12,11 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast, overload
 
 from . import _client
-from ._config import LEGACY, UNSET
+from ._config import UNSET
 from ._transport import LEGACY_INITIAL_STEP, START, STEP, STOP, Event
 
 logger = logging.getLogger("energylab_sdk")
@@ -27,17 +27,33 @@ UNNAMED_SCENARIO = "unnamed"
 
 
 @dataclass(eq=False)
+class _Level:
+    """One open ``step()`` block or call: the step to return to when it is left."""
+
+    outer: str | None
+
+
+@dataclass(eq=False)
 class _Frame:
-    """One active recording: what the server should be told again when an inner one ends."""
+    """One active recording: what the server should be told again when an inner one ends.
+
+    ``step`` is the step the program is in (None: none declared since the recording began or
+    since the last top-level ``step()`` block ended); ``levels`` are its open ``step()`` blocks,
+    innermost last.
+    """
 
     scenario: str
     pod: str
     step: str | None
+    levels: list[_Level] = field(default_factory=list)
 
 
 # Like the run on a pod, the recording state is process-wide (not per thread or task).
 _lock = threading.Lock()
 _stack: list[_Frame] = []
+# Steps set outside any recording of this process (under `energylab record`, a pytest-xdist
+# worker): one frame per pod, so that nested step() blocks restore there too.
+_loose: dict[str, _Frame] = {}
 _warned: dict[str, bool] = {}
 
 
@@ -76,10 +92,11 @@ def _begin(scenario: str, pod: str | None, step: str | None, ns: int) -> _Frame 
         resolved = _pod_for(client, pod)
         if not resolved:
             return None
-        if step is None and client.config.protocol == LEGACY:
-            step = LEGACY_INITIAL_STEP  # what the old API records; restored as such when nesting
+        # Legacy: a start without a step is sent in step "running" (its API wants one), but the
+        # program declared no step: a top-level step() block does not return to it.
         frame = _Frame(str(scenario), resolved, step)
         with _lock:
+            _loose.pop(frame.pod, None)  # a new run: steps set before it are not returned to
             _stack.append(frame)
             client.enqueue(Event(START, frame.pod, frame.scenario, frame.step, ns))
         return frame
@@ -110,25 +127,79 @@ def _end(frame: _Frame | None, ns: int) -> None:
         _internal_error("end of a recording")
 
 
-def _set_step(name: str, ns: int, pod: str | None = None) -> tuple[bool, str | None]:
-    """Send a step change; returns (sent, previous step of the current recording)."""
+def _frame_for(client: _client.Client, pod: str | None) -> _Frame | None:
+    """The frame whose step a change applies to (under ``_lock``): the innermost recording
+    (on ``pod`` when given), else the pod's frame outside recordings; None without a pod."""
+    if _stack:
+        if pod is None:
+            return _stack[-1]  # the common case, kept cheap: set_step's cost is the caller's
+        frame = next((f for f in reversed(_stack) if f.pod == pod), None)
+        if frame is not None:
+            return frame
+    target = _pod_for(client, pod)
+    if not target:
+        return None
+    frame = _loose.get(target)
+    if frame is None:
+        frame = _loose[target] = _Frame("", target, None)
+    return frame
+
+
+def _is_current(frame: _Frame) -> bool:
+    """True when ``frame``'s steps are what its pod's run records now (under ``_lock``)."""
+    innermost = next((f for f in reversed(_stack) if f.pod == frame.pod), None)
+    return innermost is frame or (innermost is None and _loose.get(frame.pod) is frame)
+
+
+def _set_step(
+    name: str, ns: int, pod: str | None = None, scoped: bool = False
+) -> tuple[bool, tuple[_Frame, _Level] | None]:
+    """Send a step change; returns (sent, token for ``_leave_step`` when ``scoped``)."""
     try:
         client = _enabled_client()
         if client is None:
             return False, None
         with _lock:
-            previous: str | None = None
-            if _stack and pod is None:
-                top = _stack[-1]
-                previous, top.step, target = top.step, str(name), top.pod
-            else:
-                target = _pod_for(client, pod) or ""
-                if not target:
-                    return False, None
-            return client.enqueue(Event(STEP, target, step=str(name), local_ns=ns)), previous
+            frame = _frame_for(client, pod)
+            if frame is None:
+                return False, None
+            token: tuple[_Frame, _Level] | None = None
+            if scoped:
+                level = _Level(frame.step)
+                frame.levels.append(level)
+                token = (frame, level)
+            frame.step = str(name)
+            return client.enqueue(Event(STEP, frame.pod, step=frame.step, local_ns=ns)), token
     except Exception:
         _internal_error("set_step")
         return False, None
+
+
+def _leave_step(token: tuple[_Frame, _Level] | None, ns: int) -> None:
+    """Close a ``step()`` level: return to the step it was entered from, when there was one.
+
+    A level left out of order (an interleaved generator or task) sends nothing: the one opened
+    after it, still open, inherits the step to return to.
+    """
+    if token is None:
+        return
+    try:
+        client = _enabled_client()
+        frame, level = token
+        with _lock:
+            index = next((i for i, x in enumerate(frame.levels) if x is level), None)
+            if index is None:
+                return
+            del frame.levels[index]
+            if index != len(frame.levels):
+                frame.levels[index].outer = level.outer
+                return
+            frame.step = level.outer
+            if level.outer is None or client is None or not _is_current(frame):
+                return  # nothing to return to: the step stays until the next change
+            client.enqueue(Event(STEP, frame.pod, step=level.outer, local_ns=ns))
+    except Exception:
+        _internal_error("end of a step")
 
 
 def _scenario_for(fn: Callable[..., Any], args: tuple[Any, ...]) -> str:
@@ -248,32 +319,34 @@ class Recording:
 class StepChange:
     """A step: a decorator or a context manager that sets it on entry.
 
-    With ``restore`` (``step()``), the previous step is set again on exit; without it
-    (``set_step()``, as in the old SDK) the step stays until something changes it.
+    With ``restore`` (``step()``), leaving returns to the step the program was in on entry:
+    the enclosing ``step()``'s, or one set directly (the recording's ``step=``,
+    ``Energy.set_step()``, an ``@set_step`` function); with none, nothing is sent and the step
+    lasts until the next change. Without ``restore`` (``set_step()``, as in the old SDK) it is a
+    direct change of the current step, like ``Energy.set_step()``.
     """
 
     def __init__(self, name: str, restore: bool = True) -> None:
         self.name = name
         self.restore = restore
-        self._previous: list[str | None] = []
+        self._tokens: list[tuple[_Frame, _Level] | None] = []
 
     def __repr__(self) -> str:
         return f"StepChange({self.name!r}, restore={self.restore!r})"
 
-    def _enter(self) -> str | None:
-        return _set_step(self.name, time.time_ns())[1]
+    def _enter(self) -> tuple[_Frame, _Level] | None:
+        return _set_step(self.name, time.time_ns(), scoped=self.restore)[1]
 
-    def _leave(self, previous: str | None) -> None:
-        if self.restore and previous is not None:
-            _set_step(previous, time.time_ns())
+    def _leave(self, token: tuple[_Frame, _Level] | None) -> None:
+        _leave_step(token, time.time_ns())
 
     def __enter__(self) -> StepChange:
-        self._previous.append(self._enter())
+        self._tokens.append(self._enter())
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self._previous:
-            self._leave(self._previous.pop())
+        if self._tokens:
+            self._leave(self._tokens.pop())
 
     async def __aenter__(self) -> StepChange:
         return self.__enter__()
@@ -318,7 +391,7 @@ def enable_recording(
 
 
 def step(name: str) -> StepChange:
-    """Be in step ``name`` while inside; the previous step is restored on exit."""
+    """Be in step ``name`` while inside; on exit, back to the step it was entered from (if any)."""
     return StepChange(name, restore=True)
 
 
@@ -436,4 +509,5 @@ def _reset_state() -> None:
     """Forget every active recording and one-time warning (tests)."""
     with _lock:
         del _stack[:]
+        _loose.clear()
     _warned.clear()

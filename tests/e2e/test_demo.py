@@ -1,21 +1,27 @@
 """`make demo DEMO_EXIT=1` from a clean clone prints a report with energy for every step and
-server (the README's first command, as a new user runs it)."""
+server (the README's first command, as a new user runs it); a demo stopped by a signal leaves
+no process and no open run."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from energylab.testing import PrivateRedis, free_port
+from energylab.testing import PrivateRedis, free_port, wait_until
 from events.influx import make_client
+from events.models import Run
+from tests.e2e.conftest import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("provision", "benchmark", "teardown")
+DEMO_POD = "demo lab"
 
 
 def table_rows(output: str) -> list[list[str]]:
@@ -76,3 +82,78 @@ def test_make_demo_from_a_clean_clone_reports_every_step_and_server(
             assert energy_j > 0, row
     assert re.search(r"the run's page:\s+http://127\.0\.0\.1:\d+/runs/\d+/", output)
     assert re.search(r"admin:\s+http://127\.0\.0\.1:\d+/admin/\s+user admin, password \S+", output)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (children, theirs, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=["SIGTERM", "SIGHUP", "SIGINT"]
+)
+def test_a_stop_signal_stops_every_process_of_the_demo_and_closes_its_run(
+    tmp_path: Path, stack: Stack, signum: int
+) -> None:
+    # A CI cancel, `timeout` or a closed terminal: the lab, web, worker and beat stayed up, and
+    # the run open. Ctrl-C (SIGINT) stopped them, but the web server before the stop event.
+    output = tmp_path / "demo.out"
+    children: set[int] = set()
+    with output.open("wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "scripts/demo.py"],
+            cwd=ROOT,
+            env=stack.env(ENERGYLAB_HTTP_PORT=str(free_port()), DEMO_LEAD_IN="0"),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+
+        def running_run() -> Run | None:
+            assert demo.poll() is None, f"the demo exited ({demo.returncode})"
+            return Run.objects.filter(pod__name=DEMO_POD, ended_at__isnull=True).first()
+
+        run = wait_until(running_run, 180, "the demo's run to begin", every=0.5)
+        children = descendants(demo.pid)
+        assert len(children) >= 4, children  # lab, web, worker, beat
+        demo.send_signal(signum)
+        demo.wait(timeout=60)
+        wait_until(lambda: not any(alive(pid) for pid in children), 30, "no process of the demo")
+        run.refresh_from_db()
+        assert run.ended_at is not None
+        assert demo.returncode == (0 if signum == signal.SIGINT else 128 + signum)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+        for pid in children:  # what a failed demo left behind: not the next test's business
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        print(output.read_text(errors="replace")[-4000:])

@@ -81,6 +81,30 @@ def test_nested_recordings_restore_the_outer_scenario(live_server, token: str) -
     assert steps_of(Run.objects.filter(scenario="outer").latest("started_at"))[-1] == "after inner"
 
 
+def test_two_sequential_step_blocks_give_exactly_two_steps(live_server, token: str) -> None:
+    # The README's pattern recorded a third, 0-s step "build" when "test" ended.
+    energy.configure(url=live_server.url, pod=POD, token=token)
+    with energy.recording("smoke"):
+        with energy.step("build"):
+            time.sleep(0.01)
+        with energy.step("test"):
+            time.sleep(0.01)
+    assert energy.flush(5)
+    run = Run.objects.get(pod__name=POD)
+    assert steps_of(run) == ["build", "test"]
+    assert run.ended_at is not None
+
+
+def test_a_nested_step_block_returns_to_the_enclosing_one(live_server, token: str) -> None:
+    energy.configure(url=live_server.url, pod=POD, token=token)
+    with energy.recording("smoke"), energy.step("deploy"):
+        with energy.step("wait"):
+            time.sleep(0.01)
+        time.sleep(0.01)
+    assert energy.flush(5)
+    assert steps_of(Run.objects.get(pod__name=POD)) == ["deploy", "wait", "deploy"]
+
+
 def test_a_legacy_url_drives_energylabs_legacy_api(live_server, settings) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True  # as old labs ran their recorder
     energy.configure(url=f"{live_server.url}/resources", pod="lab pod 7")
