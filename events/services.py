@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
@@ -240,7 +241,36 @@ def current_step(run: Run) -> Step | None:
 # waiting event would see the run's rows as they were before the event it waited for (PostgreSQL
 # re-reads only the locked row after a wait).
 
-_RUN_FIELDS = ("pk", "scenario", "source", "started_at", "ended_at", "received_at", "step_count")
+# What a RunState is made of, in the order of the first columns of events_set_step's answer, so
+# that one function reads both paths' rows (:func:`_run_state`).
+_RUN_STATE_FIELDS = (
+    "pk",
+    "scenario",
+    "started_at",
+    "ended_at",
+    "source",
+    "received_at",
+    "running__name",
+    "running__started_at",
+    "step_count",
+)
+
+
+def _run_state(pod_name: str, row: Sequence[Any]) -> RunState:
+    """A RunState of a row of :data:`_RUN_STATE_FIELDS` (more columns may follow)."""
+    run_id, scenario, started_at, ended_at, source, received_at, step, step_start, count = row[:9]
+    return RunState(
+        id=run_id,
+        pod=pod_name,
+        scenario=scenario,
+        source=source,
+        started_at=started_at,
+        ended_at=ended_at,
+        received_at=received_at,
+        step=step,
+        step_started_at=step_start,
+        step_count=int(count),
+    )
 
 
 def _locked_pod_for_start(pod_name: str) -> tuple[int, dt.datetime | None] | None:
@@ -270,27 +300,8 @@ def _read_run(runs: QuerySet[Run], pod_name: str) -> RunState | None:
     """The run of ``runs`` (at most one) with its running step, at most one by a partial unique
     index; None when there is none."""
     running = FilteredRelation("steps", condition=Q(steps__ended_at__isnull=True))
-    row = (
-        runs.annotate(running=running)
-        .order_by()
-        .values_list(*_RUN_FIELDS, "running__name", "running__started_at")
-        .first()
-    )
-    if row is None:
-        return None
-    run_id, scenario, source, started_at, ended_at, received_at, count, step, step_start = row
-    return RunState(
-        id=run_id,
-        pod=pod_name,
-        scenario=scenario,
-        source=source,
-        started_at=started_at,
-        ended_at=ended_at,
-        received_at=received_at,
-        step=step,
-        step_started_at=step_start,
-        step_count=count,
-    )
+    row = runs.annotate(running=running).order_by().values_list(*_RUN_STATE_FIELDS).first()
+    return None if row is None else _run_state(pod_name, row)
 
 
 def _locked_running_run(pod_name: str) -> RunState:
@@ -374,32 +385,8 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
         row = cursor.fetchone()
     if row is None:
         raise NoRunningRun(f"no run is running on pod {pod_name!r}")
-    (
-        run_id,
-        scenario,
-        started_at,
-        ended_at,
-        source,
-        received_at,
-        running,
-        running_since,
-        count,
-        applied,
-        entered_at,
-        repeated,
-    ) = row
-    run = RunState(
-        id=run_id,
-        pod=pod_name,
-        scenario=scenario,
-        source=source,
-        started_at=started_at,
-        ended_at=ended_at,
-        received_at=received_at,
-        step=running,
-        step_started_at=running_since,
-        step_count=int(count),
-    )
+    run = _run_state(pod_name, row)
+    applied, entered_at, repeated = row[9:]
     if repeated:
         return run
     if not applied:
@@ -410,7 +397,7 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
         step=step,
         step_started_at=entered_at,
         step_count=run.step_count + 1,
-        ended_step=running,
+        ended_step=run.step,
     )
 
 

@@ -183,7 +183,11 @@ def lab(redis_url: str, influxdb_database: str, settings) -> tuple[Client, dict[
     """A superuser's client (token and session) and the ids of a pod, its server and a run."""
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"events": "1000000/min", "measurements": "1000000/min"},
+        "DEFAULT_THROTTLE_RATES": {
+            **settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+            "events": "1000000/min",
+            "measurements": "1000000/min",
+        },
     }
     user = User.objects.create_superuser("numbers", password="numbers-password")
     client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
