@@ -254,11 +254,13 @@ _RUN_STATE_FIELDS = (
     "running__started_at",
     "step_count",
 )
+_RUN_STATE_WIDTH = len(_RUN_STATE_FIELDS)
 
 
 def _run_state(pod_name: str, row: Sequence[Any]) -> RunState:
     """A RunState of a row of :data:`_RUN_STATE_FIELDS` (more columns may follow)."""
-    run_id, scenario, started_at, ended_at, source, received_at, step, step_start, count = row[:9]
+    fields = row[:_RUN_STATE_WIDTH]
+    run_id, scenario, started_at, ended_at, source, received_at, step, step_start, count = fields
     return RunState(
         id=run_id,
         pod=pod_name,
@@ -386,7 +388,7 @@ def _set_step_in_database(pod_name: str, step: str, at: dt.datetime | None) -> R
     if row is None:
         raise NoRunningRun(f"no run is running on pod {pod_name!r}")
     run = _run_state(pod_name, row)
-    applied, entered_at, repeated = row[9:]
+    applied, entered_at, repeated = row[_RUN_STATE_WIDTH:]
     if repeated:
         return run
     if not applied:
