@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
-from collectors import crypto
+from collectors import crypto, source_settings
 from collectors.drivers.base import BMCEndpoint
 from collectors.limits import MAX_POWER_W
 from collectors.validators import validate_host, validate_topology
@@ -31,6 +31,9 @@ class BMCType(models.TextChoices):
     IPMI = "ipmi", "IPMI (DCMI)"
     REDFISH = "redfish", "Redfish"
     ILO = "ilo", "HPE iLO"
+    SNMP = "snmp", "SNMP (PDU outlets, any OID)"
+    MODBUS = "modbus", "Modbus TCP meter"
+    SHELLY = "shelly", "Shelly plug (HTTP)"
     PUSH = "push", "Push (sends its own measurements)"
 
 
@@ -102,7 +105,16 @@ class Server(models.Model):
     password_encrypted = models.TextField(
         blank=True, editable=False, help_text="Fernet token; never the clear text."
     )
+    privacy_password_encrypted = models.TextField(
+        blank=True, editable=False, help_text="SNMPv3 privacy pass phrase, as a Fernet token."
+    )
     verify_tls = models.BooleanField("verify TLS", default=False)
+    source_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers); "
+        "see docs/sources.md. Empty for BMCs.",
+    )
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
     # Topology, as the legacy measurements API and dashboards know it.
@@ -141,12 +153,25 @@ class Server(models.Model):
     def password(self, value: str) -> None:
         self.password_encrypted = crypto.encrypt(value) if value else ""
 
+    @property
+    def privacy_password(self) -> str:
+        encrypted = self.privacy_password_encrypted
+        return crypto.decrypt(encrypted) if encrypted else ""
+
+    @privacy_password.setter
+    def privacy_password(self, value: str) -> None:
+        self.privacy_password_encrypted = crypto.encrypt(value) if value else ""
+
     # -- rules and derived values ---------------------------------------------------------------
 
     def clean(self) -> None:
         # The host's own format is its field's validator (run by full_clean and the API).
         if self.bmc_type != BMCType.PUSH and not self.host:
             raise ValidationError({"host": "a polled server needs its BMC's address"})
+        try:
+            source_settings.validate(self.bmc_type, self.source_settings)
+        except source_settings.SourceSettingsError as exc:
+            raise ValidationError({"source_settings": str(exc)}) from None
 
     @property
     def is_polled(self) -> bool:
@@ -171,4 +196,6 @@ class Server(models.Model):
             verify_tls=self.verify_tls,
             scheme=scheme,
             timeout=timeout,
+            options=self.source_settings or {},
+            privacy_password=self.privacy_password,
         )

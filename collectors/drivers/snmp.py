@@ -1,0 +1,243 @@
+"""SNMP meters: PDU outlets by vendor preset, and any OID as a sensor (pysnmp).
+
+The server's settings (:func:`collectors.source_settings.parse_snmp`) say what to read:
+
+* ``outlets``: PDU outlets that feed the server, found by number through the vendor's MIB
+  (:mod:`collectors.drivers.snmp_presets`). A server on several outlets (two PSUs on two PDUs)
+  draws their sum; the reading's ``parts`` name each outlet's share;
+* ``sensors``: OIDs with a unit and a scale. Those in a power unit (W, kW) are added to the
+  power; one in an energy unit (Wh, kWh) becomes the reading's energy counter; others (a
+  temperature) are kept in the settings and not read.
+
+Credentials: v1/v2c take the community from the server's password (``public`` when blank);
+v3 takes the user name, the authentication pass phrase from the password and the privacy pass
+phrase from the privacy password. Every OID of one agent is asked in one GET, with
+``endpoint.timeout`` for the answer and no retry (the next poll is the retry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pysnmp.hlapi.v3arch import asyncio as snmp
+from pysnmp.proto import errind
+from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
+
+from collectors.drivers.base import (
+    BMCAuthFailed,
+    BMCEndpoint,
+    BMCProtocolError,
+    BMCSettingsError,
+    BMCUnreachable,
+    PowerDriver,
+    PowerReading,
+    PowerUnsupported,
+)
+from collectors.drivers.snmp_presets import outlet_power_oid
+from collectors.source_settings import SNMPSettings, SourceSettingsError, parse_snmp
+
+DEFAULT_PORT = 161
+DEFAULT_COMMUNITY = "public"
+
+#: source_settings' protocol names -> pysnmp's protocol objects
+AUTH_PROTOCOLS: Mapping[str, Any] = {
+    "none": snmp.usmNoAuthProtocol,
+    "md5": snmp.usmHMACMD5AuthProtocol,
+    "sha": snmp.usmHMACSHAAuthProtocol,
+    "sha224": snmp.usmHMAC128SHA224AuthProtocol,
+    "sha256": snmp.usmHMAC192SHA256AuthProtocol,
+    "sha384": snmp.usmHMAC256SHA384AuthProtocol,
+    "sha512": snmp.usmHMAC384SHA512AuthProtocol,
+}
+PRIVACY_PROTOCOLS: Mapping[str, Any] = {
+    "none": snmp.usmNoPrivProtocol,
+    "des": snmp.usmDESPrivProtocol,
+    "3des": snmp.usm3DESEDEPrivProtocol,
+    "aes128": snmp.usmAesCfb128Protocol,
+    "aes192": snmp.usmAesCfb192Protocol,
+    "aes256": snmp.usmAesCfb256Protocol,
+    "aes192-blumenthal": snmp.usmAesBlumenthalCfb192Protocol,
+    "aes256-blumenthal": snmp.usmAesBlumenthalCfb256Protocol,
+}
+
+# Error indications that mean the agent refused who we are (v3 USM, or a wrong community that
+# some agents report instead of staying silent).
+_AUTH_ERRORS = (
+    errind.UnknownUserName,
+    errind.WrongDigest,
+    errind.UnknownSecurityName,
+    errind.DecryptionError,
+    errind.UnsupportedSecurityLevel,
+    errind.AuthenticationFailure,
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One value to read: where, which OID, and what it is part of."""
+
+    host: str
+    port: int
+    oid: str
+    label: str  # the outlet's or sensor's name, as the reading's parts say it
+    kind: str  # "power" or "energy"
+    factor: float  # scale times unit factor: the decoded number times this is W or J
+
+
+def plan(endpoint: BMCEndpoint, settings: SNMPSettings) -> list[Query]:
+    """What to read for a server: its outlets' power OIDs and its power/energy sensors."""
+    port = endpoint.port or DEFAULT_PORT
+    queries = [
+        Query(
+            outlet.host or endpoint.host,
+            outlet.port or port,
+            outlet_power_oid(outlet),
+            outlet.label,
+            "power",
+            1.0,
+        )
+        for outlet in settings.outlets
+    ]
+    for sensor in settings.sensors:
+        if sensor.kind is not None:
+            queries.append(
+                Query(
+                    endpoint.host,
+                    port,
+                    sensor.oid,
+                    sensor.name,
+                    sensor.kind,
+                    sensor.scale * sensor.to_si,
+                )
+            )
+    return queries
+
+
+def number(oid: str, value: Any) -> float:
+    """An SNMP value as a number.
+
+    :raises PowerUnsupported: the agent has no such object or instance.
+    :raises BMCProtocolError: the value is not a number (a string that does not parse).
+    """
+    if isinstance(value, (NoSuchObject, NoSuchInstance, EndOfMibView)):
+        raise PowerUnsupported(f"the agent has no value at OID {oid} ({type(value).__name__})")
+    try:
+        return float(value.prettyPrint() if hasattr(value, "prettyPrint") else value)
+    except (TypeError, ValueError):
+        raise BMCProtocolError(f"OID {oid} holds {str(value)[:40]!r}, not a number") from None
+
+
+class SNMPDriver(PowerDriver):
+    """Reads power from SNMP agents (PDUs, meters)."""
+
+    bmc_type = "snmp"
+
+    def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
+        try:
+            settings = parse_snmp(endpoint.options)
+        except SourceSettingsError as exc:
+            raise BMCSettingsError(f"source settings: {exc}") from None
+        queries = plan(endpoint, settings)
+        read_at_ns = time.time_ns()
+        values = asyncio.run(self._read_all(endpoint, settings, queries))
+        watts = 0.0
+        energy_j: float | None = None
+        parts: list[tuple[str, float]] = []
+        for query, value in zip(queries, values, strict=True):
+            if query.kind == "power":
+                if value < 0:  # ServerTech and others say -1 for "not available"
+                    raise BMCProtocolError(f"{query.label}: the agent says {value:g} W")
+                part = value * query.factor
+                watts += part
+                parts.append((query.label, part))
+            elif energy_j is None:
+                energy_j = value * query.factor
+        source = "snmp:" + "+".join(label for label, _ in parts)
+        return PowerReading(
+            watts=watts,
+            read_at_ns=read_at_ns,
+            source=source[:100],
+            energy_j=energy_j,
+            parts=tuple(parts) if len(parts) > 1 else (),
+        )
+
+    async def _read_all(
+        self, endpoint: BMCEndpoint, settings: SNMPSettings, queries: Sequence[Query]
+    ) -> list[float]:
+        by_agent: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for index, query in enumerate(queries):
+            by_agent[(query.host, query.port)].append(index)
+        engine = snmp.SnmpEngine()
+        try:
+            results = await asyncio.gather(
+                *(
+                    self._get(engine, endpoint, settings, agent, [queries[i].oid for i in indexes])
+                    for agent, indexes in by_agent.items()
+                )
+            )
+        finally:
+            engine.close_dispatcher()
+        values: list[float] = [0.0] * len(queries)
+        for indexes, answer in zip(by_agent.values(), results, strict=True):
+            for index, value in zip(indexes, answer, strict=True):
+                values[index] = value
+        return values
+
+    async def _get(
+        self,
+        engine: snmp.SnmpEngine,
+        endpoint: BMCEndpoint,
+        settings: SNMPSettings,
+        agent: tuple[str, int],
+        oids: list[str],
+    ) -> list[float]:
+        where = f"{agent[0]}:{agent[1]}"
+        try:
+            target = await snmp.UdpTransportTarget.create(
+                agent, timeout=endpoint.timeout, retries=0
+            )
+        except Exception as exc:  # pysnmp raises its own PySnmpError for a name that won't resolve
+            raise BMCUnreachable(f"{where}: {exc}") from None
+        error, status, index, var_binds = await snmp.get_cmd(
+            engine,
+            _credentials(endpoint, settings),
+            target,
+            snmp.ContextData(),
+            *(snmp.ObjectType(snmp.ObjectIdentity(oid)) for oid in oids),
+            lookupMib=False,
+        )
+        if error:
+            if isinstance(error, _AUTH_ERRORS):
+                raise BMCAuthFailed(f"{where}: the agent refused the credentials ({error})")
+            if isinstance(error, errind.RequestTimedOut):
+                raise BMCUnreachable(f"{where}: no SNMP answer within {endpoint.timeout:g} s")
+            raise BMCProtocolError(f"{where}: {error}")
+        if status:
+            at = oids[int(index) - 1] if index and int(index) <= len(oids) else "?"
+            if status.prettyPrint() in ("noSuchName",):
+                raise PowerUnsupported(f"{where}: the agent has no value at OID {at}")
+            raise BMCProtocolError(f"{where}: {status.prettyPrint()} at OID {at}")
+        return [number(oid, value) for oid, (_, value) in zip(oids, var_binds, strict=True)]
+
+
+def _credentials(endpoint: BMCEndpoint, settings: SNMPSettings) -> Any:
+    if settings.version == "v3":
+        if not endpoint.username:
+            raise BMCSettingsError("SNMPv3 needs a user name")
+        auth = settings.auth_protocol
+        privacy = settings.privacy_protocol
+        return snmp.UsmUserData(
+            endpoint.username,
+            authKey=endpoint.password if auth != "none" else None,
+            privKey=endpoint.privacy_password if privacy != "none" else None,
+            authProtocol=AUTH_PROTOCOLS[auth],
+            privProtocol=PRIVACY_PROTOCOLS[privacy],
+        )
+    return snmp.CommunityData(
+        endpoint.password or DEFAULT_COMMUNITY, mpModel=0 if settings.version == "v1" else 1
+    )
