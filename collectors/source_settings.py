@@ -286,7 +286,9 @@ def _modbus_sensor(place: str, item: Any, default_unit: int) -> Sensor:
     )
     category = str(item.get("register_category") or "holding").strip().lower()
     if category not in MODBUS_CATEGORIES:
-        raise SourceSettingsError(f"{place}.register_category: {category!r} is not holding or input")
+        raise SourceSettingsError(
+            f"{place}.register_category: {category!r} is not holding or input"
+        )
     register_type = str(item.get("register_type") or "MBU").strip().upper()
     if register_type not in MODBUS_TYPES:
         raise SourceSettingsError(

@@ -1,10 +1,11 @@
-"""Modbus TCP meters (pymodbus): typed holding or input registers as power and energy.
+"""Modbus TCP meters (pymodbus): typed holding or input registers as a server's power.
 
 The server's settings (:func:`collectors.source_settings.parse_modbus`) list sensors as the
 original recorder wrote them: register category, address, type (MBI, MBU, MBL, MBUL, MBF:
 :mod:`collectors.drivers.modbus_registers`), word order, scaling and device unit. Sensors in a
-power unit (W, kW) are summed into the server's power; one in an energy unit (Wh, kWh) is the
-reading's energy counter; others are kept in the settings and not read.
+power unit (W, kW) are summed into the server's power; others (volts, an energy counter) are
+kept in the settings and not read: a meter's Wh counter is coarser than a CI step, and reports
+prefer a counter over the watts when a reading has one.
 
 One TCP connection per read, closed after it, ``endpoint.timeout`` per request and no retry
 (the next poll is the retry): meters often accept a single client at a time.
@@ -54,17 +55,12 @@ class ModbusDriver(PowerDriver):
             if not client.connect():
                 raise BMCUnreachable(f"{where}: no Modbus TCP connection")
             watts = 0.0
-            energy_j: float | None = None
             parts: list[tuple[str, float]] = []
             for sensor in settings.sensors:
-                if sensor.kind is None:
-                    continue
-                value = self._read(client, where, sensor) * sensor.scale * sensor.to_si
                 if sensor.kind == "power":
+                    value = self._read(client, where, sensor) * sensor.scale * sensor.to_si
                     watts += value
                     parts.append((sensor.name, value))
-                elif energy_j is None:
-                    energy_j = value
         except ModbusException as exc:
             raise BMCUnreachable(f"{where}: {exc}") from None
         finally:
@@ -73,7 +69,6 @@ class ModbusDriver(PowerDriver):
             watts=watts,
             read_at_ns=read_at_ns,
             source=("modbus:" + "+".join(name for name, _ in parts))[:100],
-            energy_j=energy_j,
             parts=tuple(parts) if len(parts) > 1 else (),
         )
 
@@ -85,9 +80,7 @@ class ModbusDriver(PowerDriver):
             else client.read_input_registers
         )
         count = register_count(sensor.register_type)
-        response = read(
-            sensor.register_address, count=count, device_id=sensor.device_unit or 0
-        )
+        response = read(sensor.register_address, count=count, device_id=sensor.device_unit or 0)
         if isinstance(response, ExceptionResponse) or response.isError():
             code = getattr(response, "exception_code", None)
             what = (

@@ -53,6 +53,4 @@ def encode(value: float, register_type: str, order: str = "right") -> list[int]:
     """The registers holding ``value`` (rounded for the integer types): a simulator's side."""
     data_type = DATA_TYPES[register_type]
     number: int | float = value if register_type == "MBF" else round(value)
-    return ModbusClientMixin.convert_to_registers(
-        number, data_type, word_order=WORD_ORDERS[order]
-    )
+    return ModbusClientMixin.convert_to_registers(number, data_type, word_order=WORD_ORDERS[order])

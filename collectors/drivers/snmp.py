@@ -6,8 +6,10 @@ The server's settings (:func:`collectors.source_settings.parse_snmp`) say what t
   (:mod:`collectors.drivers.snmp_presets`). A server on several outlets (two PSUs on two PDUs)
   draws their sum; the reading's ``parts`` name each outlet's share;
 * ``sensors``: OIDs with a unit and a scale. Those in a power unit (W, kW) are added to the
-  power; one in an energy unit (Wh, kWh) becomes the reading's energy counter; others (a
-  temperature) are kept in the settings and not read.
+  power; others (a temperature, an energy counter) are kept in the settings and not read. An
+  agent's energy counter is not used as the reading's ``energy_j``: PDUs count whole Wh or
+  kWh (3,600 J or more per step), far coarser than a CI step, and reports prefer a counter
+  over the watts when there is one.
 
 Credentials: v1/v2c take the community from the server's password (``public`` when blank);
 v3 takes the user name, the authentication pass phrase from the password and the privacy pass
@@ -85,12 +87,11 @@ class Query:
     port: int
     oid: str
     label: str  # the outlet's or sensor's name, as the reading's parts say it
-    kind: str  # "power" or "energy"
-    factor: float  # scale times unit factor: the decoded number times this is W or J
+    factor: float  # scale times unit factor: the decoded number times this is watts
 
 
 def plan(endpoint: BMCEndpoint, settings: SNMPSettings) -> list[Query]:
-    """What to read for a server: its outlets' power OIDs and its power/energy sensors."""
+    """What to read for a server: its outlets' power OIDs and its power sensors."""
     port = endpoint.port or DEFAULT_PORT
     queries = [
         Query(
@@ -98,20 +99,18 @@ def plan(endpoint: BMCEndpoint, settings: SNMPSettings) -> list[Query]:
             outlet.port or port,
             outlet_power_oid(outlet),
             outlet.label,
-            "power",
             1.0,
         )
         for outlet in settings.outlets
     ]
     for sensor in settings.sensors:
-        if sensor.kind is not None:
+        if sensor.kind == "power":
             queries.append(
                 Query(
                     endpoint.host,
                     port,
                     sensor.oid,
                     sensor.name,
-                    sensor.kind,
                     sensor.scale * sensor.to_si,
                 )
             )
@@ -146,23 +145,18 @@ class SNMPDriver(PowerDriver):
         read_at_ns = time.time_ns()
         values = asyncio.run(self._read_all(endpoint, settings, queries))
         watts = 0.0
-        energy_j: float | None = None
         parts: list[tuple[str, float]] = []
         for query, value in zip(queries, values, strict=True):
-            if query.kind == "power":
-                if value < 0:  # ServerTech and others say -1 for "not available"
-                    raise BMCProtocolError(f"{query.label}: the agent says {value:g} W")
-                part = value * query.factor
-                watts += part
-                parts.append((query.label, part))
-            elif energy_j is None:
-                energy_j = value * query.factor
+            if value < 0:  # ServerTech and others say -1 for "not available"
+                raise BMCProtocolError(f"{query.label}: the agent says {value:g} W")
+            part = value * query.factor
+            watts += part
+            parts.append((query.label, part))
         source = "snmp:" + "+".join(label for label, _ in parts)
         return PowerReading(
             watts=watts,
             read_at_ns=read_at_ns,
             source=source[:100],
-            energy_j=energy_j,
             parts=tuple(parts) if len(parts) > 1 else (),
         )
 

@@ -29,7 +29,9 @@ EATON_OUTLET_WATTS = "1.3.6.1.4.1.534.6.6.7.6.5.1.3"
 
 OUTLET_POWER_OID: dict[str, Callable[[Outlet], str]] = {
     "apc": lambda o: f"{APC_OUTLET_POWER}.{o.number}",
-    "raritan": lambda o: f"{RARITAN_OUTLET_SENSOR_VALUE}.{o.unit}.{o.number}.{RARITAN_ACTIVE_POWER}",
+    "raritan": lambda o: (
+        f"{RARITAN_OUTLET_SENSOR_VALUE}.{o.unit}.{o.number}.{RARITAN_ACTIVE_POWER}"
+    ),
     "servertech": lambda o: f"{SERVERTECH_OUTLET_ACTIVE_POWER}.{o.unit}.{o.cord}.{o.number}",
     "eaton": lambda o: f"{EATON_OUTLET_WATTS}.{o.unit - 1}.{o.number}",
 }

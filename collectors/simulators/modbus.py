@@ -105,7 +105,9 @@ class ModbusSimulator:
     def _block(self, category: str) -> list[SimData]:
         chosen = sorted((p for p in self.points if p.category == category), key=lambda p: p.address)
         return [
-            SimData(p.address, values=[0] * register_count(p.register_type), datatype=DataType.REGISTERS)
+            SimData(
+                p.address, values=[0] * register_count(p.register_type), datatype=DataType.REGISTERS
+            )
             for p in chosen
         ] or [SimData(0, values=[0], datatype=DataType.REGISTERS)]
 
@@ -129,6 +131,7 @@ class ModbusSimulator:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
+
             async def listen() -> None:
                 # pymodbus takes the running loop when the server is made: make it inside.
                 self._server = ModbusTcpServer(self._device(), address=(self.host, self.port))
