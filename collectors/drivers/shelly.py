@@ -85,7 +85,12 @@ class ShellyDriver(PowerDriver):
             self._generations[endpoint.session_key] = generation
         return generation
 
-    def _get(self, endpoint: BMCEndpoint, path: str, auth_kind: type[AuthBase] | None) -> Any:
+    def _get(
+        self,
+        endpoint: BMCEndpoint,
+        path: str,
+        auth_kind: type[HTTPBasicAuth] | type[HTTPDigestAuth] | None,
+    ) -> Any:
         scheme = endpoint.scheme or "http"
         netloc = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
         if endpoint.port:

@@ -20,6 +20,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any
 
@@ -97,12 +98,13 @@ class SNMPSimulator:
         for number in range(1, len(self.outlets) + 1):
             for vendor, oid_of in OUTLET_POWER_OID.items():
                 oid = oid_of(Outlet(number=number, vendor=vendor))
-                table[_oid(oid)] = self._counted(
-                    lambda n=number: rfc1902.Integer32(self.outlet_watts(n))
-                )
+                table[_oid(oid)] = self._counted(partial(self._outlet_value, number))
         for oid, read in self.sensors.items():
-            table[_oid(oid)] = self._counted(lambda r=read: _snmp_number(r()))
+            table[_oid(oid)] = self._counted(partial(_snmp_number_of, read))
         return table
+
+    def _outlet_value(self, number: int) -> Any:
+        return rfc1902.Integer32(self.outlet_watts(number))
 
     def _counted(self, read: Callable[[], Any]) -> Callable[[], Any]:
         def counted() -> Any:
@@ -190,7 +192,8 @@ def _oid(text: str) -> tuple[int, ...]:
     return tuple(int(part) for part in text.strip(".").split("."))
 
 
-def _snmp_number(value: float) -> Any:
+def _snmp_number_of(read: Callable[[], float]) -> Any:
+    value = read()
     if float(value).is_integer():
         return rfc1902.Integer32(int(value))
     return rfc1902.OctetString(f"{value:.3f}")  # agents write decimals as strings
