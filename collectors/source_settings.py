@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+IPMI = "ipmi"
 SNMP = "snmp"
 MODBUS = "modbus"
 SHELLY = "shelly"
@@ -331,9 +332,31 @@ def parse_shelly(data: Mapping[str, Any]) -> ShellySettings:
     return ShellySettings(generation, _integer(data, "", "channel", 0, 0, 16))
 
 
+# -- IPMI ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IPMISettings:
+    bridge_address: int | None = None  # IPMB slave address of the target controller (0x82...)
+    bridge_channel: int = 0
+
+
+def parse_ipmi(data: Mapping[str, Any]) -> IPMISettings:
+    """Validate an IPMI server's settings: ``bridge_address`` (the target controller behind the
+    BMC, as the original's ``host: ip:0x82``; absent: the BMC itself) and ``bridge_channel`` (0).
+
+    :raises SourceSettingsError: naming the key at fault.
+    """
+    _only(data, "", {"bridge_address", "bridge_channel"})
+    address = data.get("bridge_address")
+    if address is not None:
+        address = _integer(data, "", "bridge_address", None, 0x01, 0xFF)
+    return IPMISettings(address, _integer(data, "", "bridge_channel", 0, 0, 15))
+
+
 # -- dispatch -----------------------------------------------------------------------------------
 
-PARSERS = {SNMP: parse_snmp, MODBUS: parse_modbus, SHELLY: parse_shelly}
+PARSERS = {IPMI: parse_ipmi, SNMP: parse_snmp, MODBUS: parse_modbus, SHELLY: parse_shelly}
 
 
 def validate(bmc_type: str, data: Any) -> None:
