@@ -241,6 +241,14 @@ class IPMIDriver(PowerDriver):
 
     def _read_power(self, bmc: _BMC, command: Any, endpoint: BMCEndpoint) -> PowerReading:
         where = _where(endpoint)
+        bridge = _bridge_request(endpoint)
+        if bridge:
+            # A controller behind the BMC (the original's host:0x82): its DCMI reading, sent
+            # through the BMC. pyghmi reads SDRs of the BMC itself only, so no SDR fallback.
+            try:
+                return self._read_dcmi(command, where, bridge)
+            except _DCMIInactive as exc:
+                raise PowerUnsupported(str(exc)) from None
         if bmc.source not in (None, "dcmi"):
             return self._read_sdr(bmc, command, where, None)
         dcmi_error: DriverError
@@ -277,12 +285,20 @@ class IPMIDriver(PowerDriver):
             )
         return bytes(response.get("data", b""))
 
-    def _read_dcmi(self, command: Any, where: str) -> PowerReading:
+    def _read_dcmi(
+        self, command: Any, where: str, bridge: dict[str, int] | None = None
+    ) -> PowerReading:
         # Stamped when asked: the BMC answers at once, but pyghmi may hand the reply over up to
         # a second later (its retry timer), which would date the value too late.
         read_at_ns = time.time_ns()
+        extra: dict[str, Any] = {"bridge_request": bridge} if bridge else {}
         data = self._raw(
-            command, where, _DCMI_NETFN, _DCMI_GET_POWER_READING, data=(_DCMI_GROUP, 1, 0, 0)
+            command,
+            where,
+            _DCMI_NETFN,
+            _DCMI_GET_POWER_READING,
+            data=(_DCMI_GROUP, 1, 0, 0),
+            **extra,
         )
         if len(data) < 18 or data[0] != _DCMI_GROUP:
             raise BMCProtocolError(f"{where}: DCMI power reading of {len(data)} bytes unreadable")
@@ -393,6 +409,14 @@ def _login(endpoint: BMCEndpoint) -> Any:
 
 # Pauses before each retry of a login that lost pyghmi's race; None: the last attempt.
 _LOGIN_RACE_PAUSES: tuple[float | None, ...] = (0.05, 0.2, None)
+
+
+def _bridge_request(endpoint: BMCEndpoint) -> dict[str, int] | None:
+    """pyghmi's bridge_request for a server whose settings name a target controller."""
+    address = endpoint.options.get("bridge_address") if endpoint.options else None
+    if address is None:
+        return None
+    return {"addr": int(address), "channel": int(endpoint.options.get("bridge_channel", 0))}
 
 
 def _where(endpoint: BMCEndpoint) -> str:
