@@ -72,6 +72,10 @@ class ServerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        (
+            "Meter (SNMP, Modbus, Shelly; IPMI bridging): see docs/sources.md",
+            {"fields": ["source_settings", "privacy_password"]},
+        ),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
         ("Health", {"fields": HEALTH_FIELDS}),
     ]
