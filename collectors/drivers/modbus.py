@@ -50,10 +50,10 @@ class ModbusDriver(PowerDriver):
         client = ModbusTcpClient(
             endpoint.host, port=endpoint.port or DEFAULT_PORT, timeout=endpoint.timeout, retries=0
         )
-        read_at_ns = time.time_ns()
         try:
             if not client.connect():
                 raise BMCUnreachable(f"{where}: no Modbus TCP connection")
+            read_at_ns = time.time_ns()  # when asked, once connected (as the IPMI driver does)
             watts = 0.0
             parts: list[tuple[str, float]] = []
             for sensor in settings.sensors:

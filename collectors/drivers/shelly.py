@@ -1,12 +1,14 @@
 """Shelly smart plugs over their local HTTP API (requests).
 
 * Gen1 (Shelly Plug, Plug S, 1PM): ``GET /status``, ``meters[channel].power`` in W; HTTP Basic
-  authentication when the plug has a login. Its counter (``total``, whole watt-minutes: 60 J
-  steps) is too coarse for a CI step and is not used: reports prefer a counter when there is one.
+  authentication when the plug has a login.
 * Gen2 and later (Plus/Pro/Gen3/Gen4 plugs and switches): ``GET /rpc/Switch.GetStatus?id=N``,
-  ``apower`` in W and ``aenergy.total`` in Wh with three decimals (3.6 J steps: the reading's
-  energy counter); HTTP Digest authentication (SHA-256), user
+  ``apower`` in W; HTTP Digest authentication (SHA-256), user
   ``admin`` whatever the server's user name says, as Shelly defines it.
+
+The plugs' energy counters are not used as the reading's ``energy_j``: Gen1 counts whole
+watt-minutes (60 J), Gen2 thousandths of a Wh (3.6 J), both coarse next to a CI step of a small
+load (40 W for 12 s is 480 J), and reports prefer a counter over the watts when there is one.
 
 The generation comes from the settings, or else from the plug's own ``/shelly`` (unauthenticated
 on every generation: Gen2+ answer ``gen``), asked once per plug and remembered.
@@ -63,10 +65,7 @@ class ShellyDriver(PowerDriver):
             return PowerReading(watts, read_at_ns, "shelly:gen1")
         status = self._get(endpoint, f"/rpc/Switch.GetStatus?id={channel}", HTTPDigestAuth)
         watts = _number(status, "apower", f"Switch:{channel}.apower")
-        aenergy = status.get("aenergy")
-        total = aenergy.get("total") if isinstance(aenergy, dict) else None
-        energy_j = float(total) * 3600.0 if isinstance(total, (int, float)) else None
-        return PowerReading(watts, read_at_ns, f"shelly:gen{generation}", energy_j=energy_j)
+        return PowerReading(watts, read_at_ns, f"shelly:gen{generation}")
 
     def forget(self, endpoint: BMCEndpoint) -> None:
         with self._lock:

@@ -15,11 +15,18 @@ Credentials: v1/v2c take the community from the server's password (``public`` wh
 v3 takes the user name, the authentication pass phrase from the password and the privacy pass
 phrase from the privacy password. Every OID of one agent is asked in one GET, with
 ``endpoint.timeout`` for the answer and no retry (the next poll is the retry).
+
+pysnmp is asyncio-based and its engine takes 0.1-0.3 s to build, so each driver keeps one
+engine on one event-loop thread of its own (made on first use, again after a fork) and the
+polling threads hand it their reads: reads of many PDUs run concurrently on that loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import os
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -131,10 +138,63 @@ def number(oid: str, value: Any) -> float:
         raise BMCProtocolError(f"OID {oid} holds {str(value)[:40]!r}, not a number") from None
 
 
+class _EngineLoop:
+    """An event loop on its own thread, and the SNMP engine that lives on it."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="snmp-io", daemon=True)
+        self.thread.start()
+        self.engine: snmp.SnmpEngine = self.run(self._engine(), 30.0)
+
+    @staticmethod
+    async def _engine() -> snmp.SnmpEngine:
+        return snmp.SnmpEngine()
+
+    def run(self, coroutine: Any, timeout: float) -> Any:
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        async def shut() -> None:
+            self.engine.close_dispatcher()
+
+        try:
+            self.run(shut(), 5.0)
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(5.0)
+
+
 class SNMPDriver(PowerDriver):
     """Reads power from SNMP agents (PDUs, meters)."""
 
     bmc_type = "snmp"
+
+    def __init__(self) -> None:
+        self._io: _EngineLoop | None = None
+        self._io_lock = threading.Lock()
+
+    def _engine_loop(self) -> _EngineLoop:
+        with self._io_lock:
+            if self._io is None or self._io.pid != os.getpid():  # none yet, or a forked copy
+                self._io = _EngineLoop()
+            return self._io
+
+    def forget(self, endpoint: BMCEndpoint) -> None:
+        """Credentials changed: start a fresh engine (it caches users and their keys)."""
+        self.close()
+
+    def close(self) -> None:
+        with self._io_lock:
+            io, self._io = self._io, None
+        if io is not None and io.pid == os.getpid():
+            io.close()
 
     def read_power(self, endpoint: BMCEndpoint) -> PowerReading:
         try:
@@ -142,8 +202,20 @@ class SNMPDriver(PowerDriver):
         except SourceSettingsError as exc:
             raise BMCSettingsError(f"source settings: {exc}") from None
         queries = plan(endpoint, settings)
-        read_at_ns = time.time_ns()
-        values = asyncio.run(self._read_all(endpoint, settings, queries))
+        sent_ns: list[int] = []
+        io = self._engine_loop()
+        try:
+            values = io.run(
+                self._read_all(io.engine, endpoint, settings, queries, sent_ns),
+                endpoint.timeout + 1.0,  # the GETs time out by themselves before this
+            )
+        except concurrent.futures.TimeoutError:
+            raise BMCUnreachable(
+                f"{endpoint.host}: no SNMP answer within {endpoint.timeout:g} s"
+            ) from None
+        # Stamped when the first GET left, not before the engine was built: making an engine
+        # takes tens of ms (more on a busy worker), which would date every value too early.
+        read_at_ns = min(sent_ns)
         watts = 0.0
         parts: list[tuple[str, float]] = []
         for query, value in zip(queries, values, strict=True):
@@ -161,21 +233,29 @@ class SNMPDriver(PowerDriver):
         )
 
     async def _read_all(
-        self, endpoint: BMCEndpoint, settings: SNMPSettings, queries: Sequence[Query]
+        self,
+        engine: snmp.SnmpEngine,
+        endpoint: BMCEndpoint,
+        settings: SNMPSettings,
+        queries: Sequence[Query],
+        sent_ns: list[int],
     ) -> list[float]:
         by_agent: dict[tuple[str, int], list[int]] = defaultdict(list)
         for index, query in enumerate(queries):
             by_agent[(query.host, query.port)].append(index)
-        engine = snmp.SnmpEngine()
-        try:
-            results = await asyncio.gather(
-                *(
-                    self._get(engine, endpoint, settings, agent, [queries[i].oid for i in indexes])
-                    for agent, indexes in by_agent.items()
+        results = await asyncio.gather(
+            *(
+                self._get(
+                    engine,
+                    endpoint,
+                    settings,
+                    agent,
+                    [queries[i].oid for i in indexes],
+                    sent_ns,
                 )
+                for agent, indexes in by_agent.items()
             )
-        finally:
-            engine.close_dispatcher()
+        )
         values: list[float] = [0.0] * len(queries)
         for indexes, answer in zip(by_agent.values(), results, strict=True):
             for index, value in zip(indexes, answer, strict=True):
@@ -189,6 +269,7 @@ class SNMPDriver(PowerDriver):
         settings: SNMPSettings,
         agent: tuple[str, int],
         oids: list[str],
+        sent_ns: list[int],
     ) -> list[float]:
         where = f"{agent[0]}:{agent[1]}"
         try:
@@ -197,9 +278,11 @@ class SNMPDriver(PowerDriver):
             )
         except Exception as exc:  # pysnmp raises its own PySnmpError for a name that won't resolve
             raise BMCUnreachable(f"{where}: {exc}") from None
+        credentials = _credentials(endpoint, settings)
+        sent_ns.append(time.time_ns())
         error, status, index, var_binds = await snmp.get_cmd(
             engine,
-            _credentials(endpoint, settings),
+            credentials,
             target,
             snmp.ContextData(),
             *(snmp.ObjectType(snmp.ObjectIdentity(oid)) for oid in oids),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,13 @@ def second_pdu() -> Iterator[SNMPSimulator]:
         yield sim
 
 
+@pytest.fixture(scope="module")
+def driver() -> Iterator[SNMPDriver]:
+    drv = SNMPDriver()
+    yield drv
+    drv.close()
+
+
 def endpoint(sim: SNMPSimulator, options: dict[str, Any], **kwargs: Any) -> BMCEndpoint:
     kwargs.setdefault("password", "public")
     kwargs.setdefault("timeout", 2.0)
@@ -57,31 +65,31 @@ def test_the_driver_registry_serves_snmp() -> None:
 
 
 @pytest.mark.parametrize("vendor", ["apc", "raritan", "servertech", "eaton"])
-def test_it_sums_a_servers_outlets_through_each_vendor_preset(pdu, vendor) -> None:
-    reading = SNMPDriver().read_power(endpoint(pdu, {"pdu": vendor, "outlets": [1, 2]}))
+def test_it_sums_a_servers_outlets_through_each_vendor_preset(driver, pdu, vendor) -> None:
+    reading = driver.read_power(endpoint(pdu, {"pdu": vendor, "outlets": [1, 2]}))
     assert reading.watts == 120 + 135  # PDUs report whole watts
     assert reading.parts == ((f"{vendor}#1", 120.0), (f"{vendor}#2", 135.0))
     assert reading.source == f"snmp:{vendor}#1+{vendor}#2"
 
 
-def test_a_server_on_two_pdus_gets_both_outlets_with_their_shares(pdu, second_pdu) -> None:
+def test_a_server_on_two_pdus_gets_both_outlets_with_their_shares(driver, pdu, second_pdu) -> None:
     options = {
         "pdu": "apc",
         "outlets": [1, {"outlet": 2, "host": "127.0.0.1", "port": second_pdu.port, "pdu": "eaton"}],
     }
-    reading = SNMPDriver().read_power(endpoint(pdu, options))
+    reading = driver.read_power(endpoint(pdu, options))
     assert reading.watts == 120 + 99
     assert reading.parts == (("apc#1", 120.0), ("127.0.0.1:eaton#2", 99.0))
 
 
-def test_any_oid_is_a_sensor_with_its_unit_and_scale(pdu) -> None:
+def test_any_oid_is_a_sensor_with_its_unit_and_scale(driver, pdu) -> None:
     options = {
         "sensors": [
             {"name": "input", "oid": SENSOR_OID, "unit": "W", "scale": 0.1},
             {"name": "inlet temperature", "oid": "1.3.6.1.4.1.99999.2.0", "unit": "deg C"},
         ]
     }
-    reading = SNMPDriver().read_power(endpoint(pdu, options))
+    reading = driver.read_power(endpoint(pdu, options))
     assert reading.watts == pytest.approx(250.4)
     assert reading.source == "snmp:input"
 
@@ -94,10 +102,10 @@ def test_any_oid_is_a_sensor_with_its_unit_and_scale(pdu) -> None:
         ("md5-only", "HMAC-MD5-96", None),
     ],
 )
-def test_it_reads_snmpv3_with_the_original_protocol_names(pdu, user, auth, privacy) -> None:
+def test_it_reads_snmpv3_with_the_original_protocol_names(driver, pdu, user, auth, privacy) -> None:
     options = {"version": "v3", "auth_protocol": auth, "privacy_protocol": privacy}
     options |= {"pdu": "servertech", "outlets": [4]}
-    reading = SNMPDriver().read_power(
+    reading = driver.read_power(
         endpoint(
             pdu, options, username=user, password="auth-secret-1", privacy_password="priv-secret-1"
         )
@@ -105,11 +113,11 @@ def test_it_reads_snmpv3_with_the_original_protocol_names(pdu, user, auth, priva
     assert reading.watts == 80
 
 
-def test_a_wrong_v3_pass_phrase_is_an_auth_failure_that_never_shows_it(pdu) -> None:
+def test_a_wrong_v3_pass_phrase_is_an_auth_failure_that_never_shows_it(driver, pdu) -> None:
     options = {"version": "v3", "auth_protocol": "SHA", "privacy_protocol": "AES"}
     options |= {"pdu": "apc", "outlets": [1]}
     with pytest.raises(BMCAuthFailed) as caught:
-        SNMPDriver().read_power(
+        driver.read_power(
             endpoint(
                 pdu,
                 options,
@@ -121,23 +129,23 @@ def test_a_wrong_v3_pass_phrase_is_an_auth_failure_that_never_shows_it(pdu) -> N
     assert "wrong-secret-9" not in str(caught.value)
 
 
-def test_a_wrong_community_gets_no_answer(pdu) -> None:
+def test_a_wrong_community_gets_no_answer(driver, pdu) -> None:
     with pytest.raises(BMCUnreachable, match="no SNMP answer"):
-        SNMPDriver().read_power(
+        driver.read_power(
             endpoint(pdu, {"pdu": "apc", "outlets": [1]}, password="private", timeout=0.3)
         )
 
 
-def test_an_outlet_the_pdu_lacks_is_unsupported_naming_its_oid(pdu) -> None:
+def test_an_outlet_the_pdu_lacks_is_unsupported_naming_its_oid(driver, pdu) -> None:
     with pytest.raises(
         PowerUnsupported, match=r"1\.3\.6\.1\.4\.1\.318\.1\.1\.26\.9\.4\.3\.1\.7\.9"
     ):
-        SNMPDriver().read_power(endpoint(pdu, {"pdu": "apc", "outlets": [9]}))
+        driver.read_power(endpoint(pdu, {"pdu": "apc", "outlets": [9]}))
 
 
-def test_bad_settings_are_a_settings_error(pdu) -> None:
+def test_bad_settings_are_a_settings_error(driver, pdu) -> None:
     with pytest.raises(BMCSettingsError, match="source settings: pdu"):
-        SNMPDriver().read_power(endpoint(pdu, {"pdu": "acme", "outlets": [1]}))
+        driver.read_power(endpoint(pdu, {"pdu": "acme", "outlets": [1]}))
 
 
 @needs_snmpget
@@ -165,3 +173,28 @@ def test_snmpget_reads_the_simulator_over_snmpv3_auth_priv(pdu) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "120"
+
+
+def test_a_changed_v3_pass_phrase_takes_effect_on_the_same_engine(driver, pdu) -> None:
+    options = {"version": "v3", "auth_protocol": "SHA", "privacy_protocol": "AES"}
+    options |= {"pdu": "apc", "outlets": [1]}
+    good = endpoint(
+        pdu, options, username="sha-aes", password="auth-secret-1", privacy_password="priv-secret-1"
+    )
+    bad = endpoint(
+        pdu,
+        options,
+        username="sha-aes",
+        password="wrong-secret-8",
+        privacy_password="priv-secret-1",
+    )
+    assert driver.read_power(good).watts == 120
+    with pytest.raises(BMCAuthFailed):
+        driver.read_power(bad)
+    assert driver.read_power(good).watts == 120
+
+
+def test_a_reading_is_dated_when_its_get_left_not_before(driver, pdu) -> None:
+    before = time.time_ns()
+    reading = driver.read_power(endpoint(pdu, {"pdu": "apc", "outlets": [1]}))
+    assert before <= reading.read_at_ns <= time.time_ns()
