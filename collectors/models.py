@@ -112,8 +112,8 @@ class Server(models.Model):
     source_settings = models.JSONField(
         default=dict,
         blank=True,
-        help_text="What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers); "
-        "see docs/sources.md. Empty for BMCs.",
+        help_text="What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers), or an "
+        "IPMI bridge address; see docs/sources.md. Empty for other BMCs.",
     )
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 

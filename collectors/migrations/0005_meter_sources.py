@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='server',
             name='source_settings',
-            field=models.JSONField(blank=True, default=dict, help_text='What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers); see docs/sources.md. Empty for BMCs.'),
+            field=models.JSONField(blank=True, default=dict, help_text='What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers), or an IPMI bridge address; see docs/sources.md. Empty for other BMCs.'),
         ),
         migrations.AlterField(
             model_name='server',
