@@ -419,3 +419,27 @@ def test_a_password_written_as_a_list_is_skipped_naming_the_place(tmp_path) -> N
     text = "PODS: [{environment: a, servers: [{id: s, type: ipmi, host: h, pass: [1, 2]}]}]\n"
     output = run(write(tmp_path, text), "--dry-run")
     assert "PODS[0].servers[0].pass: must be a string" in output
+
+
+def test_the_originals_sample_file_imports_every_supported_server_and_never_aborts() -> None:
+    sample = Path(__file__).parent / "data" / "original-sample-filled.yaml"
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="were not imported") as caught:
+        call_command("import_energyrecorder_settings", str(sample), stdout=out)
+    assert caught.value.returncode == 1
+    imported = dict(Server.objects.values_list("name", "bmc_type"))
+    assert imported == {
+        "sample-server-1": BMCType.ILO,
+        "sample-server-2": BMCType.ILO,
+        "sample-server-6": BMCType.REDFISH,
+        "sample-server-7": BMCType.IPMI,
+        "sample-server-9": BMCType.MODBUS,
+        "simulator": BMCType.SNMP,
+        "sample-server-11": BMCType.SHELLY,
+    }
+    assert Server.objects.get(name="sample-server-7").source_settings == {"bridge_address": 0x82}
+    output = out.getvalue()
+    for name in ("sample-server-3", "sample-server-4", "sample-server-5", "sample-server-8"):
+        assert f"server {name!r}: NOT IMPORTED" in output
+    assert "server 'sample-server-10': NOT IMPORTED: type 'rpimon' is not supported" in output
+    assert "/write" in output  # the push alternative is named
