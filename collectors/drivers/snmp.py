@@ -18,7 +18,8 @@ phrase from the privacy password. Every OID of one agent is asked in one GET, wi
 
 pysnmp is asyncio-based and its engine takes 0.1-0.3 s to build, so each driver keeps one
 engine on one event-loop thread of its own (made on first use, again after a fork) and the
-polling threads hand it their reads: reads of many PDUs run concurrently on that loop.
+polling threads hand it their reads: reads of many PDUs run concurrently on that loop. Changed
+credentials need no :meth:`forget`: pysnmp reconfigures a user whose keys changed.
 """
 
 from __future__ import annotations
@@ -185,10 +186,6 @@ class SNMPDriver(PowerDriver):
             if self._io is None or self._io.pid != os.getpid():  # none yet, or a forked copy
                 self._io = _EngineLoop()
             return self._io
-
-    def forget(self, endpoint: BMCEndpoint) -> None:
-        """Credentials changed: start a fresh engine (it caches users and their keys)."""
-        self.close()
 
     def close(self) -> None:
         with self._io_lock:
