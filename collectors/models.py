@@ -37,6 +37,10 @@ class BMCType(models.TextChoices):
     PUSH = "push", "Push (sends its own measurements)"
 
 
+#: the types EnergyLab polls (each has a driver): every type but push
+POLLED_TYPES: tuple[str, ...] = tuple(t.value for t in BMCType if t != BMCType.PUSH)
+
+
 queue_name_validator = RegexValidator(
     r"^[A-Za-z0-9_.:-]+$", "letters, digits and _ . : - only (a Celery queue name)"
 )
