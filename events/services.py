@@ -18,6 +18,7 @@ from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from collectors.models import Pod
+from collectors.pod_names import similar_pod_names
 from energylab.errors import RefusedRequest
 from energylab.timestamps import from_ns
 from events.ingest.buffer import Sample, SampleBuffer
@@ -82,10 +83,16 @@ class RunState:
 
 @dataclass(frozen=True)
 class Started:
-    """The run a start event started, and the run it ended (None: none was running)."""
+    """The run a start event started, and the run it ended (None: none was running).
+
+    ``pod_created``: the start named an unknown pod, which it created; ``similar_pods`` are then
+    the known pods whose names are closest to it (a typo's likely meaning), closest first.
+    """
 
     run: RunState
     ended_previous: RunState | None
+    pod_created: bool = False
+    similar_pods: tuple[str, ...] = ()
 
 
 def start_run(
@@ -108,9 +115,10 @@ def start_run(
     """
     with transaction.atomic():
         locked = _locked_pod_for_start(pod_name)
+        created = False
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            Pod.objects.get_or_create(name=pod_name)
+            _pod, created = Pod.objects.get_or_create(name=pod_name)
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -142,7 +150,8 @@ def start_run(
         step_started_at=None if step is None else at,
         step_count=0 if step is None else 1,  # the triggers of migration events 0003 count it
     )
-    return Started(started, previous)
+    similar = tuple(similar_pod_names(pod_name)) if created else ()
+    return Started(started, previous, pod_created=created, similar_pods=similar)
 
 
 def _is_repeated_start(
