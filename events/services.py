@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import FilteredRelation, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from collectors.models import Pod
@@ -215,6 +215,44 @@ def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
     with transaction.atomic():
         run = _locked_run(run_id)
         return _end(run, _event_time(run, at, "stop"))
+
+
+def abandoned_run_ids(max_idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
+    """Running runs whose last event (their start or their last step's start) is more than
+    ``max_idle`` before ``now``: their client died before its stop (see
+    :func:`close_abandoned_run`)."""
+    cutoff = (now or timezone.now()) - max_idle
+    return list(
+        Run.objects.filter(ended_at__isnull=True, started_at__lt=cutoff)
+        .annotate(last_step=Max("steps__started_at"))
+        .filter(Q(last_step__isnull=True) | Q(last_step__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def close_abandoned_run(
+    run_id: int, max_idle: dt.timedelta, now: dt.datetime | None = None
+) -> RunState | None:
+    """End the run at its last event and mark it abandoned, if it is still running and still
+    has had no event for ``max_idle``; None when it is not (ended, or an event came meanwhile).
+
+    The run's time after its last event is unknown (the client died somewhere in it), so it is
+    left out rather than counted in its last step. Checked again under the pod's lock, so an
+    event that arrives while the check runs wins, and two checkers close a run once.
+    """
+    cutoff = (now or timezone.now()) - max_idle
+    with transaction.atomic():
+        try:
+            run = _locked_run(run_id)
+        except (RunNotFound, RunEnded):
+            return None
+        last_event = run.step_started_at or run.started_at
+        if last_event >= cutoff:
+            return None
+        ended = _end(run, last_event)
+        Run.objects.filter(pk=run.id).update(abandoned=True)
+    return ended
 
 
 def running_run(pod_name: str) -> Run | None:

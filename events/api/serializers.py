@@ -50,6 +50,7 @@ class RunSummarySerializer(serializers.ModelSerializer[Run]):
             "received_at",
             "step",
             "step_count",
+            "abandoned",
         ]
         read_only_fields = fields
 
@@ -83,6 +84,8 @@ def run_summary(run: RunState) -> dict[str, Any]:
         "received_at": rfc3339(run.received_at),
         "step": run.step,
         "step_count": run.step_count,
+        # An event's run is running or ended by that event, never one closed for its silence.
+        "abandoned": False,
     }
 
 

@@ -33,6 +33,7 @@ RUN_KEYS = {
     "received_at",
     "step",
     "step_count",
+    "abandoned",
 }
 
 
