@@ -21,14 +21,14 @@ pytestmark = pytest.mark.django_db
 DAY = dt.timedelta(hours=24)
 
 
-def ago(**kwargs: float) -> dt.datetime:
+def before_now(**kwargs: float) -> dt.datetime:
     return timezone.now() - dt.timedelta(**kwargs)
 
 
 def test_a_silent_run_is_closed_at_its_last_step_and_marked_abandoned(settings) -> None:
     settings.RUN_MAX_IDLE = DAY.total_seconds()
-    started = services.start_run("p", "nightly", "build", ago(hours=30))
-    last = ago(hours=25)
+    started = services.start_run("p", "nightly", "build", before_now(hours=30))
+    last = before_now(hours=25)
     services.set_step("p", "test", last)
     assert close_abandoned_runs() == [started.run.id]
     run = Run.objects.get(pk=started.run.id)
@@ -40,18 +40,18 @@ def test_a_silent_run_is_closed_at_its_last_step_and_marked_abandoned(settings) 
 
 def test_a_run_with_a_recent_event_or_a_stop_is_left_alone(settings) -> None:
     settings.RUN_MAX_IDLE = DAY.total_seconds()
-    services.start_run("busy", "s", "build", ago(hours=30))
-    services.set_step("busy", "test", ago(hours=1))
-    services.start_run("done", "s", "build", ago(hours=30))
-    services.stop_run("done", ago(hours=29))
+    services.start_run("busy", "s", "build", before_now(hours=30))
+    services.set_step("busy", "test", before_now(hours=1))
+    services.start_run("done", "s", "build", before_now(hours=30))
+    services.stop_run("done", before_now(hours=29))
     assert close_abandoned_runs() == []
     assert not Run.objects.filter(abandoned=True).exists()
 
 
 def test_an_event_after_the_check_found_the_run_wins() -> None:
-    started = services.start_run("p", "s", "build", ago(hours=30))
+    started = services.start_run("p", "s", "build", before_now(hours=30))
     found = services.abandoned_run_ids(DAY)
-    services.set_step("p", "late", ago(seconds=1))
+    services.set_step("p", "late", before_now(seconds=1))
     assert found == [started.run.id]
     assert services.close_abandoned_run(started.run.id, DAY) is None
     assert Run.objects.get(pk=started.run.id).ended_at is None
@@ -60,7 +60,7 @@ def test_an_event_after_the_check_found_the_run_wins() -> None:
 def test_the_api_the_pages_and_the_report_say_abandoned(
     client: APIClient, admin_client: Client, influx
 ) -> None:
-    started = services.start_run("p", "nightly", "build", ago(hours=30))
+    started = services.start_run("p", "nightly", "build", before_now(hours=30))
     services.close_abandoned_run(started.run.id, DAY)
     run_id = started.run.id
     assert client.get(f"/api/v1/runs/{run_id}/").json()["abandoned"] is True
