@@ -218,13 +218,16 @@ def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
 
 
 def abandoned_run_ids(max_idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
-    """Running runs whose last event (their start or their last step's start) is more than
-    ``max_idle`` before ``now``: their client died before its stop (see
-    :func:`close_abandoned_run`)."""
+    """Running runs that received no event (their start, a step) for more than ``max_idle``
+    before ``now``: their client died before its stop (see :func:`close_abandoned_run`).
+
+    Judged by when EnergyLab received the events, not by their own times: a client may send
+    events stamped long ago (a replay, a backfill) into a run that is very much alive.
+    """
     cutoff = (now or timezone.now()) - max_idle
     return list(
-        Run.objects.filter(ended_at__isnull=True, started_at__lt=cutoff)
-        .annotate(last_step=Max("steps__started_at"))
+        Run.objects.filter(ended_at__isnull=True, received_at__lt=cutoff)
+        .annotate(last_step=Max("steps__received_at"))
         .filter(Q(last_step__isnull=True) | Q(last_step__lt=cutoff))
         .order_by("pk")
         .values_list("pk", flat=True)
@@ -235,7 +238,8 @@ def close_abandoned_run(
     run_id: int, max_idle: dt.timedelta, now: dt.datetime | None = None
 ) -> RunState | None:
     """End the run at its last event and mark it abandoned, if it is still running and still
-    has had no event for ``max_idle``; None when it is not (ended, or an event came meanwhile).
+    has received no event for ``max_idle``; None when it is not (ended, or an event came
+    meanwhile).
 
     The run's time after its last event is unknown (the client died somewhere in it), so it is
     left out rather than counted in its last step. Checked again under the pod's lock, so an
@@ -247,10 +251,10 @@ def close_abandoned_run(
             run = _locked_run(run_id)
         except (RunNotFound, RunEnded):
             return None
-        last_event = run.step_started_at or run.started_at
-        if last_event >= cutoff:
+        last_step = Step.objects.filter(run_id=run.id).aggregate(last=Max("received_at"))["last"]
+        if max(run.received_at, last_step or run.received_at) >= cutoff:
             return None
-        ended = _end(run, last_event)
+        ended = _end(run, run.step_started_at or run.started_at)
         Run.objects.filter(pk=run.id).update(abandoned=True)
     return ended
 
