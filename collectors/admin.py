@@ -76,7 +76,11 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["bmc_type", "active", "pod", "dc", "room"]
     search_fields = ["name", "host", "pod__name", "rack"]
     list_select_related = ["pod"]
-    readonly_fields = HEALTH_FIELDS
+    # The reading as people read it (0.1 W), and the health as the list shows it.
+    readonly_fields = (
+        "health",
+        *("last_reading" if f == "last_reading_w" else f for f in HEALTH_FIELDS),
+    )
     fieldsets = [
         (None, {"fields": ["pod", "name", "bmc_type", "active"]}),
         (
@@ -93,7 +97,7 @@ class ServerAdmin(admin.ModelAdmin):
             },
         ),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
-        ("Health", {"fields": HEALTH_FIELDS}),
+        ("Health", {"fields": readonly_fields}),
     ]
 
     actions = ["read_power_now"]
