@@ -175,11 +175,20 @@ CELERY_TIMEZONE = "UTC"
 # The writer's pass runs every second; a pass that waited longer than a few seconds is dropped,
 # the next one does its work.
 WRITER_INTERVAL = 1.0
+# A run with no event for this long (its CI job died before its stop) is closed at its last
+# event and marked abandoned, checked every ABANDONED_CHECK_INTERVAL seconds.
+RUN_MAX_IDLE = env.number("ENERGYLAB_RUN_MAX_IDLE", 86_400.0, minimum=60)
+ABANDONED_CHECK_INTERVAL = 60.0
 CELERY_BEAT_SCHEDULE = {
     "flush samples to InfluxDB": {
         "task": "events.tasks.flush_samples",
         "schedule": WRITER_INTERVAL,
         "options": {"expires": 5, "queue": "writer"},
+    },
+    "close abandoned runs": {
+        "task": "events.tasks.close_abandoned_runs",
+        "schedule": ABANDONED_CHECK_INTERVAL,
+        "options": {"expires": ABANDONED_CHECK_INTERVAL, "queue": "writer"},
     },
 }
 CELERY_TASK_ROUTES = {
