@@ -26,9 +26,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from django.http import HttpResponseBase
 from rest_framework import status
-from rest_framework.exceptions import APIException, ParseError, UnsupportedMediaType
+from rest_framework.exceptions import ParseError, UnsupportedMediaType
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -62,8 +61,8 @@ class InfluxView(APIView):
     """Answers in InfluxDB's shape: ``X-Influxdb-Version`` on all, ``{"error"}`` on errors."""
 
     def finalize_response(
-        self, request: Request, response: HttpResponseBase, *args: Any, **kwargs: Any
-    ) -> HttpResponseBase:
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         response["X-Influxdb-Version"] = INFLUXDB_VERSION
         return response
@@ -72,9 +71,9 @@ class InfluxView(APIView):
         response = super().handle_exception(exc)
         message = error_message(response.data)
         response.data = {"error": message}
-        response["X-Influxdb-Error"] = message.replace("\n", " ")[:1000].encode(
-            "ascii", "backslashreplace"
-        ).decode()
+        response["X-Influxdb-Error"] = (
+            message.replace("\n", " ")[:1000].encode("ascii", "backslashreplace").decode()
+        )
         return response
 
 
