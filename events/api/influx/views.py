@@ -28,7 +28,9 @@ from typing import Any
 
 from rest_framework import status
 from rest_framework.exceptions import ParseError, UnsupportedMediaType
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -57,8 +59,23 @@ class QueryParameterAuthentication(CachedBasicAuthentication):
         return self.authenticate_credentials(user, request.query_params.get("p", ""), request)
 
 
+class JSONWhateverTheAccept(BaseContentNegotiation):
+    """JSON always: InfluxDB answers JSON whatever the ``Accept`` says, and its clients ask for
+    other types (the ``influxdb`` client sends ``Accept: application/x-msgpack``)."""
+
+    def select_parser(self, request: Request, parsers: Any) -> Any:
+        return None  # /write reads its body itself
+
+    def select_renderer(
+        self, request: Request, renderers: Any, format_suffix: Any = None
+    ) -> tuple[BaseRenderer, str]:
+        return JSONRenderer(), JSONRenderer.media_type
+
+
 class InfluxView(APIView):
     """Answers in InfluxDB's shape: ``X-Influxdb-Version`` on all, ``{"error"}`` on errors."""
+
+    content_negotiation_class = JSONWhateverTheAccept
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any

@@ -39,7 +39,7 @@ def buffered(buffer: SampleBuffer, pod: str) -> list[Sample]:
 
 
 def write(client: APIClient, body: str | bytes, query: str = "db=telegraf", **headers: Any) -> Any:
-    data = body.encode() if isinstance(body, str) else body
+    data: Any = body.encode() if isinstance(body, str) else body  # bytes, though stubs say str
     return client.generic(
         "POST", f"/write?{query}", data, content_type="text/plain; charset=utf-8", **headers
     )
