@@ -137,6 +137,13 @@ def test_a_gzip_body_larger_than_the_limit_once_decompressed_is_a_413(
     assert "decompressed body exceeds the limit of 1000 bytes" in answer.json()["error"]
 
 
+def test_a_body_larger_than_the_limit_is_a_413(client: APIClient, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    answer = write(client, b"#" * 5000)
+    assert answer.status_code == 413
+    assert "exceeds the limit of 1000 bytes" in answer.json()["error"]
+
+
 @pytest.mark.parametrize(
     ("body", "encoding", "status", "message"),
     [
