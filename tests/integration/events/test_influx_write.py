@@ -200,3 +200,29 @@ def test_ping_answers_204_with_a_version_to_anyone(anonymous: APIClient, method:
     answer = getattr(anonymous, method)("/ping")
     assert answer.status_code == 204
     assert answer["X-Influxdb-Version"].startswith("1.")
+
+
+def test_anonymous_writes_are_rate_limited_per_address_with_an_influx_error(
+    anonymous: APIClient, buffer: SampleBuffer, pod: str, settings
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anonymous measurements": "1/min"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    line = f"m,pod={tag(pod)},server=s watts=1 {T}"
+    assert write(anonymous, line).status_code == 204
+    refused = write(anonymous, line)
+    assert refused.status_code == 429
+    assert refused["Retry-After"]
+    assert "ENERGYLAB_ANONYMOUS_MEASUREMENTS_RATE" in refused.json()["error"]
+
+
+def test_a_body_sent_as_a_form_is_read_as_line_protocol(
+    client: APIClient, buffer: SampleBuffer, pod: str
+) -> None:
+    # curl --data-binary sends application/x-www-form-urlencoded unless told otherwise
+    line: Any = f"m,pod={tag(pod)},server=s watts=1 {T}".encode()
+    answer = client.generic(
+        "POST", "/write?db=x", line, content_type="application/x-www-form-urlencoded"
+    )
+    assert answer.status_code == 204
+    assert len(buffered(buffer, pod)) == 1
