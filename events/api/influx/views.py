@@ -95,7 +95,8 @@ class InfluxView(APIView):
 
 
 def error_message(data: Any) -> str:
-    """One line of text from DRF's error data (``{"detail": ...}`` or a serializer's errors)."""
+    """The text of DRF's error data (``{"detail": ...}`` or a serializer's errors); a body's bad
+    lines are one a line, as InfluxDB lists them."""
     if isinstance(data, Mapping):
         if set(data) == {"detail"}:
             return str(data["detail"])

@@ -11,7 +11,9 @@ from events.api.influx.points import samples_by_server
 from events.ingest.buffer import Sample
 
 NOW = time.time_ns()
-T = NOW - 60 * 10**9  # a minute ago, in nanoseconds
+# A fixed time in the past (2025-12-05), so that test ids are the same in every pytest-xdist
+# worker; "{FUTURE}" in a parametrized line stands for ten minutes from now.
+T = 1_764_900_000_123_456_789
 
 
 def samples(body: str, precision: str = "n") -> dict[tuple[str, str], list[Sample]]:
@@ -101,12 +103,13 @@ def test_the_tags_and_power_fields_are_settings(settings) -> None:
         (f"m,pod=a,server={'x' * 201} watts=1 {T}", "tag 'server' may not be longer than 200"),
         (f"m,pod=a\\,b\u0007,server=s watts=1 {T}", "tag 'pod' may not contain control characters"),
         ("m,pod=a,server=s watts=1 1700000000", "before 2000-01-01"),
-        (f"m,pod=a,server=s watts=1 {NOW + 600 * 10**9}", "in the future"),
+        ("m,pod=a,server=s watts=1 {FUTURE}", "in the future"),
     ],
 )
 def test_a_point_that_cannot_be_stored_refuses_the_batch_naming_its_line(
     line: str, reason: str
 ) -> None:
+    line = line.replace("{FUTURE}", str(time.time_ns() + 600 * 10**9))
     message = refusal(f"m,pod=a,server=s watts=1 {T}\n{line}")
     assert message.startswith(f"cannot store line 2 {line[:20]!r}"[:-1])  # long lines shortened
     assert reason in message
