@@ -68,12 +68,16 @@ class Point(NamedTuple):
 
 
 class LineError(ValueError):
-    """One line that cannot be read (or used): its number, its text and why."""
+    """One line that cannot be read (or used): its number, its text and why.
 
-    def __init__(self, number: int, text: str, reason: str, verb: str = "unable to parse") -> None:
+    Its message starts with InfluxDB's ``unable to parse`` whatever the reason, a point that
+    cannot be stored included: Telegraf drops a batch refused with those words (and logs it), and
+    retries any other refusal forever, which no retry of a bad point can end."""
+
+    def __init__(self, number: int, text: str, reason: str) -> None:
         self.number, self.text, self.reason = number, text, reason
         shown = text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "…"
-        super().__init__(f"{verb} line {number} {shown!r}: {reason}")
+        super().__init__(f"unable to parse line {number} {shown!r}: {reason}")
 
 
 class LineProtocolError(ValueError):

@@ -85,7 +85,7 @@ def samples_by_server(
 
 
 def _error(point: Point, reason: str) -> LineError:
-    return LineError(point.line, point.text, reason, verb="cannot store")
+    return LineError(point.line, point.text, reason)
 
 
 def _name_tag(point: Point, keys: list[str], what: str) -> str:

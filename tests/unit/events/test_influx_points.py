@@ -111,5 +111,5 @@ def test_a_point_that_cannot_be_stored_refuses_the_batch_naming_its_line(
 ) -> None:
     line = line.replace("{FUTURE}", str(time.time_ns() + 600 * 10**9))
     message = refusal(f"m,pod=a,server=s watts=1 {T}\n{line}")
-    assert message.startswith(f"cannot store line 2 {line[:20]!r}"[:-1])  # long lines shortened
+    assert message.startswith(f"unable to parse line 2 {line[:20]!r}"[:-1])  # long lines shortened
     assert reason in message
