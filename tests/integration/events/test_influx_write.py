@@ -101,6 +101,17 @@ def test_a_server_of_another_pod_refuses_the_whole_batch(
     assert not Server.objects.filter(name="free").exists()
 
 
+def test_one_server_under_two_pods_in_a_batch_refuses_it_whole(
+    client: APIClient, buffer: SampleBuffer, pod: str
+) -> None:
+    body = f"m,pod={tag(pod)},server=s watts=1 {T}\nm,pod={tag(pod)}2,server=s watts=2 {T}"
+    answer = write(client, body)
+    assert answer.status_code == 409
+    assert "server 's' is named under two pods" in answer.json()["error"]
+    assert buffered(buffer, pod) == []
+    assert not Server.objects.filter(name="s").exists()
+
+
 def test_a_buffer_refusal_after_some_servers_says_how_many_were_stored(
     client: APIClient, pod: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
