@@ -226,6 +226,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
 # keeps working that long in the other processes (energylab.api.authentication says how).
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
+# The InfluxDB-compatible POST /write (events.api.influx): which tags name a point's pod and
+# server, and which fields are its power in watts; the first one a point has is used.
+WRITE_POD_TAGS = env.string_list("ENERGYLAB_WRITE_POD_TAGS", ["pod"])
+WRITE_SERVER_TAGS = env.string_list("ENERGYLAB_WRITE_SERVER_TAGS", ["server"])
+WRITE_POWER_FIELDS = env.string_list("ENERGYLAB_WRITE_POWER_FIELDS", ["watts", "power"])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.
