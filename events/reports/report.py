@@ -33,6 +33,7 @@ from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
 from events.reports import energy
+from events.reports.silence import why_no_samples
 
 IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
@@ -319,6 +320,13 @@ def run_report(run: Run) -> dict[str, Any]:
         warnings.append("the run is still running: figures up to now")
     elif settled.warning:
         warnings.append(settled.warning)
+    if run.abandoned:
+        warnings.append(
+            "abandoned: no event came for ENERGYLAB_RUN_MAX_IDLE, so the run was closed at its "
+            "last event (its client stopped before sending its stop)"
+        )
+    if total["sample_count"] == 0:
+        warnings.extend(why_no_samples(pod))
     return {
         "run": {
             "id": run.pk,
@@ -328,6 +336,7 @@ def run_report(run: Run) -> dict[str, Any]:
             "started_at": _iso(run.started_at),
             "ended_at": _iso(run.ended_at),
             "running": run.ended_at is None,
+            "abandoned": run.abandoned,
         },
         "final": settled.final,
         "final_after": _iso(settled.final_after),
