@@ -72,6 +72,7 @@ class ServerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
         ("Health", {"fields": HEALTH_FIELDS}),
     ]

@@ -69,6 +69,9 @@ class Figures:
     largest_gap_s: float = 0.0
     method: str = METHOD_NONE
     warnings: list[str] = field(default_factory=list)
+    # The range the true energy lies in (events.reports.bounds); None: not known.
+    energy_j_low: float | None = None
+    energy_j_high: float | None = None
 
     @property
     def energy_wh(self) -> float:
@@ -153,6 +156,15 @@ def integrate(series: Series, start: float, end: float, poll_interval: float) ->
     return figures
 
 
+def _summed_bounds(parts: Sequence[Figures]) -> tuple[float | None, float | None]:
+    """Bounds of a sum: the sums of the bounds, unknown if one part's is."""
+    lows = [p.energy_j_low for p in parts]
+    highs = [p.energy_j_high for p in parts]
+    if not parts or None in lows or None in highs:
+        return None, None
+    return sum(x for x in lows if x is not None), sum(x for x in highs if x is not None)
+
+
 def combine(pieces: Sequence[Figures], duration_s: float) -> Figures:
     """The figures of consecutive intervals (pieces of ``duration_s``) taken as one."""
     figures = Figures(duration_s=max(0.0, duration_s))
@@ -161,6 +173,7 @@ def combine(pieces: Sequence[Figures], duration_s: float) -> Figures:
         figures.largest_gap_s = figures.duration_s
         return figures
     figures.energy_j = sum(p.energy_j for p in measured)
+    figures.energy_j_low, figures.energy_j_high = _summed_bounds(pieces)
     figures.sample_count = sum(p.sample_count for p in pieces)
     figures.covered_s = sum(p.covered_s for p in pieces)
     figures.peak_w = max(p.peak_w for p in measured if p.peak_w is not None)
@@ -178,6 +191,7 @@ def total(per_server: Sequence[Figures], duration_s: float) -> Figures:
     if not per_server:
         return figures
     figures.energy_j = sum(f.energy_j for f in per_server)
+    figures.energy_j_low, figures.energy_j_high = _summed_bounds(per_server)
     figures.sample_count = sum(f.sample_count for f in per_server)
     # Coverage of a sum is as good as its worst part.
     figures.covered_s = min(f.covered_s for f in per_server)

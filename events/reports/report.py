@@ -32,7 +32,7 @@ from events.ingest.buffer import SampleBuffer
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
-from events.reports import energy
+from events.reports import bounds, energy
 
 IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
@@ -40,6 +40,9 @@ IDLE_WINDOW = dt.timedelta(minutes=5)
 QUERY_SLICES = 6
 CHART_POINTS = 1500  # per server: enough for a page, small enough to draw at once
 MIN_COVERAGE = 0.9
+# Samples read past a run's end for its error bounds: a reading refreshed after the end tells
+# about the power before it (events.reports.bounds); BMCs refresh every 60 s at the slowest.
+BOUNDS_LOOKAHEAD = dt.timedelta(seconds=60)
 
 
 SAMPLES_QUERY = (
@@ -180,6 +183,8 @@ def _figures_json(
     return {
         "duration_s": _round(fig.duration_s),
         "energy_j": _round(fig.energy_j) if fig.method != energy.METHOD_NONE else None,
+        "energy_j_low": _round(fig.energy_j_low) if fig.method != energy.METHOD_NONE else None,
+        "energy_j_high": _round(fig.energy_j_high) if fig.method != energy.METHOD_NONE else None,
         "energy_wh": _round(fig.energy_wh, 6) if fig.method != energy.METHOD_NONE else None,
         "mean_w": _round(fig.mean_w),
         "peak_w": _round(fig.peak_w),
@@ -214,9 +219,9 @@ def _idle_watts(
 
 def _reported_servers(
     run: Run, samples: dict[str, energy.Series], until: dt.datetime
-) -> tuple[dict[str, energy.Series], dict[str, float]]:
-    """The servers a run's report is about, and the seconds each one's samples are expected
-    apart.
+) -> tuple[dict[str, energy.Series], dict[str, float], dict[str, bounds.SourceTiming]]:
+    """The servers a run's report is about, the seconds each one's samples are expected
+    apart, and how each one's readings are taken (for the error bounds).
 
     Samples are read by pod name, so they can hold servers that only sent samples in the idle
     window before the run: servers since removed from the pod, or a pod deleted and created
@@ -230,23 +235,29 @@ def _reported_servers(
     """
     interval = float(run.pod.poll_interval)
     known = {
-        name: (bmc_type, active)
-        for name, bmc_type, active in run.pod.servers.values_list("name", "bmc_type", "active")
+        name: (bmc_type, active, refresh_s, accuracy_pct)
+        for name, bmc_type, active, refresh_s, accuracy_pct in run.pod.servers.values_list(
+            "name", "bmc_type", "active", "refresh_s", "accuracy_pct"
+        )
     }
     lo, hi = _seconds(run.started_at), _seconds(until)
     kept: dict[str, energy.Series] = {}
     cadence: dict[str, float] = {}
+    timing: dict[str, bounds.SourceTiming] = {}
     for name, series in samples.items():
         first = int(np.searchsorted(series.t, lo, "left"))
         sampled_in_run = first < len(series.t) and series.t[first] <= hi
-        bmc_type, active = known.get(name, (None, False))
+        bmc_type, active, refresh_s, accuracy_pct = known.get(name, (None, False, None, None))
         if not (sampled_in_run or active):
             continue
         kept[name] = series
         cadence[name] = interval
         if bmc_type == BMCType.PUSH and len(series.t) >= 3:
             cadence[name] = max(interval, float(np.median(np.diff(series.t))))
-    return kept, cadence
+        timing[name] = bounds.source_timing(
+            series, bmc_type, cadence[name], refresh_s, accuracy_pct
+        )
+    return kept, cadence, timing
 
 
 def run_report(run: Run) -> dict[str, Any]:
@@ -256,13 +267,15 @@ def run_report(run: Run) -> dict[str, Any]:
     end = run.ended_at or timezone.now()
     steps = list(run.steps.order_by("started_at"))
     margin = dt.timedelta(seconds=2 * interval)
-    samples = fetch_samples(pod.name, run.started_at - IDLE_WINDOW, end + margin)
+    # The error bounds of the last step look at the polls up to a refresh period past its end.
+    lookahead = max(margin, BOUNDS_LOOKAHEAD)
+    samples = fetch_samples(pod.name, run.started_at - IDLE_WINDOW, end + lookahead)
     settled = (
         settling(run.ended_at + margin, interval, timezone.now(), SampleBuffer.from_settings())
         if run.ended_at is not None
         else Settling(False, None, None)
     )
-    samples, cadence = _reported_servers(run, samples, end + margin)
+    samples, cadence, timing = _reported_servers(run, samples, end + margin)
     idle_by_server, idle_total, idle_source = _idle_watts(run, samples)
     servers = sorted(samples)
     power_sum = energy.PowerSum([samples[name] for name in servers])
@@ -272,7 +285,10 @@ def run_report(run: Run) -> dict[str, Any]:
     def piece(name: str, a: float, b: float) -> energy.Figures:
         figures = pieces.get((name, a, b))
         if figures is None:
-            figures = pieces[(name, a, b)] = energy.integrate(samples[name], a, b, cadence[name])
+            figures = energy.integrate(samples[name], a, b, cadence[name])
+            source = timing[name]
+            bounds.attach(figures, samples[name], a, b, source.refresh_s, source.accuracy)
+            pieces[(name, a, b)] = figures
         return figures
 
     def section(span: Interval, edges: list[float] | None = None) -> dict[str, Any]:
@@ -335,6 +351,15 @@ def run_report(run: Run) -> dict[str, Any]:
         "idle": {"watts": _round(idle_total), "source": idle_source},
         "grid_gco2_per_kwh": settings.GRID_GCO2_PER_KWH or None,
         "servers": servers,
+        "sources": {
+            name: {
+                "refresh_s": _round(timing[name].refresh_s),
+                "refresh_from": timing[name].refresh_from,
+                "accuracy_pct": _round(timing[name].accuracy * 100),
+                "accuracy_from": timing[name].accuracy_from,
+            }
+            for name in servers
+        },
         "steps": step_sections,
         "total": total,
         "warnings": warnings,
