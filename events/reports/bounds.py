@@ -120,7 +120,8 @@ def energy_bounds(
     shifted = t[
         np.searchsorted(t, start + refresh, "right") : np.searchsorted(t, end + refresh, "left")
     ]
-    cuts = np.unique(np.concatenate(([start, end], inside, shifted - refresh)))
+    # (Sorted, not made unique: a repeated cut is a piece of no width, which adds nothing.)
+    cuts = np.sort(np.concatenate(([start, end], inside, shifted - refresh)))
     widths = np.diff(cuts)
     middles = (cuts[:-1] + cuts[1:]) / 2
     first = np.clip(np.searchsorted(t, middles, "right") - 1, 0, n - 1)

@@ -33,8 +33,8 @@ from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
 from events.reports import bounds, energy
+from events.reports.idle import Idle, measure_idle
 
-IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
 # 0.83 s in 3, 0.75 s in 6 or 8, 0.80 s in 12 (bench/report.py's data, whole report).
 QUERY_SLICES = 6
@@ -179,7 +179,9 @@ def _figures_json(
     fig: energy.Figures, poll_interval: float, idle_w: float | None
 ) -> dict[str, Any]:
     co2 = settings.GRID_GCO2_PER_KWH
-    above = None if idle_w is None else fig.energy_j - idle_w * fig.duration_s
+    measured = fig.method != energy.METHOD_NONE
+    above = None if idle_w is None or not measured else fig.energy_j - idle_w * fig.duration_s
+    below = _below_idle(fig, idle_w) if above is not None and above < 0 else None
     return {
         "duration_s": _round(fig.duration_s),
         "energy_j": _round(fig.energy_j) if fig.method != energy.METHOD_NONE else None,
@@ -194,27 +196,37 @@ def _figures_json(
         "method": fig.method,
         "energy_above_idle_j": _round(above),
         "co2e_g": _round(fig.energy_wh / 1000 * co2, 6) if co2 and fig.sample_count else None,
-        "warnings": _warnings(fig, poll_interval, 0.0),
+        "warnings": _warnings(fig, poll_interval, 0.0) + ([below] if below else []),
     }
 
 
-def _idle_watts(
-    run: Run, samples: dict[str, energy.Series]
-) -> tuple[dict[str, float], float | None, str | None]:
-    """Idle power per server (median of the samples in the minutes before the run) and for the
-    pod (its configured baseline, else the sum of the servers' idle power)."""
-    start = _seconds(run.started_at)
-    window = IDLE_WINDOW.total_seconds()
-    per_server: dict[str, float] = {}
-    for server, series in samples.items():
-        lo, hi = np.searchsorted(series.t, [start - window, start], "left")
-        if hi - lo >= 3:
-            per_server[server] = float(np.median(series.w[lo:hi]))
-    if run.pod.idle_baseline_w is not None:
-        return per_server, run.pod.idle_baseline_w, "pod baseline"
-    if samples and len(per_server) == len(samples):
-        return per_server, sum(per_server.values()), "median of the 5 minutes before the run"
-    return per_server, None, None
+def _below_idle(fig: energy.Figures, idle_w: float | None) -> str:
+    """Why an interval's energy above idle is negative, for people who will ask."""
+    idle_j = (idle_w or 0.0) * fig.duration_s
+    if fig.energy_j_high is not None and fig.energy_j_high >= idle_j:
+        return (
+            "energy above idle is negative but within the error bounds: this interval drew "
+            "about the idle power, and the difference is not measurable"
+        )
+    return (
+        f"energy above idle is negative: the interval drew {fig.mean_w or 0.0:.1f} W on "
+        f"average, less than the idle power of {idle_w or 0.0:.1f} W (a pod baseline set too "
+        "high, or idle measured while the pod drew more than in this interval)"
+    )
+
+
+def _idle_json(idle: Idle) -> dict[str, Any] | None:
+    """The report's ``idle``: ``null`` when unknown (its warning says why)."""
+    if idle.watts is None:
+        return None
+    return {
+        "watts": _round(idle.watts),
+        "source": idle.source,
+        "sample_count": idle.sample_count,
+        "duration_s": _round(idle.duration_s),
+        "started_at": _iso(idle.started_at),
+        "ended_at": _iso(idle.ended_at),
+    }
 
 
 def _reported_servers(
@@ -269,15 +281,24 @@ def run_report(run: Run) -> dict[str, Any]:
     margin = dt.timedelta(seconds=2 * interval)
     # The error bounds of the last step look at the polls up to a refresh period past its end.
     lookahead = max(margin, BOUNDS_LOOKAHEAD)
-    samples = fetch_samples(pod.name, run.started_at - IDLE_WINDOW, end + lookahead)
+    # The minutes before the run too: its idle power is most often measured there, and an
+    # active server silent in the run but not before it shows in the report as no coverage.
+    read_from = run.started_at - max(lookahead, dt.timedelta(seconds=settings.IDLE_WINDOW))
+    samples = fetch_samples(pod.name, read_from, end + lookahead)
     settled = (
         settling(run.ended_at + margin, interval, timezone.now(), SampleBuffer.from_settings())
         if run.ended_at is not None
         else Settling(False, None, None)
     )
     samples, cadence, timing = _reported_servers(run, samples, end + margin)
-    idle_by_server, idle_total, idle_source = _idle_watts(run, samples)
     servers = sorted(samples)
+    idle = measure_idle(
+        run,
+        servers,
+        lambda a, b: samples if a >= read_from else fetch_samples(pod.name, a, b),
+        pod.idle_baseline_w,
+    )
+    idle_total, idle_by_server = idle.watts, idle.per_server
     power_sum = energy.PowerSum([samples[name] for name in servers])
     # The total's pieces are the steps' intervals again: each is integrated once.
     pieces: dict[tuple[str, float, float], energy.Figures] = {}
@@ -330,7 +351,7 @@ def run_report(run: Run) -> dict[str, Any]:
             if run_start < moment < run_end:
                 edges.add(moment)
     total = section(Interval(None, run.started_at, end), sorted(edges))
-    warnings = []
+    warnings = [idle.warning] if idle.warning else []
     if run.ended_at is None:
         warnings.append("the run is still running: figures up to now")
     elif settled.warning:
@@ -348,7 +369,7 @@ def run_report(run: Run) -> dict[str, Any]:
         "final": settled.final,
         "final_after": _iso(settled.final_after),
         "poll_interval_s": interval,
-        "idle": {"watts": _round(idle_total), "source": idle_source},
+        "idle": _idle_json(idle),
         "grid_gco2_per_kwh": settings.GRID_GCO2_PER_KWH or None,
         "servers": servers,
         "sources": {
