@@ -144,16 +144,19 @@ def energy_bounds(
 def attach(
     figures: Figures, series: Series, start: float, end: float, refresh_s: float, accuracy: float
 ) -> Figures:
-    """``figures`` (of ``series`` over [start, end]) with its ``energy_j_low``/``high`` set.
+    """``figures`` (of ``series`` over [start, end]) with its ``energy_j_low``/``high`` set;
+    left unknown (None) where the energy is (no sample tells anything about the interval: a
+    range drawn from samples far away would only look like knowledge).
 
     The estimate itself always lies inside: a counter's difference (``method: counter``) saw
     what the polls missed, and a bound that excluded it would only be wrong.
     """
+    if figures.method == METHOD_NONE:
+        return figures
     found = energy_bounds(series, start, end, refresh_s, accuracy)
     if found is None:
         return figures
     low, high = found
-    if figures.method != METHOD_NONE:
-        low, high = min(low, figures.energy_j), max(high, figures.energy_j)
-    figures.energy_j_low, figures.energy_j_high = low, high
+    figures.energy_j_low = min(low, figures.energy_j)
+    figures.energy_j_high = max(high, figures.energy_j)
     return figures

@@ -359,6 +359,10 @@ def test_a_server_of_the_pod_silent_during_the_run_shows_as_no_coverage(
     silent = next(s for s in report["total"]["servers"] if s["server"] == SERVERS[1])
     assert silent["coverage"] == 0
     assert report["total"]["coverage"] == 0
+    # Its energy is unknown, so is the range of the sum (not one drawn from old samples).
+    assert silent["energy_j_low"] is None
+    assert report["total"]["energy_j_low"] is None
+    assert report["total"]["energy_j_high"] is None
 
 
 def test_a_server_pushing_at_its_own_pace_is_judged_against_it(buffer, influx, run) -> None:
