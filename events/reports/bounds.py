@@ -24,8 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from events.reports.energy import METHOD_NONE, Figures, Series
+from events.reports.energy import METHOD_NONE, Figures, FloatArray, Series
 
 # What a protocol's readings are worth when a server states nothing and its samples tell
 # nothing: relative accuracy, and how long its BMC holds a value (seconds). DCMI states no
@@ -99,64 +100,122 @@ def source_timing(
     return SourceTiming(max(default, cadence), "default", accuracy, accuracy_from)
 
 
+class Envelope:
+    """The lowest and highest power the samples of one server admit at every instant (the
+    model of the module's docstring), integrated once, so that the bounds of any interval are
+    a difference of two running sums: a report's steps, servers and total cost one pass over
+    each server's samples, whatever the refresh period.
+
+    The polls that bracket an instant change only at a poll time (a new "last poll at or
+    before") and at a poll time minus the refresh period (a new "first poll at or after
+    τ + refresh"): between those cuts the bracket, hence the envelope, is constant.
+    """
+
+    __slots__ = ("cuts", "high_sum", "low_sum", "lower", "upper")
+
+    def __init__(self, series: Series, refresh_s: float) -> None:
+        t, w = series.t, series.w
+        n = len(t)
+        if n == 0:
+            raise ValueError("an envelope needs at least one sample")
+        refresh = max(0.0, refresh_s)
+        # (Sorted, not made unique: a repeated cut is a piece of no width, which adds nothing.)
+        cuts = np.sort(np.concatenate((t, t - refresh)), kind="stable")  # two sorted runs: a merge
+        middles = (cuts[:-1] + cuts[1:]) / 2
+        first = np.clip(np.searchsorted(t, middles, "right") - 1, 0, n - 1)
+        last = np.maximum(np.clip(np.searchsorted(t, middles + refresh, "left"), 0, n - 1), first)
+        self.lower, self.upper = _range_min_max(w, first, last)
+        widths = np.diff(cuts)
+        with np.errstate(over="ignore", invalid="ignore"):  # absurd stored powers: "unknown"
+            self.low_sum = np.concatenate(([0.0], np.cumsum(self.lower * widths)))
+            self.high_sum = np.concatenate(([0.0], np.cumsum(self.upper * widths)))
+        # Before the first cut the envelope is the first reading; after the last, the last one.
+        self.lower = np.concatenate(([w[0]], self.lower, [w[-1]]))
+        self.upper = np.concatenate(([w[0]], self.upper, [w[-1]]))
+        self.cuts = cuts
+
+    def _integral(self, x: float, envelope: FloatArray, sums: FloatArray) -> float:
+        """∫ envelope from the first cut to x (negative before it)."""
+        cuts = self.cuts
+        j = int(np.searchsorted(cuts, x, "right"))  # x is in piece j (0: before the first cut)
+        if j == 0:
+            return float(envelope[0]) * (x - float(cuts[0]))
+        return float(sums[j - 1]) + float(envelope[j]) * (x - float(cuts[j - 1]))
+
+    def bounds(self, start: float, end: float, accuracy: float) -> tuple[float, float]:
+        """``(low, high)`` joules over [start, end], widened by the relative ``accuracy``."""
+        low = self._integral(end, self.lower, self.low_sum) - self._integral(
+            start, self.lower, self.low_sum
+        )
+        high = self._integral(end, self.upper, self.high_sum) - self._integral(
+            start, self.upper, self.high_sum
+        )
+        return max(0.0, low * (1.0 - accuracy)), high * (1.0 + accuracy)
+
+
+def _range_min_max(
+    w: FloatArray, first: npt.NDArray[np.intp], last: npt.NDArray[np.intp]
+) -> tuple[FloatArray, FloatArray]:
+    """Lowest and highest of ``w[first[i] : last[i] + 1]`` for every i, from a sparse table
+    (each level the min/max of windows twice as long as the level before): a window of any
+    length is two overlapping windows of a level, so the cost does not grow with it. The
+    levels lie end to end in one flat array per side, gathered with flat indices."""
+    n = len(w)
+    level = np.frexp((last - first + 1).astype(np.float64))[1] - 1  # floor(log2), exactly
+    levels = int(level.max(initial=0)) + 1
+    mins, maxs = np.empty(levels * n), np.empty(levels * n)
+    mins[:n] = maxs[:n] = w
+    for j in range(1, levels):
+        half = 1 << (j - 1)
+        previous, current = slice((j - 1) * n, j * n), slice(j * n, (j + 1) * n)
+        mins[current], maxs[current] = mins[previous], maxs[previous]
+        np.minimum(
+            mins[(j - 1) * n : j * n - half],
+            mins[(j - 1) * n + half : j * n],
+            out=mins[j * n : (j + 1) * n - half],
+        )
+        np.maximum(
+            maxs[(j - 1) * n : j * n - half],
+            maxs[(j - 1) * n + half : j * n],
+            out=maxs[j * n : (j + 1) * n - half],
+        )
+    at_first = level * n + first
+    at_other = level * n + last - (1 << level) + 1
+    return (
+        np.minimum(mins.take(at_first), mins.take(at_other)),
+        np.maximum(maxs.take(at_first), maxs.take(at_other)),
+    )
+
+
 def energy_bounds(
     series: Series, start: float, end: float, refresh_s: float, accuracy: float
 ) -> tuple[float, float] | None:
     """``(low, high)`` joules the true energy over [start, end] lies in (see the module's
-    docstring), or None when the server has no sample at all.
+    docstring), or None when the server has no sample at all. (One interval: a report asks
+    an :class:`Envelope` for many.)
 
     :param refresh_s: how long the BMC holds (or averages) each value, in seconds (>= 0).
     :param accuracy: the reading's stated relative accuracy (0.05 for ± 5 %).
     """
-    t, w = series.t, series.w
-    n = len(t)
-    if n == 0 or end <= start:
+    if len(series) == 0 or end <= start:
         return None
-    refresh = max(0.0, refresh_s)
-    # The polls that bracket an instant change only at a poll time (a new "last poll before")
-    # and at a poll time minus the refresh period (a new "first poll after τ + refresh"):
-    # between those cuts the bracket is constant, so the integral is a sum over pieces.
-    inside = t[np.searchsorted(t, start, "right") : np.searchsorted(t, end, "left")]
-    shifted = t[
-        np.searchsorted(t, start + refresh, "right") : np.searchsorted(t, end + refresh, "left")
-    ]
-    # (Sorted, not made unique: a repeated cut is a piece of no width, which adds nothing.)
-    cuts = np.sort(np.concatenate(([start, end], inside, shifted - refresh)))
-    widths = np.diff(cuts)
-    middles = (cuts[:-1] + cuts[1:]) / 2
-    first = np.clip(np.searchsorted(t, middles, "right") - 1, 0, n - 1)
-    last = np.clip(np.searchsorted(t, middles + refresh, "left"), 0, n - 1)
-    last = np.maximum(last, first)
-    lower = w[first].copy()
-    upper = w[first].copy()
-    # The brackets hold a few polls each (refresh / poll spacing + 2): a loop over the offset
-    # is a handful of vectorised passes, not one per piece.
-    for offset in range(1, int((last - first).max()) + 1):
-        values = w[np.minimum(first + offset, last)]
-        np.minimum(lower, values, out=lower)
-        np.maximum(upper, values, out=upper)
-    with np.errstate(over="ignore"):  # absurd stored powers: the report says "unknown"
-        low = float(np.dot(lower, widths)) * (1.0 - accuracy)
-        high = float(np.dot(upper, widths)) * (1.0 + accuracy)
-    return max(0.0, low), high
+    return Envelope(series, refresh_s).bounds(start, end, accuracy)
 
 
 def attach(
-    figures: Figures, series: Series, start: float, end: float, refresh_s: float, accuracy: float
+    figures: Figures, envelope: Envelope | None, start: float, end: float, accuracy: float
 ) -> Figures:
-    """``figures`` (of ``series`` over [start, end]) with its ``energy_j_low``/``high`` set;
-    left unknown (None) where the energy is (no sample tells anything about the interval: a
-    range drawn from samples far away would only look like knowledge).
+    """``figures`` (of one server over [start, end]) with its ``energy_j_low``/``high`` set
+    from the server's ``envelope``; left unknown (None) where the energy is (no sample tells
+    anything about the interval: a range drawn from samples far away would only look like
+    knowledge), or the server has no sample at all (``envelope`` None).
 
     The estimate itself always lies inside: a counter's difference (``method: counter``) saw
     what the polls missed, and a bound that excluded it would only be wrong.
     """
-    if figures.method == METHOD_NONE:
+    if figures.method == METHOD_NONE or envelope is None or end <= start:
         return figures
-    found = energy_bounds(series, start, end, refresh_s, accuracy)
-    if found is None:
-        return figures
-    low, high = found
+    low, high = envelope.bounds(start, end, accuracy)
     figures.energy_j_low = min(low, figures.energy_j)
     figures.energy_j_high = max(high, figures.energy_j)
     return figures

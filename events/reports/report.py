@@ -300,6 +300,10 @@ def run_report(run: Run) -> dict[str, Any]:
     )
     idle_total, idle_by_server = idle.watts, idle.per_server
     power_sum = energy.PowerSum([samples[name] for name in servers])
+    envelopes = {
+        name: bounds.Envelope(samples[name], timing[name].refresh_s) if len(samples[name]) else None
+        for name in servers
+    }
     # The total's pieces are the steps' intervals again: each is integrated once.
     pieces: dict[tuple[str, float, float], energy.Figures] = {}
 
@@ -307,8 +311,7 @@ def run_report(run: Run) -> dict[str, Any]:
         figures = pieces.get((name, a, b))
         if figures is None:
             figures = energy.integrate(samples[name], a, b, cadence[name])
-            source = timing[name]
-            bounds.attach(figures, samples[name], a, b, source.refresh_s, source.accuracy)
+            bounds.attach(figures, envelopes[name], a, b, timing[name].accuracy)
             pieces[(name, a, b)] = figures
         return figures
 

@@ -132,9 +132,8 @@ def test_at_1_s_refresh_the_estimate_stays_within_1_percent_and_inside_its_bound
     series = energy.Series(times, np.array([profile.watts_at(t) for t in times]))
     timing = bounds.source_timing(series, "ipmi", cadence=1.0)
     for a, b in itertools.pairwise(edges):
-        fig = bounds.attach(
-            energy.integrate(series, a, b, 1.0), series, a, b, timing.refresh_s, 0.0
-        )
+        envelope = bounds.Envelope(series, timing.refresh_s)
+        fig = bounds.attach(energy.integrate(series, a, b, 1.0), envelope, a, b, 0.0)
         true = profile.energy_j(a, b)
         low, high = range_of(fig)
         assert fig.energy_j == pytest.approx(true, rel=0.01)
@@ -181,7 +180,7 @@ def test_a_counter_outside_the_polls_envelope_widens_the_bounds_to_include_it() 
     times = np.arange(0.0, 50.0)
     series = energy.Series(times, np.full(50, 100.0), times * 150.0)  # the counter saw 150 W
     fig = energy.integrate(series, 10, 20, 1.0)
-    bounds.attach(fig, series, 10, 20, 1.0, 0.0)
+    bounds.attach(fig, bounds.Envelope(series, 1.0), 10, 20, 0.0)
     assert fig.method == energy.METHOD_COUNTER
     assert range_of(fig) == pytest.approx((1000, 1500))
 
@@ -208,7 +207,7 @@ def test_a_stated_refresh_and_accuracy_win_and_a_flat_reading_takes_the_protocol
 def test_bounds_of_steps_add_up_to_the_bounds_of_their_total() -> None:
     series = energy.Series(np.arange(0.0, 100.0), np.linspace(100, 300, 100))
     pieces = [
-        bounds.attach(energy.integrate(series, a, b, 1.0), series, a, b, 5.0, 0.02)
+        bounds.attach(energy.integrate(series, a, b, 1.0), bounds.Envelope(series, 5.0), a, b, 0.02)
         for a, b in [(10, 30), (30, 55)]
     ]
     whole = energy.combine(pieces, 45)
