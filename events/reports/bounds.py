@@ -16,7 +16,8 @@ highest value of the polls from the last one at or before ``τ`` to the first on
 ``[energy_j_low, energy_j_high]``. It is the worst case the samples admit under that model, and
 no wider: a power curve that jumps at the right moments reaches either end.
 
-Pure functions over :class:`events.reports.energy.Series`, no I/O.
+Arithmetic over :class:`events.reports.energy.Series`, no I/O: :func:`source_timing` says what
+a server's bounds are computed with, an :class:`Envelope` per server gives them for any interval.
 """
 
 from __future__ import annotations
