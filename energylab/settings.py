@@ -175,11 +175,20 @@ CELERY_TIMEZONE = "UTC"
 # The writer's pass runs every second; a pass that waited longer than a few seconds is dropped,
 # the next one does its work.
 WRITER_INTERVAL = 1.0
+# A run with no event for this long (its CI job died before its stop) is closed at its last
+# event and marked abandoned, checked every ABANDONED_CHECK_INTERVAL seconds.
+RUN_MAX_IDLE = env.number("ENERGYLAB_RUN_MAX_IDLE", 86_400.0, minimum=60)
+ABANDONED_CHECK_INTERVAL = 60.0
 CELERY_BEAT_SCHEDULE = {
     "flush samples to InfluxDB": {
         "task": "events.tasks.flush_samples",
         "schedule": WRITER_INTERVAL,
         "options": {"expires": 5, "queue": "writer"},
+    },
+    "close abandoned runs": {
+        "task": "events.tasks.close_abandoned_runs",
+        "schedule": ABANDONED_CHECK_INTERVAL,
+        "options": {"expires": ABANDONED_CHECK_INTERVAL, "queue": "writer"},
     },
 }
 CELERY_TASK_ROUTES = {
@@ -222,6 +231,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
 # keeps working that long in the other processes (energylab.api.authentication says how).
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
+# The InfluxDB-compatible POST /write (events.api.influx): which tags name a point's pod and
+# server, and which fields are its power in watts; the first one a point has is used.
+WRITE_POD_TAGS = env.string_list("ENERGYLAB_WRITE_POD_TAGS", ["pod"])
+WRITE_SERVER_TAGS = env.string_list("ENERGYLAB_WRITE_SERVER_TAGS", ["server"])
+WRITE_POWER_FIELDS = env.string_list("ENERGYLAB_WRITE_POWER_FIELDS", ["watts", "power"])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.

@@ -34,6 +34,7 @@ from events.ingest.settling import Settling, settling
 from events.models import Run
 from events.reports import bounds, energy
 from events.reports.idle import Idle, measure_idle
+from events.reports.silence import why_no_samples
 
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
 # 0.83 s in 3, 0.75 s in 6 or 8, 0.80 s in 12 (bench/report.py's data, whole report).
@@ -359,6 +360,13 @@ def run_report(run: Run) -> dict[str, Any]:
         warnings.append("the run is still running: figures up to now")
     elif settled.warning:
         warnings.append(settled.warning)
+    if run.abandoned:
+        warnings.append(
+            "abandoned: no event came for ENERGYLAB_RUN_MAX_IDLE, so the run was closed at its "
+            "last event (its client stopped before sending its stop)"
+        )
+    if total["sample_count"] == 0:
+        warnings.extend(why_no_samples(pod))
     return {
         "run": {
             "id": run.pk,
@@ -368,6 +376,7 @@ def run_report(run: Run) -> dict[str, Any]:
             "started_at": _iso(run.started_at),
             "ended_at": _iso(run.ended_at),
             "running": run.ended_at is None,
+            "abandoned": run.abandoned,
         },
         "final": settled.final,
         "final_after": _iso(settled.final_after),
