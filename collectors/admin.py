@@ -96,6 +96,7 @@ class ServerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
         ("Health", {"fields": readonly_fields}),
     ]

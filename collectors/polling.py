@@ -181,8 +181,8 @@ def get_poller() -> Poller:
 
 
 def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) -> list[Sample]:
-    """The buffer's samples of the outcomes that hold a reading, dated as their driver dated
-    them (integer nanoseconds, unchanged)."""
+    """The buffer's samples of the outcomes that hold a reading, dated at the moment their
+    value stands for (:attr:`PowerReading.value_time_ns`: integer nanoseconds)."""
     samples = []
     for outcome in outcomes:
         if outcome.reading is None:
@@ -194,7 +194,7 @@ def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) ->
                 pod=server.pod.name,
                 server=server.name,
                 watts=reading.watts,
-                measured_at_ns=reading.read_at_ns,
+                measured_at_ns=reading.value_time_ns,
                 source=reading.source,
                 energy_j=reading.energy_j,
             )

@@ -217,6 +217,11 @@ POLL_HEALTH_INTERVAL = env.number("ENERGYLAB_POLL_HEALTH_INTERVAL", 30.0, minimu
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
+# A pod's idle power: measured over this much time when no run runs on it (seconds), from
+# this long after a run ends (its fans and caches settle), looking back at most this far.
+IDLE_WINDOW = env.number("ENERGYLAB_IDLE_WINDOW", 300.0, minimum=1)
+IDLE_SETTLE = env.number("ENERGYLAB_IDLE_SETTLE", 30.0, minimum=0)
+IDLE_LOOKBACK = env.number("ENERGYLAB_IDLE_LOOKBACK", 86400.0, minimum=1)
 ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
 

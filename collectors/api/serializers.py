@@ -73,6 +73,8 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             "has_password",
             "verify_tls",
             "active",
+            "accuracy_pct",
+            "refresh_s",
             "dc",
             "room",
             "row",

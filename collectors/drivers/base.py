@@ -45,6 +45,8 @@ class PowerReading:
     in the same unit. ``source`` names the resource that answered (for example ``dcmi``,
     ``sdr:Total_Power``, ``redfish:EnvironmentMetrics``, ``ilo:FastPowerMeter``). ``energy_j``
     is a cumulative energy counter in joules when the BMC keeps one, else None.
+    ``averaged_over_ns`` is set when the value is the BMC's mean power over that long (iLO's
+    FastPowerMeter: 20 s), ending about when we asked.
     """
 
     watts: float
@@ -52,6 +54,16 @@ class PowerReading:
     source: str
     bmc_timestamp_ns: int | None = None
     energy_j: float | None = None
+    averaged_over_ns: int | None = None
+
+    @property
+    def value_time_ns(self) -> int:
+        """The moment the value stands for, which the poller makes the sample's time: when we
+        asked, or for an average the middle of its window. (The trapezoid over averages dated
+        at their windows' ends would lag the power by half a window, its energy by that much at
+        each change. The BMC's own time for the entry is not used: its clock may disagree with
+        ours, and polls of one entry would all get one time.)"""
+        return self.read_at_ns - (self.averaged_over_ns or 0) // 2
 
 
 class DriverError(Exception):

@@ -864,7 +864,11 @@ class RedfishSimulator:
         detail = []
         for k in range(FAST_METER_ENTRIES - 1, -1, -1):
             t = latest - 20 * k
-            watts = self.profile.watts_at(now if k == 0 else t)
+            # The latest entry is the mean of the last 20 s, as iLO's is (the driver dates it
+            # at the window's middle); older ones are the power at their time.
+            watts = (
+                self.profile.energy_j(now - 20, now) / 20 if k == 0 else self.profile.watts_at(t)
+            )
             stamp = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             detail.append(
                 {
