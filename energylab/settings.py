@@ -157,6 +157,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker tries to reach Redis again every 0.25 s after losing it, not after 2, 4, 6... s
+# (energylab/celery_consumer.py); a Redis that stops answering fails a broker call after 5 s
+# instead of hanging it (beat's sends, a worker's acknowledgements); connects give up after 2 s.
+CELERY_WORKER_CONSUMER = "energylab.celery_consumer:Consumer"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A worker is one process with a few threads by default, not prefork children: BMC sessions,
 # Redfish discovery and the "one request in flight per BMC" bookkeeping live in the process, so
