@@ -107,6 +107,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database("ENERGYLAB_DATABASE_URL", f"sqlite:///{VAR_DIR / 'energylab.sqlite3'}")
 }
+# The password apart from the URL, so that it can be a secret of its own
+# (ENERGYLAB_DATABASE_PASSWORD_FILE, as compose does) shared with the database's own container.
+if _database_password := env.optional_string("ENERGYLAB_DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 # Keep database connections between requests (a new PostgreSQL connection per request cost
 # more than the request itself); check them before reuse so a restarted server is survived.
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("ENERGYLAB_DATABASE_CONN_MAX_AGE", 60, minimum=0)
@@ -214,6 +218,8 @@ CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
 ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
+# /healthz fails when the oldest buffered sample waits this long past the correlation delay.
+HEALTH_MAX_WRITER_LAG = env.number("ENERGYLAB_HEALTH_MAX_WRITER_LAG", 60.0, minimum=0)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
 
 # --- REST API --------------------------------------------------------------------------------

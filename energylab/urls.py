@@ -8,6 +8,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energylab.api.views import not_found
+from energylab.health import healthz
 from energylab.metrics import metrics_view
 
 urlpatterns = [
@@ -20,6 +21,7 @@ urlpatterns = [
     # API clients get a JSON 404 for unknown API paths, even under DEBUG (HTML pages otherwise).
     re_path(r"^(?:api|resources)/", not_found),
     path("metrics", metrics_view, name="metrics"),
+    path("healthz", healthz, name="healthz"),
     path("runs/", include("events.reports.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]
