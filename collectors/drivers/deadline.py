@@ -14,6 +14,11 @@ deadline); a silent one after the driver's per-request timeout at the latest. It
 ``BaseException``, so drivers' and libraries' ``except Exception`` do not swallow it, while their
 ``finally`` and ``with`` blocks still run (locks are released, connections dropped). A read that
 swallows it anyway and returns late is still reported as past its deadline.
+
+The limit of the mechanism: the exception can land between two statements, e.g. just after
+``lock.acquire(timeout=...)`` returned True and before the ``try`` that releases it. Drivers
+take a per-BMC lock that way; the poller never runs two reads of one server at once, so only a
+read by hand (``poll_server``, the admin) racing a poll of the same BMC could meet it.
 """
 
 from __future__ import annotations
