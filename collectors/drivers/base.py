@@ -14,6 +14,8 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
+from collectors.drivers.deadline import DeadlinePassed, call_within
+
 
 @dataclass(frozen=True)
 class BMCEndpoint:
@@ -74,6 +76,11 @@ class BMCUnreachable(DriverError):
     """The BMC did not answer in time, refused the connection, or its name does not resolve."""
 
 
+class ReadDeadlinePassed(BMCUnreachable):
+    """The whole read (all its requests, logins and retries) did not end by its deadline: a
+    BMC that answers too slowly to be read, such as one that drips its answer byte by byte."""
+
+
 class BMCAuthFailed(DriverError):
     """The BMC refused the credentials."""
 
@@ -106,6 +113,24 @@ class PowerDriver(abc.ABC):
         :raises PowerUnsupported: the BMC has no power reading this driver can find.
         :raises BMCProtocolError: the BMC answered something unreadable.
         """
+
+    def read_power_by(self, endpoint: BMCEndpoint, deadline: float) -> PowerReading:
+        """:meth:`read_power`, ended at ``deadline`` (``time.monotonic()``) whatever the BMC
+        sends. Every caller reads through this, so every driver has a whole-read deadline
+        without writing one (see :mod:`collectors.drivers.deadline`): a driver must only let
+        a ``BaseException`` it did not raise pass through (``except Exception``, never a bare
+        ``except``) and release what it holds in ``finally``/``with``.
+
+        :raises ReadDeadlinePassed: the read did not end by ``deadline`` (it is interrupted
+            within one byte's wait of it, or ``endpoint.timeout`` for a silent BMC).
+        :raises DriverError: as :meth:`read_power`.
+        """
+        try:
+            return call_within(deadline, lambda: self.read_power(endpoint))
+        except DeadlinePassed:
+            raise ReadDeadlinePassed(
+                f"{endpoint.host}: no complete answer by the read's deadline (read abandoned)"
+            ) from None
 
     def forget(self, endpoint: BMCEndpoint) -> None:  # noqa: B027 - optional hook
         """Drop any cached session or discovery for this BMC (credentials changed, server deleted)."""
