@@ -16,7 +16,7 @@ fixed wait for late events, not a cost of throughput). p50/p99 are wrk's request
 
 ``--peer DIR``: the original OPNFV recorder (bench/_peer.py) in the same run, under the same
 load, cells interleaved; it writes to InfluxDB before it answers, so its end to end is its HTTP
-rate (checked the same way). Goal (issue 16): EnergyLab ≥ 3× the original's end-to-end
+rate (checked the same way). Goal (issue 16): EnergyLab at least 3 times the original's end-to-end
 measurements/s at 1 and at 100 per request, with a p99 no higher.
 
 Its own resources: a Redis key prefix ``bench-push-<pid>`` on the bench's Redis database (its
@@ -38,14 +38,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 from _common import (
-    BENCH_REDIS_URL,
     INFLUX_DATABASE,
     INFLUX_URL,
     ROOT,
@@ -63,7 +61,8 @@ from _peer import OriginalRecorder
 _spec = importlib.util.spec_from_file_location(
     "bench_events", Path(__file__).with_name("events.py")
 )
-assert _spec is not None and _spec.loader is not None
+assert _spec is not None
+assert _spec.loader is not None
 bench_events: Any = importlib.util.module_from_spec(_spec)
 sys.modules["bench_events"] = bench_events  # its dataclasses look their module up there
 _spec.loader.exec_module(bench_events)
@@ -155,7 +154,7 @@ class Target:
     url: str
     database: str  # its InfluxDB database
     measurement: str  # where its points of a pod are, and the tag naming the pod
-    field: str
+    value_field: str
     pod_tag: str
     delay: float  # correlation delay to subtract
     cells: dict[int, list[Cell]] = field(default_factory=dict)
@@ -229,10 +228,12 @@ def count_points(target: Target, pod: str, base_s: int) -> int:
         f"{INFLUX_URL}/query",
         params={
             "db": target.database,
-            "q": f'SELECT count("{target.field}") FROM "{target.measurement}" '
-            f'WHERE "{target.pod_tag}" = $pod AND time >= {base_s}s '
-            f"AND time < {base_s + CELL_WINDOW_S}s",
-            "params": json.dumps({"pod": pod}),
+            # Identifiers are the bench's own constants; the pod and times are bound.
+            "q": f'SELECT count("{target.value_field}") FROM "{target.measurement}" '  # noqa: S608
+            f'WHERE "{target.pod_tag}" = $pod AND time >= $since AND time < $until',
+            "params": json.dumps(
+                {"pod": pod, "since": base_s * 10**9, "until": (base_s + CELL_WINDOW_S) * 10**9}
+            ),
         },
         timeout=30,
     )

@@ -214,7 +214,8 @@ class PushedMeasurementSerializer(serializers.Serializer):
 
 
 class MeasurementsBulkSerializer(serializers.Serializer):
-    measurements = PushedMeasurementSerializer(many=True, max_length=100_000)
+    # A ListField (not many=True), as the legacy body's: errors by index.
+    measurements = serializers.ListField(child=PushedMeasurementSerializer(), max_length=100_000)
 
 
 class MeasurementsAnswerSerializer(serializers.Serializer):

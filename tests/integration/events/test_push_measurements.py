@@ -15,7 +15,6 @@ from collectors.models import BMCType, Pod, Server
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from events import services
 from events.ingest.buffer import Sample, SampleBuffer
-from events.ingest.directory import DIRECTORY
 from events.ingest.writer import InfluxWriter
 
 pytestmark = pytest.mark.django_db
@@ -38,7 +37,7 @@ def buffered(buffer: SampleBuffer) -> list[Sample]:
     return [s for e in buffer.read_ready(older_than=0, max_samples=10_000) for s in e.samples]
 
 
-def measurement(pod: str, server: str, value: Any, ns: int, **more: Any) -> dict[str, Any]:
+def measurement(pod: str, server: str, value: Any, ns: int | str, **more: Any) -> dict[str, Any]:
     return {"pod": pod, "server": server, "value": value, "time": ns, **more}
 
 
