@@ -105,7 +105,7 @@ request = function()
   local body = '{"environment": "%(pod)s", "measurements": [' .. table.concat(parts, ", ") .. ']}'
   return wrk.format("POST", "/resources/equipments/" .. server .. "/measurements", {
     ["Content-Type"] = "application/json",
-    ["Authorization"] = "Basic %(basic)s",
+    ["Authorization"] = "%(authorization)s",
   }, body)
 end
 response = function(status, headers, body)
@@ -171,6 +171,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=cores, help=f"gunicorn workers ({cores})")
     parser.add_argument(
         "--delay", type=float, default=2.0, help="EnergyLab's correlation delay, seconds (2)"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("token", "basic"),
+        default="token",
+        help="EnergyLab's credential (token); basic runs Django's password hasher again "
+        "whenever a process's ENERGYLAB_AUTH_CACHE_SECONDS lapse",
     )
     parser.add_argument("--peer", type=Path, metavar="DIR", help="the original's exported tree")
     parser.add_argument("--peer-venv", type=Path, metavar="VENV", help="its venv (DIR/../venv)")
@@ -242,16 +249,16 @@ def count_points(target: Target, pod: str, base_s: int) -> int:
     return int(series[0]["values"][0][1]) if series else 0
 
 
-def start_scenario(target: Target, pod: str, basic: str) -> None:
+def start_scenario(target: Target, pod: str, authorization: str) -> None:
     bench_events.post_json(
         f"{target.url}/resources/recorders/environment/{pod}",
         {"scenario": SCENARIO, "step": "push"},
-        {"Authorization": f"Basic {basic}"},
+        {"Authorization": authorization},
     )
 
 
 def run_cell(
-    wrk: str, args: argparse.Namespace, target: Target, per: int, cell: int, basic: str
+    wrk: str, args: argparse.Namespace, target: Target, per: int, cell: int, authorization: str
 ) -> Cell:
     # One pod and its servers for all cells (a server belongs to one pod); each cell's
     # measurements in a window of time of their own.
@@ -265,7 +272,7 @@ def run_cell(
         "spacing": MEASUREMENT_SPACING_NS,
         "threads": WRK_THREADS,
         "pod": pod,
-        "basic": basic,
+        "authorization": authorization,
     }
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(script_text)
@@ -311,6 +318,7 @@ def main() -> int:
             "gunicorn workers": args.workers,
             "loads": args.runs,
             "correlation delay": args.delay,
+            "auth": args.auth,
             **({"peer": str(args.peer)} if args.peer else {}),
         },
     )
@@ -323,7 +331,7 @@ def main() -> int:
     peer: OriginalRecorder | None = None
     targets: list[Target] = []
     try:
-        server, _token = bench_events.start_energylab(
+        server, token = bench_events.start_energylab(
             "EnergyLab",
             ROOT,
             env["ENERGYLAB_DATABASE_URL"],
@@ -332,6 +340,8 @@ def main() -> int:
             password,
         )
         processes.append(server.process)
+        # The original has no authentication and ignores the header.
+        authorization = f"Token {token}" if args.auth == "token" else f"Basic {basic}"
         processes.append(start_writer(env))
         bench_events.wait_until_up(f"{server.url}/api/v1/time/")
         targets.append(
@@ -357,14 +367,14 @@ def main() -> int:
         # (and EnergyLab's create the servers, as a lab's first pushes do).
         warm_up = argparse.Namespace(**{**vars(args), "seconds": 2})
         for target in targets:
-            start_scenario(target, f"{PREFIX}-pod", basic)
-            run_cell(wrk, warm_up, target, 1, 0, basic)
+            start_scenario(target, f"{PREFIX}-pod", authorization)
+            run_cell(wrk, warm_up, target, 1, 0, authorization)
         cell = 0
         for round_ in range(args.runs):
             for per in args.pers:
                 for target in targets:
                     cell += 1
-                    result = run_cell(wrk, args, target, per, cell, basic)
+                    result = run_cell(wrk, args, target, per, cell, authorization)
                     target.cells.setdefault(per, []).append(result)
                     print(
                         f"round {round_ + 1}, {per}/request, {target.label}: "

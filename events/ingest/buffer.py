@@ -157,14 +157,23 @@ class SampleBuffer:
         """
         if not samples:
             return 0
-        args: list[str | bytes] = [version, str(max(1, seen_seconds)), str(len(samples))]
-        encode = _encode_row
-        for s in samples:
-            args += (
-                f"{s.server}\x1f{s.sensor}\x1f{s.measured_at_ns // _SEEN_BUCKET_NS}",
-                str(s.measured_at_ns),
-                encode(s),
-            )
+        # Few arguments, whatever the number of samples: redis-py packs each argument in Python
+        # (300 of them cost more than the script itself). The rows are encoded once, and the
+        # script takes the new ones out of the payload by their lengths.
+        rows = [_encode_row(s) for s in samples]
+        bucket = _SEEN_BUCKET_NS
+        specs = "\x1d".join(
+            f"{s.server}\x1f{s.sensor}\x1f{s.measured_at_ns // bucket}\x1e{s.measured_at_ns}"
+            for s in samples
+        )
+        args: list[str | bytes] = [
+            version,
+            str(max(1, seen_seconds)),
+            str(len(samples)),
+            b"[" + b",".join(rows) + b"]",
+            ",".join([str(len(row)) for row in rows]),
+            specs,
+        ]
         added, _version = self._run_push(args, len(samples))
         return added
 
@@ -318,10 +327,11 @@ class SampleBuffer:
 # the check of samples already seen and the append, in one round trip and atomically.
 # KEYS: stream, count, dropped, directory version.
 # ARGV: max samples, seen-key prefix, expected version ("" = any), seen seconds (0 = no check),
-# n samples, then with a check n times (seen-key suffix, member, row as JSON), without it the
-# JSON array of all n rows.
+# n samples, the JSON array of their rows; with a check, the rows' lengths in bytes
+# (comma-separated) and each sample's seen-key suffix and member ("suffix RS member", joined
+# by GS; names hold no control character).
 # Answers {added, version}, {-1, held} when full, {-2, version} when the version differs.
-_PUSH = """
+_PUSH = r"""
 local version = redis.call('GET', KEYS[4]) or '0'
 if ARGV[3] ~= '' and ARGV[3] ~= version then return {-2, version} end
 local n = tonumber(ARGV[5])
@@ -334,16 +344,27 @@ local ttl = tonumber(ARGV[4])
 local payload = ARGV[6]
 local added = n
 if ttl > 0 then
-  local rows = {}
-  for i = 6, #ARGV, 3 do
-    local key = ARGV[2] .. ARGV[i]
-    if redis.call('SADD', key, ARGV[i + 1]) == 1 then
-      redis.call('EXPIRE', key, ttl, 'NX')
-      rows[#rows + 1] = ARGV[i + 2]
+  local lengths = {}
+  for length in string.gmatch(ARGV[7], '%d+') do lengths[#lengths + 1] = tonumber(length) end
+  local rows, expiring, every = {}, {}, true
+  local i, at = 0, 2
+  for spec in string.gmatch(ARGV[8], '[^\29]+') do
+    i = i + 1
+    local sep = string.find(spec, '\30', 1, true)
+    local key = ARGV[2] .. string.sub(spec, 1, sep - 1)
+    if redis.call('SADD', key, string.sub(spec, sep + 1)) == 1 then
+      if not expiring[key] then
+        redis.call('EXPIRE', key, ttl, 'NX')
+        expiring[key] = true
+      end
+      rows[#rows + 1] = string.sub(payload, at, at + lengths[i] - 1)
+    else
+      every = false
     end
+    at = at + lengths[i] + 1
   end
   added = #rows
-  payload = '[' .. table.concat(rows, ',') .. ']'
+  if not every then payload = '[' .. table.concat(rows, ',') .. ']' end
 end
 if added > 0 then
   redis.call('XADD', KEYS[1], '*', 's', payload)
