@@ -72,6 +72,7 @@ PREFIX = f"bench-push-{os.getpid()}"
 SCENARIO = "bench scenario"
 MEASUREMENT_SPACING_NS = 10_000  # above the original's 0-9,999 ns jitter: no two collide
 DRAIN_TIMEOUT_S = 120.0
+STALL_S = 10.0  # a cell stops waiting when no point arrived for this long
 CELL_WINDOW_S = 600  # a cell's measurements span far less (10 µs each)
 BASE_S = int(time.time()) - 86_400  # the first cell's window starts a day ago
 
@@ -286,9 +287,14 @@ def run_cell(
     acknowledged = (total - non2xx) * per
     deadline = time.monotonic() + DRAIN_TIMEOUT_S + target.delay
     found = count_points(target, pod, base_s)
+    progress_at, last = time.monotonic(), found
     while found < acknowledged and time.monotonic() < deadline:
+        if time.monotonic() - progress_at > STALL_S + target.delay:
+            break  # nothing more arrives (e.g. the buffer was flushed under the bench)
         time.sleep(0.05)
         found = count_points(target, pod, base_s)
+        if found > last:
+            progress_at, last = time.monotonic(), found
     elapsed = time.monotonic() - started - target.delay
     return Cell(rate, p50, p99, non2xx, acknowledged, found / elapsed, found >= acknowledged)
 
