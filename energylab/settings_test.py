@@ -21,7 +21,7 @@ _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker and not os.environ["ENERGYLAB_REDIS_KEY_PREFIX"].endswith(f"-{_worker}"):
     os.environ["ENERGYLAB_REDIS_KEY_PREFIX"] += f"-{_worker}"
 
-from energylab.settings import *  # noqa: F403
+from energylab.settings import *  # noqa: E402, F403 - after the environment is set
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
