@@ -44,6 +44,10 @@ FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
 }
 
 
+#: every connection field; a saved server's page hides those its type does not use
+CONNECTION_FIELDS = frozenset({*_LOGIN, "verify_tls", "source_settings", "privacy_password"})
+
+
 class ServerInline(admin.TabularInline):
     model = Server
     form = ServerForm
@@ -111,6 +115,7 @@ class ServerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
         (
             "Meter (SNMP, Modbus, Shelly; IPMI bridging): see docs/sources.md",
             {"fields": ["source_settings", "privacy_password"]},
@@ -126,13 +131,10 @@ class ServerAdmin(admin.ModelAdmin):
         fieldsets = super().get_fieldsets(request, obj)
         if obj is None or obj.bmc_type not in FIELDS_BY_TYPE:
             return fieldsets
-        used = FIELDS_BY_TYPE[obj.bmc_type]
+        hidden = CONNECTION_FIELDS - FIELDS_BY_TYPE[obj.bmc_type]
         kept: list[Any] = []
         for title, options in fieldsets:
-            if title in {None, "Topology", "Health"}:
-                kept.append((title, options))
-                continue
-            fields: list[Any] = [f for f in options["fields"] if f in used]
+            fields: list[Any] = [f for f in options["fields"] if f not in hidden]
             if fields:
                 kept.append((title, {**options, "fields": fields}))
         return kept

@@ -123,6 +123,24 @@ class Server(models.Model):
     )
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
+    # How far its readings can be trusted: the error bounds of reports (docs/reports.md).
+    accuracy_pct = models.FloatField(
+        "accuracy (± %)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="The stated accuracy of its power readings, in ± %; blank: its protocol's "
+        "default.",
+    )
+    refresh_s = models.FloatField(
+        "refresh period (s)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(3600)],
+        help_text="How long its BMC holds (or averages) each reading, in seconds; blank: "
+        "learned from how often the reading changes, else its protocol's default.",
+    )
+
     # Topology, as the legacy measurements API and dashboards know it.
     dc = models.CharField("data centre", max_length=100, blank=True, validators=[validate_topology])
     room = models.CharField(max_length=100, blank=True, validators=[validate_topology])

@@ -9,6 +9,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energylab.api.views import not_found
+from energylab.health import healthz
 from energylab.metrics import metrics_view
 
 urlpatterns = [
@@ -22,6 +23,7 @@ urlpatterns = [
     re_path(r"^(?:api|resources)/", not_found),
     path("metrics", metrics_view, name="metrics"),
     path("", include("events.api.influx.urls")),
+    path("healthz", healthz, name="healthz"),
     path("runs/", include("events.reports.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

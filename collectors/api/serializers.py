@@ -86,6 +86,8 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             "verify_tls",
             "source_settings",
             "active",
+            "accuracy_pct",
+            "refresh_s",
             "dc",
             "room",
             "row",

@@ -114,8 +114,8 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="print a run's energy per step and server",
-        description="Print the energy report of a run (J, Wh, mean/peak W, coverage per step and "
-        "server), or of the last N runs of a scenario on the pod with their comparison. A run "
+        description="Print the energy report of a run (J with its low-high range, Wh, mean/peak "
+        "W, coverage per step and server), or of the last N runs of a scenario on the pod with their comparison. A run "
         "that just ended is reported once its last samples are in (up to --wait seconds). "
         "Exits 1 when the report cannot be had (unknown run, server unreachable), 3 when a "
         "run has no sample at all (unless --allow-empty).",

@@ -19,6 +19,8 @@ COLUMNS = [
     ("server", "Server"),
     ("duration_s", "Duration s"),
     ("energy_j", "Energy J"),
+    ("energy_j_low", "Low J"),  # the range the true energy lies in (docs/reports.md)
+    ("energy_j_high", "High J"),
     ("energy_wh", "Energy Wh"),
     ("mean_w", "Mean W"),
     ("peak_w", "Peak W"),

@@ -22,6 +22,7 @@ def test_a_modbus_meter_shows_its_settings_and_no_login(admin_client: Client) ->
     settings = {"sensors": [{"name": "p", "unit": "W", "register_address": 0}]}
     html = page(admin_client, BMCType.MODBUS, source_settings=settings)
     assert 'name="source_settings"' in html
+    assert 'name="accuracy_pct"' in html  # not a connection field: always shown
     for absent in ("username", "password", "privacy_password", "verify_tls"):
         assert f'name="{absent}"' not in html
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('collectors', '0004_idle_baseline_bounded'),
+        ('collectors', '0005_server_accuracy_and_refresh'),
     ]
 
     operations = [
