@@ -1,0 +1,63 @@
+"""Where a run comes from: its commit, branch, CI job and free labels.
+
+The limits are shared by the model, the API and the docs; the SDK keeps the same ones
+(``energylab_sdk._provenance``), so that what it sends is never refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from energylab.validators import control_character_in, validate_name, validate_printable
+
+COMMIT_MAX_LENGTH = 64  # a SHA-256 object name; SHA-1 is 40
+BRANCH_MAX_LENGTH = 255  # what git and the CI servers allow in a ref name
+CI_URL_MAX_LENGTH = 2000
+CI_SYSTEM_MAX_LENGTH = 32
+BUILD_MAX_LENGTH = 64
+LABELS_MAX = 32
+LABEL_KEY_MAX_LENGTH = 64
+LABEL_VALUE_MAX_LENGTH = 200
+# The separator of ``?label=key:value``: a key cannot hold it, a value can.
+LABEL_SEPARATOR = ":"
+
+#: the fields a start event may carry, in the order the API shows them
+FIELDS = ("commit", "branch", "ci_url", "ci_system", "build", "labels")
+
+#: the CI systems the SDK detects (any other name is accepted as given)
+CI_SYSTEMS = ("github", "gitlab", "jenkins", "zuul")
+
+
+def validate_label_key(key: str) -> None:
+    """A label's name: a name (non-empty, printable), bounded, without ``:``."""
+    validate_name(key)
+    if len(key) > LABEL_KEY_MAX_LENGTH:
+        raise ValidationError(f"label name longer than {LABEL_KEY_MAX_LENGTH} characters")
+    if LABEL_SEPARATOR in key:
+        raise ValidationError(f"label name {key!r} may not contain {LABEL_SEPARATOR!r}")
+
+
+def validate_labels(value: Any) -> None:
+    """A JSON object of at most ``LABELS_MAX`` string → string pairs (names as
+    :func:`validate_label_key`, values printable, at most ``LABEL_VALUE_MAX_LENGTH``)."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"must be an object of names to strings, not {type(value).__name__}")
+    if len(value) > LABELS_MAX:
+        raise ValidationError(f"at most {LABELS_MAX} labels (got {len(value)})")
+    for key, label in value.items():
+        if not isinstance(key, str):
+            raise ValidationError("label names must be strings")
+        validate_label_key(key)
+        if not isinstance(label, str):
+            raise ValidationError(f"label {key!r} must be a string, not {type(label).__name__}")
+        if len(label) > LABEL_VALUE_MAX_LENGTH:
+            raise ValidationError(
+                f"label {key!r} is longer than {LABEL_VALUE_MAX_LENGTH} characters"
+            )
+        validate_printable(label)
+
+
+def printable(value: str) -> bool:
+    return control_character_in(value) is None
