@@ -31,3 +31,11 @@ def rfc3339(value: dt.datetime) -> str:
     """RFC 3339 in UTC, always with microseconds (``2026-11-25T10:00:00.000000Z``): how every
     answer of the APIs and reports spells a time (REST_FRAMEWORK's ``DATETIME_FORMAT`` too)."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def rfc3339_ns(ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds (``2026-11-25T10:00:00.123456789Z``) of integer
+    nanoseconds since the epoch: raw samples keep every digit InfluxDB stored."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    whole = _EPOCH + dt.timedelta(seconds=seconds)
+    return f"{whole:%Y-%m-%dT%H:%M:%S}.{fraction:09d}Z"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from events.api import reports, views
+from events.api import reports, samples, views
 
 router = SimpleRouter()
 router.register("runs", views.RunViewSet)
@@ -14,6 +14,7 @@ urlpatterns = [
     path("events/", views.EventView.as_view(), name="event"),
     path("time/", views.TimeView.as_view(), name="time"),
     path("runs/<int:pk>/energy/", reports.RunEnergyView.as_view(), name="run-energy"),
+    path("runs/<int:pk>/samples/", samples.RunSamplesView.as_view(), name="run-samples"),
     path("energy/comparison/", reports.ScenarioComparisonView.as_view(), name="energy-comparison"),
     *router.urls,
 ]

@@ -15,7 +15,7 @@ from events import provenance
 pytestmark = pytest.mark.django_db
 
 SHA = "3f786850e387550fdab836ed7e6dc881de23001b"
-GITHUB = {
+GITHUB: dict[str, Any] = {
     "commit": SHA,
     "branch": "feature/faster boot",
     "ci_url": "https://github.com/acme/lab/actions/runs/42",
