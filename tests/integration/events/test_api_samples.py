@@ -120,7 +120,7 @@ def test_an_unknown_format_is_a_4xx_in_json(
     client: APIClient,
     run: Run,
     query: dict[str, str],
-    headers: dict[str, str],
+    headers: dict[str, Any],
     status: int,
     says: str,
 ) -> None:
