@@ -54,8 +54,12 @@ class Run(models.Model):
         default="",
         validators=[validate_printable],
     )
-    ci_url = models.URLField(
-        "CI job URL", max_length=provenance.CI_URL_MAX_LENGTH, blank=True, default=""
+    ci_url = models.CharField(
+        "CI job URL",
+        max_length=provenance.CI_URL_MAX_LENGTH,
+        blank=True,
+        default="",
+        validators=[provenance.validate_ci_url],
     )
     ci_system = models.CharField(
         "CI system",

@@ -7,10 +7,11 @@ The limits are shared by the model, the API and the docs; the SDK keeps the same
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 
-from energylab.validators import control_character_in, validate_name, validate_printable
+from energylab.validators import validate_name, validate_printable
 
 COMMIT_MAX_LENGTH = 64  # a SHA-256 object name; SHA-1 is 40
 BRANCH_MAX_LENGTH = 255  # what git and the CI servers allow in a ref name
@@ -59,5 +60,13 @@ def validate_labels(value: Any) -> None:
         validate_printable(label)
 
 
-def printable(value: str) -> bool:
-    return control_character_in(value) is None
+def validate_ci_url(value: str) -> None:
+    """An http(s) URL with a host, printable, without spaces.
+
+    Not Django's URLValidator: it refuses a host without a dot (``http://jenkins:8080/job/1/``)
+    or with an underscore, which CI servers inside a lab often have.
+    """
+    validate_printable(value)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
+        raise ValidationError("must be an http(s) URL with a host (the CI job's page)")

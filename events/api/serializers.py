@@ -165,11 +165,12 @@ class ProvenanceMixin(serializers.Serializer):
 
     commit = _text(p.COMMIT_MAX_LENGTH, "The commit under test (a git object name).")
     branch = _text(p.BRANCH_MAX_LENGTH, "The branch (or other ref) under test.")
-    ci_url = serializers.URLField(
+    ci_url = NameField(
         required=False,
         allow_blank=True,
         max_length=p.CI_URL_MAX_LENGTH,
-        help_text="The CI job's page (http or https).",
+        validators=[p.validate_ci_url],
+        help_text="The CI job's page: an http(s) URL.",
     )
     ci_system = _text(
         p.CI_SYSTEM_MAX_LENGTH, "The CI system: github, gitlab, jenkins, zuul, or another name."

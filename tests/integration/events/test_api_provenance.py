@@ -70,6 +70,7 @@ def test_post_runs_takes_the_provenance_too(client: APIClient) -> None:
         ("commit", "x" * 65, "64"),
         ("branch", "ma\nin", "control characters"),
         ("ci_url", "javascript:alert(1)", "URL"),
+        ("ci_url", "http://a b/", "URL"),
         ("ci_url", "not a url", "URL"),
         ("build", 17.5, "string"),
         ("labels", ["a", "b"], "dictionary"),
@@ -138,3 +139,9 @@ def test_legacy_start_events_keep_working_without_provenance(client: APIClient) 
     assert answer.status_code in (200, 201), answer.content
     run = client.get("/api/v1/runs/", {"pod": "legacy-pod"}).json()["results"][0]
     assert (run["commit"], run["labels"]) == ("", {})
+
+
+def test_a_job_url_on_a_host_without_a_dot_is_accepted(client: APIClient) -> None:
+    url = "http://jenkins_1:8080/job/nightly/7/"
+    run_id = start_event(client, ci_url=url).json()["id"]
+    assert client.get(f"/api/v1/runs/{run_id}/").json()["ci_url"] == url
