@@ -23,6 +23,7 @@ LABEL_KEY_MAX_LENGTH = 64
 LABEL_VALUE_MAX_LENGTH = 200
 # The separator of ``?label=key:value``: a key cannot hold it, a value can.
 LABEL_SEPARATOR = ":"
+LABEL_KEY_REFUSED = (LABEL_SEPARATOR, '"')
 
 #: the fields a start event may carry, in the order the API shows them
 FIELDS = ("commit", "branch", "ci_url", "ci_system", "build", "labels")
@@ -32,12 +33,14 @@ CI_SYSTEMS = ("github", "gitlab", "jenkins", "zuul")
 
 
 def validate_label_key(key: str) -> None:
-    """A label's name: a name (non-empty, printable), bounded, without ``:``."""
+    """A label's name: a name (non-empty, printable), bounded, without ``:`` (the filter's
+    separator) or ``"`` (SQLite cannot look such a key up in a JSON object)."""
     validate_name(key)
     if len(key) > LABEL_KEY_MAX_LENGTH:
         raise ValidationError(f"label name longer than {LABEL_KEY_MAX_LENGTH} characters")
-    if LABEL_SEPARATOR in key:
-        raise ValidationError(f"label name {key!r} may not contain {LABEL_SEPARATOR!r}")
+    refused = [char for char in LABEL_KEY_REFUSED if char in key]
+    if refused:
+        raise ValidationError(f"label name {key!r} may not contain {refused[0]!r}")
 
 
 def validate_labels(value: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models.fields.json import KeyTransform
 
 from collectors.api.filtersets import name_filter
 from energylab.api.filters import IdFilter
@@ -88,9 +88,9 @@ class LabelFilter(django_filters.Filter):
 
     def filter(self, qs: QuerySet[Run], value: list[tuple[str, str | None]]) -> QuerySet[Run]:
         for index, (key, wanted) in enumerate(value or []):
-            # KeyTextTransform, not ``labels__<key>``: a key may hold ``__`` or spaces.
+            # KeyTransform, not ``labels__<key>``: a key may hold ``__`` or spaces.
             alias = f"_label_{index}"
-            qs = qs.alias(**{alias: KeyTextTransform(key, "labels")})
+            qs = qs.alias(**{alias: KeyTransform(key, "labels")})
             qs = qs.filter(Q(**{f"{alias}__isnull": False}))
             if wanted is not None:
                 qs = qs.filter(**{alias: wanted})

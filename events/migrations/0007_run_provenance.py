@@ -2,7 +2,26 @@
 
 import energylab.validators
 import events.provenance
+import importlib
+from typing import Any
+
 from django.db import migrations, models
+
+# SQLite alters events_run by building a new table and renaming it, which fails while the step
+# table's triggers (migration 0003) name events_run: they are dropped around the change.
+_step_count = importlib.import_module("events.migrations.0003_run_step_count")
+
+
+def drop_sqlite_step_triggers(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in _step_count.SQLITE_DROP:
+            schema_editor.execute(statement)
+
+
+def create_sqlite_step_triggers(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.connection.vendor == "sqlite":
+        for statement in _step_count.SQLITE:
+            schema_editor.execute(statement)
 
 
 class Migration(migrations.Migration):
@@ -13,6 +32,9 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
+        migrations.RunPython(
+            drop_sqlite_step_triggers, create_sqlite_step_triggers, elidable=False
+        ),
         migrations.AddField(
             model_name='run',
             name='branch',
@@ -46,5 +68,8 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name='run',
             index=models.Index(fields=['branch', 'started_at'], name='run_branch_started'),
+        ),
+        migrations.RunPython(
+            create_sqlite_step_triggers, drop_sqlite_step_triggers, elidable=False
         ),
     ]

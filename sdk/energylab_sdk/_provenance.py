@@ -193,8 +193,14 @@ def _why_not_text(name: str, value: str) -> str | None:
 
 
 def _why_not_label(key: str, value: str) -> str | None:
-    if not key or len(key) > LABEL_KEY_MAX_LENGTH or ":" in key or not _printable(key):
-        return f"a label name has 1 to {LABEL_KEY_MAX_LENGTH} printable characters, no ':'"
+    if (
+        not key
+        or len(key) > LABEL_KEY_MAX_LENGTH
+        or ":" in key
+        or '"' in key
+        or not _printable(key)
+    ):
+        return f'a label name has 1 to {LABEL_KEY_MAX_LENGTH} printable characters, no : or "'
     if len(value) > LABEL_VALUE_MAX_LENGTH or not _printable(value):
         return f"a label value has at most {LABEL_VALUE_MAX_LENGTH} printable characters"
     return None

@@ -135,7 +135,7 @@ def test_labels_none_sends_no_labels_at_all():
 
 def test_values_the_server_would_refuse_are_dropped_with_a_warning(caplog):
     caplog.set_level(logging.WARNING, "energylab_sdk")
-    labels = {"ok": "yes", "a:b": "x", "": "x", "tab\there": "x", "long": "v" * 201}
+    labels = {"ok": "yes", "a:b": "x", 'a"b': "x", "": "x", "tab\there": "x", "long": "v" * 201}
     labels.update({f"k{i}": "v" for i in range(40)})
     config = resolve(
         url="http://h:1",

@@ -21,7 +21,7 @@ GITHUB: dict[str, Any] = {
     "ci_url": "https://github.com/acme/lab/actions/runs/42",
     "ci_system": "github",
     "build": "17",
-    "labels": {"vnf": "vFW", "flavor": "m1.large", "odd, = \" ' \\ name": "a:b c"},
+    "labels": {"vnf": "vFW", "flavor": "m1.large", "odd, = ' \\ name": 'a:b c "'},
 }
 
 
@@ -76,6 +76,7 @@ def test_post_runs_takes_the_provenance_too(client: APIClient) -> None:
         ("labels", ["a", "b"], "dictionary"),
         ("labels", {"a": 1}, "string"),
         ("labels", {"a:b": "c"}, "':'"),
+        ("labels", {'a"b': "c"}, "may not contain"),
         ("labels", {"": "c"}, "empty"),
         ("labels", {"a": "x" * 201}, "200"),
         ("labels", {"a\tb": "c"}, "control characters"),
@@ -119,7 +120,7 @@ def test_the_list_filters_by_commit_branch_ci_system_and_labels(client: APIClien
     assert pods(label="vnf:vFW") == ["a"]
     assert pods(label="vnf") == ["b", "a"]
     assert pods(label=["vnf", "flavor:m1.large"]) == ["a"]
-    assert pods(label="odd, = \" ' \\ name:a:b c") == ["a"]
+    assert pods(label="odd, = ' \\ name:a:b c \"") == ["a"]
     assert pods(label="vnf:nothing") == []
 
 
