@@ -9,6 +9,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 from django.db.models.fields.json import KeyTransform
+from drf_spectacular.utils import extend_schema_field
 
 from collectors.api.filtersets import name_filter
 from energylab.api.filters import IdFilter
@@ -83,6 +84,7 @@ class LabelFormField(forms.Field):
         return pairs
 
 
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
 class LabelFilter(django_filters.Filter):
     field_class = LabelFormField
 

@@ -52,6 +52,9 @@ class NDJSONFormat(_StreamedFormat):
     format = export.JSONL
 
 
+ERRORS = errors(*READ_ERRORS, 400, 404, 406)
+
+
 class RunSamplesView(APIView):
     """Every raw sample of a run, streamed: CSV (the default) or JSON lines."""
 
@@ -83,7 +86,8 @@ class RunSamplesView(APIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR),
             (200, "application/jsonl"): OpenApiResponse(OpenApiTypes.STR),
-            **errors(*READ_ERRORS, 400, 404),
+            # Errors are JSON, whatever this view's formats (which the schema would list).
+            **{(code, "application/json"): why for code, why in ERRORS.items()},
         },
     )
     def get(self, request: Request, pk: int) -> StreamingHttpResponse | Response:
