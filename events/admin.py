@@ -16,9 +16,9 @@ class StepInline(admin.TabularInline):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["id", "scenario", "pod", "started_at", "ended_at", "source"]
-    list_filter = ["source", "pod", ("ended_at", admin.EmptyFieldListFilter)]
-    search_fields = ["scenario", "pod__name", "steps__name"]
+    list_display = ["id", "scenario", "pod", "started_at", "ended_at", "source", "branch", "commit"]
+    list_filter = ["source", "ci_system", "pod", ("ended_at", admin.EmptyFieldListFilter)]
+    search_fields = ["scenario", "pod__name", "steps__name", "commit", "branch"]
     list_select_related = ["pod"]
     date_hierarchy = "started_at"
     readonly_fields = ["received_at", "ended_received_at"]
