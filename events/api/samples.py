@@ -117,7 +117,7 @@ def _answer_in_json(request: Request) -> None:
 
 
 def _body(
-    kind: str, first: list[dict[str, Any]] | None, rest: Iterator[list[dict[str, Any]]]
+    kind: str, first: list[export.Row] | None, rest: Iterator[list[export.Row]]
 ) -> Iterator[bytes]:
     write = export.jsonl_chunk if kind == export.JSONL else export.csv_chunk
     if kind == export.CSV:
