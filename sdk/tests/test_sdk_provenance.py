@@ -7,7 +7,7 @@ import os
 
 import energylab_sdk
 import pytest
-from energylab_sdk import _provenance
+from energylab_sdk import _provenance, report_format
 from energylab_sdk._config import resolve
 from energylab_sdk.cli import main
 from energylab_sdk.testing import FakeEnergyLab
@@ -279,3 +279,19 @@ def test_os_environ_is_not_changed_by_detection():
     before = dict(os.environ)
     _provenance.detected()
     assert dict(os.environ) == before
+
+
+def test_the_report_names_the_run_s_provenance_when_it_has_one():
+    run = {
+        "commit": SHA,
+        "branch": "main",
+        "ci_system": "github",
+        "build": "17",
+        "ci_url": "https://github.com/acme/lab/actions/runs/9001",
+        "labels": {"vnf": "vFW"},
+    }
+    assert report_format.provenance_line(run) == (
+        "commit 3f786850e387 on main, github build 17, "
+        "https://github.com/acme/lab/actions/runs/9001, labels vnf=vFW"
+    )
+    assert report_format.provenance_line({"commit": "", "labels": {}}) == ""
