@@ -69,6 +69,17 @@ def test_a_run_recorded_under_github_actions_shows_where_it_comes_from(
     assert (run["commit"], run["branch"], run["ci_url"], run["build"]) == (SHA, "main", JOB, "99")
     assert (run["ci_system"], run["labels"], run["source"]) == ("github", {"vnf": "vFW"}, "sdk")
 
+    # Its samples stream over real HTTP (none were polled here: the header alone).
+    samples = requests.get(
+        f"{live_server.url}/api/v1/runs/{run['id']}/samples/?format=csv",
+        headers=headers,
+        timeout=10,
+        stream=True,
+    )
+    assert samples.status_code == 200
+    assert samples.headers["Content-Type"].startswith("text/csv")
+    assert next(samples.iter_lines()).startswith(b"time,time_ns,server,sensor")
+
     browser = Client()
     browser.force_login(user)
     page = browser.get(f"/runs/{run['id']}/").content.decode()
@@ -76,3 +87,4 @@ def test_a_run_recorded_under_github_actions_shows_where_it_comes_from(
     assert '<code data-testid="branch">main</code>' in page
     assert f'<a href="{JOB}"' in page
     assert "github job #99" in page
+    assert f"/api/v1/runs/{run['id']}/samples/?format=csv" in page
