@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 
 EPOCH = dt.datetime(2026, 11, 20, 8, 0, 0, tzinfo=dt.UTC)
 POD = "pod, \"samples\" = 'yes' \\ end"
-SERVER = "node, a = \"b\" 'c' \\d e"
+SERVER = "node, a = \"b\" 'c' \\d e\\"
 SENSOR = 'inlet, temp = "x" \\'
 
 
