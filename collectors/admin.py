@@ -7,10 +7,26 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from collectors import health
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
 from collectors.models import HEALTH_FIELDS, Pod, Server
-from collectors.timing import CIRCUIT_THRESHOLD
+
+
+def visible_name(name: str) -> str:
+    """The name as stored (as sent), with leading and trailing spaces shown: a pod created by a
+    start with a stray space (``"demo-lab "``) must not look like the pod it was meant to be."""
+    stripped = name.strip()
+    if stripped == name:
+        return name
+    lead, trail = name[: len(name) - len(name.lstrip())], name[len(name.rstrip()) :]
+    return format_html(
+        '<span title="{}"><mark>{}</mark>{}<mark>{}</mark></span>',
+        f"{len(lead)} leading and {len(trail)} trailing space(s): {name!r}",
+        "␣" * len(lead),
+        stripped,
+        "␣" * len(trail),
+    )
 
 
 class ServerInline(admin.TabularInline):
@@ -23,7 +39,7 @@ class ServerInline(admin.TabularInline):
 
 @admin.register(Pod)
 class PodAdmin(admin.ModelAdmin):
-    list_display = ["name", "poll_interval", "active", "queue", "server_count", "updated"]
+    list_display = ["pod_name", "poll_interval", "active", "queue", "server_count", "updated"]
     list_filter = ["active", "queue"]
     search_fields = ["name", "description"]
     inlines = [ServerInline]
@@ -32,6 +48,10 @@ class PodAdmin(admin.ModelAdmin):
         from django.db.models import Count
 
         return super().get_queryset(request).annotate(_server_count=Count("servers"))
+
+    @admin.display(description="name", ordering="name")
+    def pod_name(self, pod: Pod) -> str:
+        return visible_name(pod.name)
 
     @admin.display(description="servers", ordering="_server_count")
     def server_count(self, pod: Pod) -> int:
@@ -42,13 +62,13 @@ class PodAdmin(admin.ModelAdmin):
 class ServerAdmin(admin.ModelAdmin):
     form = ServerForm
     list_display = [
-        "name",
-        "pod",
+        "server_name",
+        "pod_name",
         "bmc_type",
         "host",
         "active",
         "health",
-        "last_reading_w",
+        "last_reading",
         "last_source",
         "last_success_at",
         "consecutive_failures",
@@ -56,7 +76,11 @@ class ServerAdmin(admin.ModelAdmin):
     list_filter = ["bmc_type", "active", "pod", "dc", "room"]
     search_fields = ["name", "host", "pod__name", "rack"]
     list_select_related = ["pod"]
-    readonly_fields = HEALTH_FIELDS
+    # The reading as people read it (0.1 W), and the health as the list shows it.
+    readonly_fields = (
+        "health",
+        *("last_reading" if f == "last_reading_w" else f for f in HEALTH_FIELDS),
+    )
     fieldsets = [
         (None, {"fields": ["pod", "name", "bmc_type", "active"]}),
         (
@@ -72,8 +96,9 @@ class ServerAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
-        ("Health", {"fields": HEALTH_FIELDS}),
+        ("Health", {"fields": readonly_fields}),
     ]
 
     actions = ["read_power_now"]
@@ -96,20 +121,42 @@ class ServerAdmin(admin.ModelAdmin):
 
     @admin.display(description="health")
     def health(self, server: Server) -> str:
-        if not server.active or not server.is_polled:
+        state = server.health
+        if state in (health.INACTIVE, health.PUSHED):
             return "-"
-        if server.consecutive_failures >= CIRCUIT_THRESHOLD:
+        if state == health.STALE:
+            expected = health.expected_by(server.poll_state())
+            return format_html(
+                '<span style="color:#b00" title="no poll since {}: does a worker read queue {}?">'
+                "stale</span>",
+                f"{expected:%Y-%m-%d %H:%M:%S} UTC",
+                server.pod.queue,
+            )
+        if state == health.CIRCUIT_OPEN:
             return format_html(
                 '<span style="color:#b00" title="{}">circuit open ({} failures)</span>',
                 server.last_error,
                 server.consecutive_failures,
             )
-        if server.consecutive_failures:
+        if state == health.FAILING:
             return format_html(
                 '<span style="color:#b00" title="{}">failing ({})</span>',
                 server.last_error,
                 server.consecutive_failures,
             )
-        if server.last_success_at:
+        if state == health.OK:
             return format_html('<span style="color:#070">ok</span>')
-        return "not polled yet"
+        return str(state)
+
+    @admin.display(description="last reading (W)", ordering="last_reading_w")
+    def last_reading(self, server: Server) -> str:
+        # To 0.1 W: what a BMC's reading supports (the API keeps the value as read).
+        return "-" if server.last_reading_w is None else f"{server.last_reading_w:.1f}"
+
+    @admin.display(description="pod", ordering="pod__name")
+    def pod_name(self, server: Server) -> str:
+        return visible_name(server.pod.name)
+
+    @admin.display(description="name", ordering="name")
+    def server_name(self, server: Server) -> str:
+        return visible_name(server.name)

@@ -156,10 +156,10 @@ def redis_url() -> str:
 @pytest.fixture
 def buffer(redis_url: str) -> Iterator[SampleBuffer]:
     """The sample buffer as the app builds it (this test run's key prefix), empty before and
-    after, with the writer's step-export watermark forgotten."""
+    after, with the writer's step-export watermark and record of its last write forgotten."""
     buf = SampleBuffer.from_settings()
     buf.clear()
-    buf.client.delete(f"{buf.prefix}:writer:steps-since")
+    buf.client.delete(f"{buf.prefix}:writer:steps-since", f"{buf.prefix}:writer:attempt")
     yield buf
     buf.clear()
 

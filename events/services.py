@@ -14,10 +14,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import FilteredRelation, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from collectors.models import Pod
+from collectors.pod_names import similar_pod_names
 from energylab.errors import RefusedRequest
 from energylab.timestamps import from_ns
 from events.ingest.buffer import Sample, SampleBuffer
@@ -82,10 +83,16 @@ class RunState:
 
 @dataclass(frozen=True)
 class Started:
-    """The run a start event started, and the run it ended (None: none was running)."""
+    """The run a start event started, and the run it ended (None: none was running).
+
+    ``pod_created``: the start named an unknown pod, which it created; ``similar_pods`` are then
+    the known pods whose names are closest to it (a typo's likely meaning), closest first.
+    """
 
     run: RunState
     ended_previous: RunState | None
+    pod_created: bool = False
+    similar_pods: tuple[str, ...] = ()
 
 
 def start_run(
@@ -112,9 +119,10 @@ def start_run(
     """
     with transaction.atomic():
         locked = _locked_pod_for_start(pod_name)
+        created = False
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            Pod.objects.get_or_create(name=pod_name)
+            _pod, created = Pod.objects.get_or_create(name=pod_name)
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -148,7 +156,8 @@ def start_run(
         step_started_at=None if step is None else at,
         step_count=0 if step is None else 1,  # the triggers of migration events 0003 count it
     )
-    return Started(started, previous)
+    similar = tuple(similar_pod_names(pod_name)) if created else ()
+    return Started(started, previous, pod_created=created, similar_pods=similar)
 
 
 def _is_repeated_start(
@@ -212,6 +221,48 @@ def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
     with transaction.atomic():
         run = _locked_run(run_id)
         return _end(run, _event_time(run, at, "stop"))
+
+
+def abandoned_run_ids(max_idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
+    """Running runs that received no event (their start, a step) for more than ``max_idle``
+    before ``now``: their client died before its stop (see :func:`close_abandoned_run`).
+
+    Judged by when EnergyLab received the events, not by their own times: a client may send
+    events stamped long ago (a replay, a backfill) into a run that is very much alive.
+    """
+    cutoff = (now or timezone.now()) - max_idle
+    return list(
+        Run.objects.filter(ended_at__isnull=True, received_at__lt=cutoff)
+        .annotate(last_step=Max("steps__received_at"))
+        .filter(Q(last_step__isnull=True) | Q(last_step__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def close_abandoned_run(
+    run_id: int, max_idle: dt.timedelta, now: dt.datetime | None = None
+) -> RunState | None:
+    """End the run at its last event and mark it abandoned, if it is still running and still
+    has received no event for ``max_idle``; None when it is not (ended, or an event came
+    meanwhile).
+
+    The run's time after its last event is unknown (the client died somewhere in it), so it is
+    left out rather than counted in its last step. Checked again under the pod's lock, so an
+    event that arrives while the check runs wins, and two checkers close a run once.
+    """
+    cutoff = (now or timezone.now()) - max_idle
+    with transaction.atomic():
+        try:
+            run = _locked_run(run_id)
+        except (RunNotFound, RunEnded):
+            return None
+        last_step = Step.objects.filter(run_id=run.id).aggregate(last=Max("received_at"))["last"]
+        if max(run.received_at, last_step or run.received_at) >= cutoff:
+            return None
+        ended = _end(run, run.step_started_at or run.started_at)
+        Run.objects.filter(pk=run.id).update(abandoned=True)
+    return ended
 
 
 def running_run(pod_name: str) -> Run | None:

@@ -52,6 +52,7 @@ class RunSummarySerializer(serializers.ModelSerializer[Run]):
             "received_at",
             "step",
             "step_count",
+            "abandoned",
         ]
         read_only_fields = fields
 
@@ -85,6 +86,8 @@ def run_summary(run: RunState) -> dict[str, Any]:
         "received_at": rfc3339(run.received_at),
         "step": run.step,
         "step_count": run.step_count,
+        # An event's run is running or ended by that event, never one closed for its silence.
+        "abandoned": False,
     }
 
 
@@ -94,6 +97,8 @@ def started_summary(started: Started) -> dict[str, Any]:
     return {
         **run_summary(started.run),
         "ended_previous": run_summary(previous) if previous is not None else None,
+        "pod_created": started.pod_created,
+        "similar_pods": list(started.similar_pods),
     }
 
 
@@ -125,13 +130,30 @@ class RunSerializer(RunListSerializer):
 
 
 class StartedSerializer(RunSummarySerializer):
-    """The started run, and the run its start ended (null when none was running)."""
+    """The started run, and the run its start ended (null when none was running).
+
+    ``pod_created`` says the start named an unknown pod and created it; ``similar_pods`` are
+    then the known pods with the closest names (a typo's likely meaning), else empty.
+    """
 
     ended_previous = serializers.SerializerMethodField()
+    pod_created = serializers.SerializerMethodField()
+    similar_pods = serializers.SerializerMethodField()
 
     class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "ended_previous"]
+        fields = [
+            *RunSummarySerializer.Meta.fields,
+            "ended_previous",
+            "pod_created",
+            "similar_pods",
+        ]
         read_only_fields = fields
+
+    def get_pod_created(self, run: Run) -> bool:
+        return bool(self.context.get("pod_created", False))
+
+    def get_similar_pods(self, run: Run) -> list[str]:
+        return list(self.context.get("similar_pods", ()))
 
     @extend_schema_field(RunSummarySerializer(allow_null=True))
     def get_ended_previous(self, run: Run) -> dict[str, Any] | None:

@@ -87,6 +87,14 @@ class LegacyScenarioSerializer(serializers.Serializer):
     step = serializers.CharField(allow_null=True)
 
 
+class LegacyStartedSerializer(LegacyScenarioSerializer):
+    """A start's answer: the contract's three fields, and whether the start created the pod
+    (an extra field, which the contract's clients ignore) with the known pods closest to it."""
+
+    pod_created = serializers.BooleanField()
+    similar_pods = serializers.ListField(child=serializers.CharField())
+
+
 class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
 

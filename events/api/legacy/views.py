@@ -174,7 +174,7 @@ class RecorderView(LegacyView):
         operation_id="legacy_recorder_start",
         parameters=[ENVIRONMENT_PARAMETER],
         request={"application/json": s.LegacyStartSerializer},
-        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.LegacyStartedSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, environment: str) -> Response:
         """Start a scenario in a step (replacing the one running)."""
@@ -183,7 +183,9 @@ class RecorderView(LegacyView):
         started = services.start_run(
             env, data["scenario"], data["step"], data.get("time"), RunSource.LEGACY
         )
-        return scenario_answer(env, started.run.scenario, data["step"])
+        answer = scenario_answer(env, started.run.scenario, data["step"])
+        answer.data.update(pod_created=started.pod_created, similar_pods=list(started.similar_pods))
+        return answer
 
     @extend_schema(
         tags=[TAG],

@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('collectors', '0004_idle_baseline_bounded'),
-        ('events', '0006_set_step_function_answers_its_time'),
+        ('events', '0007_run_abandoned'),
     ]
 
     operations = [
