@@ -221,6 +221,8 @@ POLL_THREADS = env.integer("ENERGYLAB_POLL_THREADS", 32, minimum=1)
 POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 100, minimum=1)
 # Seconds between two writes of a healthy server's last reading to its row (0: every poll).
 POLL_HEALTH_INTERVAL = env.number("ENERGYLAB_POLL_HEALTH_INTERVAL", 30.0, minimum=0)
+# How long a pushed sample (server, sensor, time) is remembered, so that a resent one is not new.
+PUSH_SEEN_SECONDS = env.integer("ENERGYLAB_PUSH_SEEN_SECONDS", 600, minimum=1)
 
 # --- Pipeline --------------------------------------------------------------------------------
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)

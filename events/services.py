@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import FilteredRelation, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
@@ -21,7 +22,8 @@ from collectors.models import Pod
 from collectors.pod_names import similar_pod_names
 from energylab.errors import RefusedRequest
 from energylab.timestamps import from_ns
-from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.buffer import Sample, SampleBuffer, StaleDirectory
+from events.ingest.directory import DIRECTORY
 from events.models import Run, RunSource, Step
 from events.timestamps import EARLIEST
 
@@ -496,52 +498,159 @@ def record_measurements(
     pod_name: str,
     server_name: str,
     samples: Sequence[Sample],
-    topology: dict[str, str] | None = None,
+    topology: Mapping[str, str] | None = None,
 ) -> int:
-    """Push ``samples`` of a server to the sample buffer; returns how many.
+    """Push ``samples`` of one server: :func:`record_samples` for one server; how many were new.
 
-    An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
-    topology fields given update the server's (with no sample too). Every sample is kept, inside
-    a run or not: the writer correlates them with runs later. All or nothing: when the buffer
-    refuses, the pod and server created here are rolled back too.
-
-    :raises ServerOfAnotherPod: the server exists in another pod: its samples would be tagged
-        with a pod it is not in (missing from its own pod's reports, counted in another's) and
-        its topology overwritten by whoever names it. Checked here, in the transaction that
-        creates it, so two first pushes of a new server under two pods cannot both pass.
-    :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
     :raises ValueError: a sample is not of ``pod_name`` and ``server_name``.
+    :raises: as :func:`record_samples`.
     """
-    from collectors.models import BMCType, Server
-
     if any(s.pod != pod_name or s.server != server_name for s in samples):
         raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
-    with transaction.atomic():
-        pod, _ = Pod.objects.get_or_create(name=pod_name)
-        server, _ = Server.objects.select_related("pod").get_or_create(
-            name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
-        )
-        if server.pod_id != pod.pk:
+    return record_samples(samples, {(pod_name, server_name): topology or {}})
+
+
+def record_samples(
+    samples: Sequence[Sample],
+    servers: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+) -> int:
+    """Push samples of any servers to the sample buffer; returns how many were new.
+
+    THE entry point of pushed samples (the legacy measurements API, the native bulk API,
+    ``/write``). Every sample is kept, inside a run or not: the writer correlates them with
+    runs later. A sample already pushed (same server, sensor and time to the nanosecond, within
+    ``ENERGYLAB_PUSH_SEEN_SECONDS``) is not pushed again: a client's retry adds nothing.
+
+    ``servers`` maps (pod, server) to topology fields (some of dc, room, row, rack) to set on
+    the server; a server named there is created even without a sample. An unknown server
+    becomes a ``push`` server of its pod (created too if unknown). All or nothing: when the
+    buffer refuses, the pods and servers created here are rolled back too.
+
+    What it costs once every server is known to this process (:mod:`events.ingest.directory`):
+    no SQL and one round trip to Redis; the last reading of a server is written to its row at
+    most every ``ENERGYLAB_POLL_HEALTH_INTERVAL``, as polls write theirs.
+
+    :raises ServerOfAnotherPod: a server exists in another pod: its samples would be tagged
+        with a pod it is not in (missing from its own pod's reports, counted in another's) and
+        its topology overwritten by whoever names it. Checked in the transaction that creates
+        it, so two first pushes of a new server under two pods cannot both pass.
+    :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
+    """
+    named: dict[str, tuple[str, Mapping[str, str]]] = {}
+    for s in samples:
+        if s.server not in named:
+            named[s.server] = (s.pod, {})
+    for (pod_name, server_name), topology in (servers or {}).items():
+        named[server_name] = (pod_name, topology)
+    buffer = SampleBuffer.from_settings()
+    seen_seconds = settings.PUSH_SEEN_SECONDS
+    for _attempt in range(3):
+        if DIRECTORY.version is None:
+            DIRECTORY.reset(buffer.directory_version())
+        version = DIRECTORY.version
+        assert version is not None
+        try:
+            if _all_known(named, samples):
+                added = buffer.push_new(samples, seen_seconds, version)
+            else:
+                added = _record_with_changes(buffer, named, samples, seen_seconds, version)
+        except StaleDirectory as stale:
+            DIRECTORY.reset(str(stale))
+            continue
+        _write_health(samples)
+        return added
+    # The directory changed under three pushes in a row: push once against whatever it is.
+    DIRECTORY.reset(buffer.directory_version())
+    added = _record_with_changes(buffer, named, samples, seen_seconds, "")
+    _write_health(samples)
+    return added
+
+
+def _all_known(
+    named: Mapping[str, tuple[str, Mapping[str, str]]], samples: Sequence[Sample]
+) -> bool:
+    """Every server named is in this process's directory, in the pod named and with the
+    topology given: the push needs nothing of the database."""
+    for server_name, (pod_name, topology) in named.items():
+        known = DIRECTORY.get(server_name)
+        if known is None or known.pod != pod_name or (topology and known.differs(topology)):
+            return False
+    # Samples name their server's pod; a body naming one server under two pods must not pass.
+    return all(named[s.server][0] == s.pod for s in samples)
+
+
+def _record_with_changes(
+    buffer: SampleBuffer,
+    named: Mapping[str, tuple[str, Mapping[str, str]]],
+    samples: Sequence[Sample],
+    seen_seconds: int,
+    version: str,
+) -> int:
+    """The push when some server is not known as named: create what is missing, set the
+    topology given, then push, in one transaction."""
+    from collectors.models import BMCType, Server
+
+    for s in samples:
+        if named[s.server][0] != s.pod:
             raise ServerOfAnotherPod(
-                f"server {server_name!r} belongs to pod {server.pod.name!r}, not to environment "
-                f"{pod_name!r}; push it under its own pod's environment, or move it to the other "
-                "pod first (PATCH /api/v1/servers/{id}/ with its new pod, or the admin)"
+                f"server {s.server!r} is named under two environments ({named[s.server][0]!r} "
+                f"and {s.pod!r}) in one push"
             )
-        changed: dict[str, object] = {
-            field: value
-            for field, value in (topology or {}).items()
-            if getattr(server, field) != value
-        }
-        power = [s for s in samples if s.sensor == "power"]
-        if power:
-            last = max(power, key=lambda s: s.measured_at_ns)
-            changed.update(
-                last_reading_w=last.watts,
-                last_reading_at=from_ns(last.measured_at_ns),
-                last_source=last.source,
-                last_success_at=timezone.now(),
+    DIRECTORY.load(named)
+    changed_topology = False
+    with transaction.atomic():
+        pods: dict[str, int] = {}
+        for server_name, (pod_name, topology) in named.items():
+            known = DIRECTORY.get(server_name)
+            if known is not None and known.pod == pod_name and not known.differs(topology):
+                continue
+            if pod_name not in pods:
+                pods[pod_name] = Pod.objects.get_or_create(name=pod_name)[0].pk
+            server, _ = Server.objects.select_related("pod").get_or_create(
+                name=server_name, defaults={"pod_id": pods[pod_name], "bmc_type": BMCType.PUSH}
             )
-        if changed:
-            Server.objects.filter(pk=server.pk).update(**changed)
+            if server.pod_id != pods[pod_name]:
+                raise ServerOfAnotherPod(
+                    f"server {server_name!r} belongs to pod {server.pod.name!r}, not to "
+                    f"environment {pod_name!r}; push it under its own pod's environment, or move "
+                    "it to the other pod first (PATCH /api/v1/servers/{id}/ with its new pod, or "
+                    "the admin)"
+                )
+            changed = {
+                field: value for field, value in topology.items() if getattr(server, field) != value
+            }
+            if changed:
+                # update() sends no signal: the directory's version is bumped below.
+                Server.objects.filter(pk=server.pk).update(**changed)
+                changed_topology = True
         # Last, so that a refusal rolls back what this request created.
-        return SampleBuffer.from_settings().push(samples)
+        added = buffer.push_new(samples, seen_seconds, version) if samples else 0
+        if changed_topology:
+            transaction.on_commit(buffer.bump_directory_version)
+    DIRECTORY.load(named)  # the servers created, for their health (the next push reloads them)
+    return added
+
+
+def _write_health(samples: Sequence[Sample]) -> None:
+    """The last power reading of each pushing server on its row, at most every
+    ``ENERGYLAB_POLL_HEALTH_INTERVAL`` per server and process (as polls write theirs): the
+    readings are in the buffer anyway, and an UPDATE per push was a third of its cost."""
+    from collectors.models import Server
+
+    last: dict[str, Sample] = {}
+    for s in samples:
+        if s.sensor == "power":
+            held = last.get(s.server)
+            if held is None or s.measured_at_ns > held.measured_at_ns:
+                last[s.server] = s
+    interval = settings.POLL_HEALTH_INTERVAL
+    for name, sample in last.items():
+        known = DIRECTORY.get(name)
+        if known is None or not DIRECTORY.health_due(known.id, interval):
+            continue
+        Server.objects.filter(pk=known.id).update(
+            last_reading_w=sample.watts,
+            last_reading_at=from_ns(sample.measured_at_ns),
+            last_source=sample.source,
+            last_success_at=timezone.now(),
+        )

@@ -269,3 +269,37 @@ class TimeSerializer(serializers.Serializer):
 
 def time_answer(now: dt.datetime, now_ns: int) -> dict[str, Any]:
     return TimeSerializer({"now": now, "now_ns": now_ns}).data
+
+
+# -- POST /api/v1/measurements/: the schema only (events.api.pushbodies decodes the bodies) -----
+
+
+class PushedMeasurementSerializer(serializers.Serializer):
+    pod = NameField(help_text="The pod (environment); created if unknown.")
+    server = NameField(help_text="The server; an unknown one becomes a push server of the pod.")
+    sensor = NameField(required=False, default="power", max_length=100)
+    unit = NameField(required=False, default="W", max_length=32)
+    value = serializers.FloatField(
+        help_text="Power (sensor `power` or unit `W`): 0 to 10 MW; other sensors: at most 1e9 "
+        "either way. A numeric string is taken too."
+    )
+    time = serializers.IntegerField(
+        required=False,
+        min_value=946_684_800_000_000_000,
+        help_text="Integer nanoseconds since the epoch (a string of digits too), kept to the "
+        "nanosecond; default: when the body was received (undated measurements of one body "
+        "1 ns apart, in their order).",
+    )
+
+
+class MeasurementsBulkSerializer(serializers.Serializer):
+    # A ListField (not many=True), as the legacy body's: errors by index.
+    measurements = serializers.ListField(child=PushedMeasurementSerializer(), max_length=100_000)
+
+
+class MeasurementsAnswerSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Measurements in the body.")
+    new = serializers.IntegerField(
+        help_text="Measurements not received before (same server, sensor and time to the "
+        "nanosecond): a resent body counts 0."
+    )

@@ -295,7 +295,7 @@ class InfluxWriter:
             value = float(watts)
             if not isfinite(value):
                 field_float(watts)  # raises
-            timestamp = t_ns // 1000  # stored in microseconds
+            timestamp = t_ns  # nanoseconds, as measured: points µs apart stay apart
             if sensor == "power":
                 if energy is None:
                     append(f"power{base} watts={value!r}{src} {timestamp}")
@@ -397,7 +397,7 @@ class InfluxWriter:
                     f"run_id={run.pk}i"
                 )
                 lines.append(
-                    line("steps", tag_set({**base, "event": event}), fields, to_ns(moment) // 1000)
+                    line("steps", tag_set({**base, "event": event}), fields, to_ns(moment))
                 )
         self._write(lines)
         watermark = steps[-1].updated if len(steps) == 5000 else now
@@ -413,7 +413,7 @@ class InfluxWriter:
             if not self._database_ready:
                 ensure_database(self.client)
                 self._database_ready = True
-            self.client.write_points(lines, protocol="line", time_precision="u")
+            self.client.write_points(lines, protocol="line", time_precision="n")
         except (requests.RequestException, InfluxDBServerError, OSError) as exc:
             self._database_ready = False
             raise InfluxUnavailable(f"{type(exc).__name__}: {exc}"[:500]) from None

@@ -99,6 +99,14 @@ class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
+class PushAnswerSerializer(StatusSerializer):
+    received = serializers.IntegerField(help_text="Measurements in the body.")
+    new = serializers.IntegerField(
+        help_text="Measurements not received before (same server, sensor and time to the "
+        "nanosecond): a resent body counts 0."
+    )
+
+
 def topology_field() -> serializers.CharField:
     # The server's topology is updated with .update(), which skips the model's validators:
     # they are repeated here (a line break would end up in InfluxDB's line protocol).

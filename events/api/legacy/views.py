@@ -9,7 +9,6 @@ apart when the server passes the raw request line (gunicorn's ``RAW_URI``, uWSGI
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlsplit
 
@@ -27,9 +26,9 @@ from energylab.api.parsers import AnyTypeJSONParser, LimitedJSONParser
 from energylab.api.permissions import CanSendEvents
 from energylab.api.schema import WRITE_ERRORS, errors
 from energylab.services import ServiceUnavailable, check_database
-from energylab.timestamps import to_ns
 from energylab.validators import NAME_MAX_LENGTH, validate_name
 from events import services
+from events.api import pushbodies
 from events.api.legacy import serializers as s
 from events.api.views import validated
 from events.ingest.buffer import Sample
@@ -228,25 +227,16 @@ class RecorderStepView(LegacyView):
 
 
 class MeasurementsView(LegacyView):
+    """Bodies decoded by :mod:`events.api.pushbodies` (no serializer per measurement); the
+    serializers named in the schema describe them."""
+
     throttle_scope = "measurements"
 
-    def record(self, server: str, data: dict[str, Any]) -> Response:
-        name = checked_name("server", server)
-        env, received_ns = data["environment"], time.time_ns()  # the time of an undated one
-        samples = [
-            Sample(
-                env,
-                name,
-                m["value"],
-                to_ns(m["time"]) if "time" in m else received_ns,
-                RunSource.LEGACY,
-                sensor=m["sensor"],
-                unit=m["unit"],
-            )
-            for m in data["measurements"]
-        ]
-        services.record_measurements(env, name, samples, topology=data.get("topology"))
-        return Response({"status": "OK"})
+    def answer(
+        self, pod: str, server: str, samples: list[Sample], topology: dict[str, str]
+    ) -> Response:
+        new = services.record_measurements(pod, server, samples, topology=topology)
+        return Response({"status": "OK", "received": len(samples), "new": new})
 
 
 class EquipmentMeasurementsView(MeasurementsView):
@@ -255,11 +245,18 @@ class EquipmentMeasurementsView(MeasurementsView):
         operation_id="legacy_equipment_measurements",
         parameters=[server_parameter("equipment")],
         request={"application/json": s.MeasurementsSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.PushAnswerSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, equipment: str) -> Response:
-        """Measurements of one server (created as a push server if unknown)."""
-        return self.record(equipment, validated(s.MeasurementsSerializer, request.data))
+        """Measurements of one server (created as a push server if unknown).
+
+        A measurement already received (same server, sensor and time to the nanosecond) is not
+        stored again: ``new`` counts those that were not.
+        """
+        name = checked_name("server", equipment)
+        body = pushbodies.decode(request, pushbodies.MeasurementsBody)
+        pod, topology, samples = pushbodies.measurements_samples(body, name, RunSource.LEGACY)
+        return self.answer(pod, name, samples, topology)
 
 
 class ServerConsumptionView(MeasurementsView):
@@ -269,14 +266,11 @@ class ServerConsumptionView(MeasurementsView):
         parameters=[server_parameter("server")],
         deprecated=True,
         request={"application/json": s.ConsumptionSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.PushAnswerSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, server: str) -> Response:
         """One power reading in watts (the pre-2022 collectors' path)."""
-        data = validated(s.ConsumptionSerializer, request.data)
-        measurement = {"sensor": "power", "unit": "W", "value": data["power"]}
-        if "time" in data:
-            measurement["time"] = data["time"]
-        return self.record(
-            server, {"environment": data["environment"], "measurements": [measurement]}
-        )
+        name = checked_name("server", server)
+        body = pushbodies.decode(request, pushbodies.ConsumptionBody)
+        samples = pushbodies.consumption_samples(body, name, RunSource.LEGACY)
+        return self.answer(samples[0].pod, name, samples, {})

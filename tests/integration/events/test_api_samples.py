@@ -40,7 +40,7 @@ def ns(seconds: float) -> int:
 @pytest.fixture
 def run(buffer: SampleBuffer, influx: Any) -> Run:
     """A run of 0-10 s with steps `boot` (0-4 s) and `load, "x"` (5-10 s), one sample a second
-    from -2 s to 12 s, and a temperature at 6.5 s."""
+    from -2 s to 12 s, and a temperature at 6.500000789 s."""
     pod = Pod.objects.create(name=POD, poll_interval=1)
     run = Run.objects.create(pod=pod, scenario="s", started_at=at(0), ended_at=at(10))
     Step.objects.create(run=run, name="boot", started_at=at(0), ended_at=at(4))
@@ -49,7 +49,8 @@ def run(buffer: SampleBuffer, influx: Any) -> Run:
         Sample(POD, SERVER, 100.0 + t, ns(t + 0.25), "test", energy_j=10.0 * t if t > 5 else None)
         for t in range(-2, 13)
     ]
-    samples.append(Sample(POD, SERVER, 21.5, ns(6.5), "test", sensor=SENSOR, unit="°C"))
+    # Nanoseconds are stored as measured: the export gives them back whole.
+    samples.append(Sample(POD, SERVER, 21.5, ns(6.5) + 789, "test", sensor=SENSOR, unit="°C"))
     buffer.push(samples)
     InfluxWriter(buffer, influx, delay=0).flush()
     return run
@@ -77,6 +78,8 @@ def test_csv_holds_the_run_s_samples_with_their_steps_and_names_round_trip(
     (temperature,) = [r for r in rows if r["sensor"] != "power"]
     assert (temperature["sensor"], temperature["unit"]) == (SENSOR, "°C")
     assert (float(temperature["value"]), temperature["step"]) == (21.5, 'load, "x"')
+    assert temperature["time"] == "2026-11-20T08:00:06.500000789Z"
+    assert int(temperature["time_ns"]) == ns(6.5) + 789
 
 
 def test_json_lines_parse_one_object_per_sample(client: APIClient, run: Run) -> None:
