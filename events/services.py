@@ -103,8 +103,12 @@ def start_run(
     step: str | None = None,
     at: dt.datetime | None = None,
     source: str = RunSource.API,
+    provenance: Mapping[str, Any] | None = None,
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
+
+    ``provenance`` holds the run's validated ``commit``, ``branch``, ``ci_url``, ``ci_system``,
+    ``build`` and ``labels`` (:mod:`events.provenance`); those not given stay blank.
 
     A run still running on the pod ends at ``at``. Runs of a pod follow each other: ``at`` may
     not be before the running run's start or its running step's start (it would end them before
@@ -137,7 +141,9 @@ def start_run(
                 f"the start at {at.isoformat()} is before the end of the pod's last run "
                 f"({last_end.isoformat()}): runs of one pod may not overlap"
             )
-        run = Run.objects.create(pod_id=pod_id, scenario=scenario, started_at=at, source=source)
+        run = Run.objects.create(
+            pod_id=pod_id, scenario=scenario, started_at=at, source=source, **(provenance or {})
+        )
         if step is not None:
             Step.objects.create(run_id=run.pk, name=step, started_at=at)
     started = RunState(

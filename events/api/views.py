@@ -146,7 +146,12 @@ class EventView(APIView):
         at = event.get("at")
         if kind == s.EVENT_START:
             started = services.start_run(
-                event["pod"], event["scenario"], event.get("step"), at, source_of(request)
+                event["pod"],
+                event["scenario"],
+                event.get("step"),
+                at,
+                source_of(request),
+                s.provenance_of(event),
             )
             return started_answer(started)
         if kind == s.EVENT_STEP:
@@ -166,7 +171,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return summaries() if self.action == "list" else runs()
 
     def get_serializer_class(self) -> type[s.RunSummarySerializer]:
-        return s.RunSummarySerializer if self.action == "list" else s.RunSerializer
+        return s.RunListSerializer if self.action == "list" else s.RunSerializer
 
     filterset_class = RunFilterSet
     parser_classes = [LimitedJSONParser]
@@ -184,7 +189,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         except (TypeError, ValueError):
             raise NotFound("no run has this id") from None
 
-    @extend_schema(responses={200: s.RunSummarySerializer(many=True), **errors(400, *READ_ERRORS)})
+    @extend_schema(responses={200: s.RunListSerializer(many=True), **errors(400, *READ_ERRORS)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -201,7 +206,12 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def create(self, request: Request) -> Response:
         data = validated(s.RunStartSerializer, request.data)
         started = services.start_run(
-            data["pod"], data["scenario"], data.get("step"), data.get("at"), source_of(request)
+            data["pod"],
+            data["scenario"],
+            data.get("step"),
+            data.get("at"),
+            source_of(request),
+            s.provenance_of(data),
         )
         return started_answer(started)
 
