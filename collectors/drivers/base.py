@@ -44,6 +44,14 @@ class BMCEndpoint:
         return (self.host, self.port, self.username, self.scheme)
 
 
+#: the ``source`` of readings that are the BMC's mean power over a window (``averaged_over_ns``
+#: set): reports treat them as averages (nothing passes between two of them unseen)
+SOURCE_DCMI_AVERAGE = "dcmi:average"
+SOURCE_REDFISH_AVERAGE = "redfish:PowerMetrics"
+SOURCE_ILO_FAST_METER = "ilo:FastPowerMeter"
+AVERAGED_SOURCES = frozenset({SOURCE_DCMI_AVERAGE, SOURCE_REDFISH_AVERAGE, SOURCE_ILO_FAST_METER})
+
+
 @dataclass(frozen=True, slots=True)
 class PowerReading:
     """One power reading of one server.
