@@ -37,6 +37,9 @@ class BMCEndpoint:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     #: a second secret some sources need (the SNMPv3 privacy pass phrase)
     privacy_password: str = field(default="", repr=False)
+    #: seconds between two polls of this server (its pod's interval); None: unknown. A driver
+    #: takes the BMC's own average over a window no longer than about this (drivers.averaging)
+    poll_interval: float | None = None
 
     @property
     def session_key(self) -> tuple[str, int | None, str, str | None]:

@@ -159,6 +159,14 @@ class PowerProfile:
             total += self.watts_at(left) * (right - left)
         return total
 
+    def extremes(self, start: float, end: float) -> tuple[float, float]:
+        """The lowest and highest power between two POSIX times (the BMC's min and max)."""
+        if end <= start:
+            watts = self.watts_at(end)
+            return watts, watts
+        values = [self.watts_at(t) for t in (start, *self._breakpoints(start, end))]
+        return min(values), max(values)
+
     def counter_j(self, t: float | None = None) -> float:
         """The BMC's cumulative energy counter at time t, in joules, counted from the epoch."""
         t = time.time() if t is None else t
