@@ -19,6 +19,7 @@ that holds its value 20 s (8.6 %); longer windows lose (5 s 0.5 %, 10 s 1.1 %, 2
 from __future__ import annotations
 
 import math
+import re
 
 #: the longest window, in poll intervals, whose average is used instead of the current power
 AVERAGE_MAX_POLLS = 2.0
@@ -34,3 +35,28 @@ def use_average(window_s: float | None, poll_interval_s: float | None) -> bool:
         return False
     interval = poll_interval_s if poll_interval_s and poll_interval_s > 0 else None
     return window_s <= AVERAGE_MAX_POLLS * (interval or UNKNOWN_POLL_INTERVAL_S)
+
+
+# Redfish writes durations as ISO 8601 (``AveragingInterval``: "PT1S", "PT0.5S", "PT1M"); the
+# days-hours-minutes-seconds subset it uses is one pattern, not worth a dependency.
+_DURATION = re.compile(
+    r"P(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+def duration_s(value: object) -> float | None:
+    """Seconds of an ISO 8601 duration such as ``PT1S`` or ``P0DT0H1M``, or None for anything
+    else (a year or month has no fixed length, and is never a BMC's averaging window)."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.fullmatch(value.strip().upper())
+    if match is None or not any(match.groupdict().values()) or value.strip().upper().endswith("T"):
+        return None
+    parts = {k: float(v) for k, v in match.groupdict().items() if v is not None}
+    return (
+        parts.get("d", 0.0) * 86_400
+        + parts.get("h", 0.0) * 3_600
+        + parts.get("m", 0.0) * 60
+        + parts.get("s", 0.0)
+    )

@@ -51,8 +51,16 @@ class BMCEndpoint:
 #: set): reports treat them as averages (nothing passes between two of them unseen)
 SOURCE_DCMI_AVERAGE = "dcmi:average"
 SOURCE_REDFISH_AVERAGE = "redfish:PowerMetrics"
+SOURCE_REDFISH_SENSOR_AVERAGE = "redfish:Sensor:average"
 SOURCE_ILO_FAST_METER = "ilo:FastPowerMeter"
-AVERAGED_SOURCES = frozenset({SOURCE_DCMI_AVERAGE, SOURCE_REDFISH_AVERAGE, SOURCE_ILO_FAST_METER})
+AVERAGED_SOURCES = frozenset(
+    {
+        SOURCE_DCMI_AVERAGE,
+        SOURCE_REDFISH_AVERAGE,
+        SOURCE_REDFISH_SENSOR_AVERAGE,
+        SOURCE_ILO_FAST_METER,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

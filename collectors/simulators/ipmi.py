@@ -94,8 +94,6 @@ _DCMI_GROUP = 0xDC
 _DCMI_POWER_ACTIVE = 0x40
 #: the DCMI statistics period a simulated BMC states unless told: since its statistics were reset
 DCMI_DEFAULT_PERIOD_S = 86_400.0
-#: the longest stretch its statistics are computed over (cost: one step per refresh period in it)
-DCMI_STATISTICS_HORIZON_S = 60.0
 _SUITE_3 = (1, 1, 1)  # RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128: all pyghmi's server can do
 
 # RFC 5612's "example enterprise number": an IANA id no real vendor owns, and one pyghmi has no
@@ -450,9 +448,7 @@ class IPMISimulator(pyghmi_bmc.Bmc):
             body = struct.pack("<BHHHHIIB", _DCMI_GROUP, 0, 0, 0, 0, int(now), 0, 0)
             session.send_ipmi_response(data=body)
             return
-        window = min(period, DCMI_STATISTICS_HORIZON_S)  # the rest is long past: not computed
-        low, high = self.profile.extremes(now - window, now)
-        average = self.profile.energy_j(now - window, now) / window
+        low, high, average = self.profile.statistics(period, now)
 
         def u16(watts: float) -> int:
             return max(0, min(0xFFFF, round(watts)))

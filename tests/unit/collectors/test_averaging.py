@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.drivers.averaging import use_average
+from collectors.drivers.averaging import duration_s, use_average
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,16 @@ def test_an_unknown_or_absurd_window_is_never_taken(window_s) -> None:
 def test_an_unknown_poll_interval_is_taken_as_a_second() -> None:
     assert use_average(2.0, None) is True
     assert use_average(3.0, 0.0) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("PT1S", 1.0), ("PT0.5S", 0.5), ("PT1M", 60.0), ("P0DT0H1M30S", 90.0), ("pt2s", 2.0)],
+)
+def test_redfish_durations_read_as_seconds(text, seconds) -> None:
+    assert duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "P", "PT", "P1Y", "1S", "PT1X", None, 5])
+def test_anything_else_is_no_duration(text) -> None:
+    assert duration_s(text) is None
