@@ -8,7 +8,7 @@ middle (:attr:`PowerReading.value_time_ns`) it smears each change of power over 
 the energy of a step is off by about a quarter of the window times each change at its edges.
 
 Measured (synthetic steps of 30-120 s whose power changes at the edges and up to three times
-inside, polls every 1-5 s, mean error of a step's energy, docs/collectors.md "The BMC's own
+inside, polls every 1-5 s, mean error of a step's energy: bench/averaging.py, docs/reports.md "The BMC's own
 timing"): an average over up to twice the poll interval is as good as or better than the current
 power of a BMC that refreshes every second (0.2-1.1 % against 0.5-1.2 %), and far better than one
 that holds its value 20 s (8.6 %); longer windows lose (5 s 0.5 %, 10 s 1.1 %, 20 s 2.3 %, 60 s

@@ -1,9 +1,10 @@
 """Error bounds of a step's energy over sample-and-hold BMCs (events.reports.bounds).
 
-The simulated BMCs here are closer to real ones than the simulators' profiles: the true power
-changes at any moment (at step edges and inside steps), and the BMC reports the power of its
-last refresh, taken every ``refresh`` seconds at a phase of its own, so a reading is up to a
-refresh period old and a change can go unseen until the next refresh.
+The simulated BMCs here (collectors.simulators.stepped) are closer to real ones than the
+simulators' profiles: the true power changes at any moment (at step edges and inside steps), and
+the BMC reports the power of its last refresh, taken every ``refresh`` seconds at a phase of its
+own, so a reading is up to a refresh period old and a change can go unseen until the next
+refresh.
 """
 
 from __future__ import annotations
@@ -11,52 +12,13 @@ from __future__ import annotations
 import bisect
 import itertools
 import random
-from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.stepped import Truth, held_polls, stepped_lab
 from events.reports import bounds, energy
-
-
-@dataclass
-class Truth:
-    """A piecewise-constant true power: ``watts[i]`` from ``changes[i]`` on."""
-
-    changes: list[float]
-    watts: list[float]
-
-    def at(self, t: float) -> float:
-        return self.watts[max(0, bisect.bisect_right(self.changes, t) - 1)]
-
-    def energy(self, start: float, end: float) -> float:
-        edges = [start, *(c for c in self.changes if start < c < end), end]
-        return sum(self.at(a) * (b - a) for a, b in itertools.pairwise(edges))
-
-
-def lab(
-    rng: random.Random, steps: int, shortest: float = 5.0
-) -> tuple[Truth, list[tuple[float, float]]]:
-    """Steps of 30-120 s, the power changing at each edge and up to three times inside, each
-    level lasting at least ``shortest`` seconds."""
-    changes, watts, spans = [0.0], [rng.uniform(150, 250)], []
-    t = 60.0  # a minute of idle first
-    for _ in range(steps):
-        length = rng.uniform(30, 120)
-        spans.append((t, t + length))
-        moments = [t]
-        for _ in range(rng.randint(1, 3)):
-            moment = moments[-1] + shortest + rng.uniform(0, 30)
-            if moment < t + length - shortest:
-                moments.append(moment)
-        for moment in moments:
-            changes.append(moment)
-            watts.append(rng.uniform(150, 600))
-        t += length
-    changes.append(t)
-    watts.append(200.0)
-    return Truth(changes, watts), spans
 
 
 def bounds_of(
@@ -83,26 +45,14 @@ def within(low: float, value: float, high: float) -> bool:
     return low * (1 - 1e-9) <= value <= high * (1 + 1e-9)
 
 
-def polled(truth: Truth, end: float, refresh: float, every: float, rng: random.Random):
-    """What a poller sees of a BMC that takes the power every ``refresh`` seconds and holds it."""
-    phase = rng.uniform(0, refresh)
-    t, times, values = rng.uniform(0, every), [], []
-    while t <= end:
-        last_refresh = phase + refresh * ((t - phase) // refresh)
-        times.append(t)
-        values.append(truth.at(last_refresh))
-        t += every * rng.uniform(0.97, 1.03)  # a poller's timing is not exact
-    return energy.Series(np.array(times), np.array(values))
-
-
 def test_the_truth_lies_within_the_bounds_in_95_percent_of_steps_on_every_seed() -> None:
     # As a report computes them: the refresh period learned from the readings, IPMI's accuracy,
     # a BMC that samples and holds. Every seed, not their mean: levels shorter than the refresh
     # period that pass unseen between two refreshes made some seeds miss up to 6 steps of 50.
     for seed in range(1, 101):
         rng = random.Random(seed)
-        truth, spans = lab(rng, 50)
-        series = polled(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
+        truth, spans = stepped_lab(rng, 50)
+        series = held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
         timing = bounds.source_timing(series, "ipmi", cadence=2.0)
         assert timing.refresh_from == "learned"
         assert timing.unseen_excursions
@@ -146,8 +96,8 @@ def test_averaged_readings_are_not_widened_to_the_limits() -> None:
 def test_exact_readings_bound_every_step_whose_levels_last_a_refresh_period() -> None:
     # The model's own promise: no level goes unseen, no reading is off, no step outside.
     rng = random.Random(5)
-    truth, spans = lab(rng, 50, shortest=20)
-    series = polled(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
+    truth, spans = stepped_lab(rng, 50, shortest=20)
+    series = held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
     timing = bounds.source_timing(series, "ipmi", cadence=2.0)
     for a, b in spans:
         low, high = bounds_of(series, a, b, timing.refresh_s, accuracy=0.0)
@@ -195,8 +145,8 @@ def test_a_single_jump_gives_exactly_the_extremes_the_samples_admit() -> None:
 def test_the_bounds_are_the_integral_of_the_envelope_by_definition() -> None:
     # The vectorised pieces against the model computed instant by instant on a fine grid.
     rng = random.Random(11)
-    truth, spans = lab(rng, 4)
-    series = polled(truth, spans[-1][1] + 60, refresh=15, every=3, rng=rng)
+    truth, spans = stepped_lab(rng, 4)
+    series = held_polls(truth, spans[-1][1] + 60, refresh=15, every=3, rng=rng)
     t, w = series.t.tolist(), series.w.tolist()
     for a, b in spans:
         dt = 0.01
@@ -230,7 +180,7 @@ def test_a_counter_outside_the_polls_envelope_widens_the_bounds_to_include_it() 
 def test_the_refresh_period_is_learned_from_how_often_the_value_changes() -> None:
     rng = random.Random(3)
     truth = Truth([float(k) for k in range(600)], [rng.uniform(100, 200) for _ in range(600)])
-    series = polled(truth, 600, refresh=20, every=2, rng=rng)
+    series = held_polls(truth, 600, refresh=20, every=2, rng=rng)
     learned = bounds.learned_refresh_s(series)
     assert learned is not None
     assert 20 <= learned <= 24
