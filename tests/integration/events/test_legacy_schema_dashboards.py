@@ -138,7 +138,7 @@ def recorded(
         client.generic(
             "POST",
             "/write?db=telegraf",
-            f"power,pod={tag(env)},server=agent\\ node watts=505 {t}".encode(),
+            f"power,pod={tag(env)},server=agent\\ node watts=505 {t}",
             content_type="text/plain",
         ),
     ]
