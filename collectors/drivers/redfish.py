@@ -89,7 +89,8 @@ class OemPowerPath:
 # - Lenovo XClarity Controller: standard Power, PowerControl[0] "Server Power Control" (then CPU
 #   and memory sub-systems, which the driver never reads); its PowerControl[0].Oem.Lenovo links a
 #   HistoryPowerMetric whose content no published source shows, so it is not read
-#   (cholcombe973/libredfish src/model/testdata/power-lenovo.json);
+#   (cholcombe973/libredfish src/model/testdata/power-lenovo.json; Lenovo's own example
+#   lenovo/python-redfish-lenovo examples/get_power_metrics.py reads Power.PowerControl too);
 # - Supermicro: standard Power; its service root names no Vendor, only Oem.Supermicro
 #   (libredfish supermicro_service_root.json);
 # - Inspur: nothing beyond standard Redfish was found.
