@@ -48,18 +48,13 @@ class BMCEndpoint:
 
 
 #: the ``source`` of readings that are the BMC's mean power over a window (``averaged_over_ns``
-#: set): reports treat them as averages (nothing passes between two of them unseen)
+#: set) from the standard resources; :func:`collectors.drivers.averaged_sources` adds the OEM
+#: ones. Reports treat them as averages (nothing passes between two of them unseen).
 SOURCE_DCMI_AVERAGE = "dcmi:average"
 SOURCE_REDFISH_AVERAGE = "redfish:PowerMetrics"
 SOURCE_REDFISH_SENSOR_AVERAGE = "redfish:Sensor:average"
-SOURCE_ILO_FAST_METER = "ilo:FastPowerMeter"
 AVERAGED_SOURCES = frozenset(
-    {
-        SOURCE_DCMI_AVERAGE,
-        SOURCE_REDFISH_AVERAGE,
-        SOURCE_REDFISH_SENSOR_AVERAGE,
-        SOURCE_ILO_FAST_METER,
-    }
+    {SOURCE_DCMI_AVERAGE, SOURCE_REDFISH_AVERAGE, SOURCE_REDFISH_SENSOR_AVERAGE}
 )
 
 

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
-from collectors.drivers.base import AVERAGED_SOURCES
+from collectors.drivers import averaged_sources
 from collectors.models import BMCType
 from energylab.timestamps import rfc3339, to_ns
 from events import provenance
@@ -272,7 +272,7 @@ def _reported_servers(
         if bmc_type == BMCType.PUSH and len(series.t) >= 3:
             cadence[name] = max(interval, float(np.median(np.diff(series.t))))
         timing[name] = bounds.source_timing(
-            series, bmc_type, cadence[name], refresh_s, accuracy_pct, source in AVERAGED_SOURCES
+            series, bmc_type, cadence[name], refresh_s, accuracy_pct, source in averaged_sources()
         )
     return kept, cadence, timing
 

@@ -44,3 +44,12 @@ def test_redfish_durations_read_as_seconds(text, seconds) -> None:
 @pytest.mark.parametrize("text", ["", "P", "PT", "P1Y", "1S", "PT1X", None, 5])
 def test_anything_else_is_no_duration(text) -> None:
     assert duration_s(text) is None
+
+
+def test_readings_known_as_averages_are_the_standard_ones_and_the_vendors_averaged_meters() -> None:
+    from collectors.drivers import averaged_sources
+
+    found = averaged_sources()
+    assert {"dcmi:average", "redfish:PowerMetrics", "redfish:Sensor:average"} <= found
+    assert {"ilo:FastPowerMeter", "tsm:HistoryPowerMeter"} <= found
+    assert not {"dcmi", "redfish:Power", "redfish:EnvironmentMetrics"} & found
