@@ -33,9 +33,9 @@ def errors(kind: str, size: float, every: float, seeds: int) -> tuple[float, flo
         truth, spans = stepped_lab(rng, 50)
         end = spans[-1][1] + 120
         if kind == "current":
-            series = held_polls(truth, end, size, every, rng)
+            series = energy.Series(*held_polls(truth, end, size, every, rng))
         else:
-            series = averaged_polls(truth, end, size, every, rng)
+            series = energy.Series(*averaged_polls(truth, end, size, every, rng))
         for a, b in spans:
             true = truth.energy(a, b)
             found.append(abs(energy.integrate(series, a, b, every).energy_j - true) / true)

@@ -16,8 +16,10 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from events.reports.energy import Series
+#: sample times (seconds) and values (watts), as ``events.reports.energy.Series`` takes them
+Polls = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 
 @dataclass
@@ -60,9 +62,7 @@ def stepped_lab(
     return Truth(changes, watts), spans
 
 
-def held_polls(
-    truth: Truth, end: float, refresh: float, every: float, rng: random.Random
-) -> Series:
+def held_polls(truth: Truth, end: float, refresh: float, every: float, rng: random.Random) -> Polls:
     """What a poller sees every ``every`` seconds (± 3 %) of a BMC that takes the power every
     ``refresh`` seconds and holds it."""
     phase = rng.uniform(0, refresh)
@@ -72,12 +72,12 @@ def held_polls(
         times.append(t)
         values.append(truth.at(last_refresh))
         t += every * rng.uniform(0.97, 1.03)  # a poller's timing is not exact
-    return Series(np.array(times), np.array(values))
+    return np.array(times), np.array(values)
 
 
 def averaged_polls(
     truth: Truth, end: float, window: float, every: float, rng: random.Random
-) -> Series:
+) -> Polls:
     """What a poller sees every ``every`` seconds (± 3 %) of a BMC that answers its mean power
     over the last ``window`` seconds, each dated at its window's middle (as the drivers do)."""
     t, times, values = rng.uniform(0, every), [], []
@@ -86,4 +86,4 @@ def averaged_polls(
             times.append(t - window / 2)
             values.append(truth.energy(t - window, t) / window)
         t += every * rng.uniform(0.97, 1.03)
-    return Series(np.array(times), np.array(values))
+    return np.array(times), np.array(values)

@@ -52,7 +52,7 @@ def test_the_truth_lies_within_the_bounds_in_95_percent_of_steps_on_every_seed()
     for seed in range(1, 101):
         rng = random.Random(seed)
         truth, spans = stepped_lab(rng, 50)
-        series = held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
+        series = energy.Series(*held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng))
         timing = bounds.source_timing(series, "ipmi", cadence=2.0)
         assert timing.refresh_from == "learned"
         assert timing.unseen_excursions
@@ -97,7 +97,7 @@ def test_exact_readings_bound_every_step_whose_levels_last_a_refresh_period() ->
     # The model's own promise: no level goes unseen, no reading is off, no step outside.
     rng = random.Random(5)
     truth, spans = stepped_lab(rng, 50, shortest=20)
-    series = held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng)
+    series = energy.Series(*held_polls(truth, spans[-1][1] + 120, refresh=20, every=2, rng=rng))
     timing = bounds.source_timing(series, "ipmi", cadence=2.0)
     for a, b in spans:
         low, high = bounds_of(series, a, b, timing.refresh_s, accuracy=0.0)
@@ -146,7 +146,7 @@ def test_the_bounds_are_the_integral_of_the_envelope_by_definition() -> None:
     # The vectorised pieces against the model computed instant by instant on a fine grid.
     rng = random.Random(11)
     truth, spans = stepped_lab(rng, 4)
-    series = held_polls(truth, spans[-1][1] + 60, refresh=15, every=3, rng=rng)
+    series = energy.Series(*held_polls(truth, spans[-1][1] + 60, refresh=15, every=3, rng=rng))
     t, w = series.t.tolist(), series.w.tolist()
     for a, b in spans:
         dt = 0.01
@@ -180,7 +180,7 @@ def test_a_counter_outside_the_polls_envelope_widens_the_bounds_to_include_it() 
 def test_the_refresh_period_is_learned_from_how_often_the_value_changes() -> None:
     rng = random.Random(3)
     truth = Truth([float(k) for k in range(600)], [rng.uniform(100, 200) for _ in range(600)])
-    series = held_polls(truth, 600, refresh=20, every=2, rng=rng)
+    series = energy.Series(*held_polls(truth, 600, refresh=20, every=2, rng=rng))
     learned = bounds.learned_refresh_s(series)
     assert learned is not None
     assert 20 <= learned <= 24
