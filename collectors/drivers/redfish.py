@@ -724,8 +724,8 @@ class RedfishDriver(PowerDriver):
             if not isinstance(path, str) or not path:
                 return ""
             sensor = self._get(bmc, endpoint, path)
-        except _Missing:
-            return ""
+        except (_Missing, BMCProtocolError):
+            return ""  # a broken link to the Sensor must not spoil EnvironmentMetrics' reading
         return path if _sensor_average(sensor, endpoint) is not None else ""
 
     def _read_sensor_average(
@@ -736,7 +736,7 @@ class RedfishDriver(PowerDriver):
         assert source.average_sensor
         try:
             average = _sensor_average(self._get(bmc, endpoint, source.average_sensor), endpoint)
-        except _Missing:
+        except (_Missing, BMCProtocolError):
             average = None
         if average is None:
             source.average_sensor = ""
