@@ -1,7 +1,7 @@
 """The filters of the run pages (the run list, a scenario's history), from a query string.
 
 ``pod``, ``scenario``, ``branch``: exact names, as the API's. ``label``: ``name`` (the run has
-that label) or ``name=value``. ``since``, ``until``: the run started at or after, before (a date
+that label) or ``name:value``, as the API's. ``since``, ``until``: the run started at or after, before (a date
 ``2026-12-01`` or an ISO time; a date in ``until`` means up to the end of that day, UTC).
 ``status``: ``running``, ``final`` (its report is stored), ``settling`` (ended, its report not
 stored yet) or ``abandoned``. A filter no run can match says why, for a 400 page.
@@ -18,6 +18,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.utils.dateparse import parse_date, parse_datetime
 
 from energylab.validators import control_character_in
+from events import provenance
 from events.models import Run, RunReport
 
 NAMES = {"pod": "pod__name", "scenario": "scenario", "branch": "branch"}
@@ -76,7 +77,7 @@ class RunFilters:
 
 
 def _label(runs: QuerySet[Run], value: str) -> tuple[QuerySet[Run], Q]:
-    name, has_value, wanted = value.partition("=")
+    name, has_value, wanted = value.partition(provenance.LABEL_SEPARATOR)
     if not has_value:
         return runs, Q(labels__has_key=name)
     # The key is taken as it is (a "__" in it is no lookup path), as labels allow any name.

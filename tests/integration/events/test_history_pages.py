@@ -126,7 +126,7 @@ def test_the_run_list_filters_by_label_time_and_status(browser: Client) -> None:
         assert page.status_code == 200, page.content
         return [row.run.pk for row in page.context["rows"]]
 
-    assert ids(label="vnf=vFW") == [a.pk]
+    assert ids(label="vnf:vFW") == [a.pk]
     assert ids(label="x") == [b.pk]
     assert ids(since="2026-11-26") == [running.pk, b.pk]
     assert ids(until="2026-11-25") == [a.pk]
