@@ -11,6 +11,11 @@ no fresh stored report. A stale report is still served (with a warning) while In
 be read, and a recomputation that finds no sample at all where the stored report had some
 (the run is past the InfluxDB retention) keeps the stored figures.
 
+One gap is known: samples written into a run's window while its report is being computed for
+the first time (between the computation's read and the store, a second at most) find no stored
+report to mark, and the stored one lacks them. Only late samples do that (fresh ones come after
+the window ends), and a later late correction, or an edit, recomputes it.
+
 Plain functions over :class:`events.models.RunReport` and :class:`events.models.ReportFigure`;
 the report's JSON is :func:`events.reports.report.run_report`'s (docs/reports.md).
 """
