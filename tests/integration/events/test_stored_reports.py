@@ -173,3 +173,22 @@ def _user():
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.create_user("reader", password="x-Pass-123")
+
+
+def test_an_operator_has_stored_reports_recomputed_from_the_admin(run: Run) -> None:
+    from django.contrib.auth import get_user_model
+
+    run_report(run)
+    admin = get_user_model().objects.create_superuser("ops", "o@example.org", "x-Pass-123")
+    client = Client()
+    client.force_login(admin)
+    listing = client.get("/admin/events/runreport/")
+    assert listing.status_code == 200
+    answer = client.post(
+        "/admin/events/runreport/",
+        {"action": "recompute", "_selected_action": [run.pk]},
+        follow=True,
+    )
+    assert answer.status_code == 200
+    assert RunReport.objects.get(run=run).stale
+    assert stored.due_run_ids(limit=1000) == [run.pk]
