@@ -220,3 +220,11 @@ def test_a_running_run_page_reloads_itself_and_an_ended_one_does_not(
     page = browser.get(f"/runs/{final.pk}/")
     assert page.status_code == 200  # its report is stored; only the power chart needs InfluxDB
     assert 'http-equiv="refresh"' not in page.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/runs/", "/runs/scenario/?pod=p&scenario=s"])
+def test_the_pages_are_for_logged_in_users_only(db: None, path: str) -> None:
+    recorded("p", "s", T0, [100.0])
+    page = Client().get(path)
+    assert page.status_code == 302
+    assert page["Location"].startswith("/admin/login/") or "login" in page["Location"]
