@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
 from lxml import etree
 from rest_framework.authtoken.models import Token
@@ -125,6 +126,15 @@ def test_a_step_drawing_ten_percent_more_fails_ci_and_one_percent_does_not(
         assert step["energy_j"]["significant"] is True
         assert step["energy_j"]["ci_low"] > 0
         assert 7 < step["energy_j"]["difference_pct"] < 13
+
+    browser = Client()
+    browser.force_login(User.objects.get(username="ci"))
+    page = browser.get(
+        "/runs/compare/", {"pod": POD, "scenario": SCENARIO, "a": "branch:main", "b": "last:5"}
+    )
+    assert page.status_code == 200
+    regressed = 'data-step="test | all" class="regression"' in page.content.decode()
+    assert regressed is flagged
 
     summary = tmp_path / "summary.md"
     gate = (
