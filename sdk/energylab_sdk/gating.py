@@ -86,6 +86,12 @@ def _parse(path: str, text: str) -> Any:
 
 
 def _joules(value: Any, where: str) -> float:
+    if isinstance(value, str):
+        # PyYAML reads 2.5e3 (no dot) as a string, as YAML 1.1 says: take it as the number meant.
+        try:
+            value = float(value)
+        except ValueError:
+            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise BudgetError(f"{where}: a budget is a positive number of J, not {value!r}")
     return float(value)
