@@ -15,6 +15,7 @@ PyYAML installed) of per-scenario and per-step budgets::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import statistics
 from dataclasses import dataclass, field
@@ -88,10 +89,8 @@ def _parse(path: str, text: str) -> Any:
 def _joules(value: Any, where: str) -> float:
     if isinstance(value, str):
         # PyYAML reads 2.5e3 (no dot) as a string, as YAML 1.1 says: take it as the number meant.
-        try:
+        with contextlib.suppress(ValueError):
             value = float(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise BudgetError(f"{where}: a budget is a positive number of J, not {value!r}")
     return float(value)
