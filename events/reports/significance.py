@@ -43,16 +43,36 @@ def summary(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
+def _one_run(
+    a: Sequence[float], b: Sequence[float], diff: float, pct: float | None, confidence: float
+) -> Difference:
+    """One run against a set (a CI job's run against its branch's history): is it outside the
+    set's prediction interval? t = diff / (s * sqrt(1 + 1/n)) on n - 1 degrees of freedom, s and
+    n the set's; the effect size is the difference in the set's standard deviations."""
+    sample = a if len(a) > 1 else b
+    spread = statistics.stdev(sample)
+    if spread == 0:
+        return Difference(diff, pct, diff, diff, 0.0 if diff else 1.0, None)
+    scale = spread * math.sqrt(1 + 1 / len(sample))
+    freedom = len(sample) - 1
+    margin = float(stats.t.ppf((1 + confidence) / 2, freedom)) * scale
+    p_value = float(2 * stats.t.sf(abs(diff) / scale, freedom))
+    return Difference(diff, pct, diff - margin, diff + margin, p_value, diff / spread)
+
+
 def compare(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Difference:
-    """Welch's t-test of B against A; each figure is None when it cannot be had (fewer than two
-    runs in a set, or a mean of zero for the percentage)."""
+    """Welch's t-test of B against A (one run against a set: see :func:`_one_run`); each
+    figure is None when it cannot be had (one run on each side, or a mean of zero for the
+    percentage)."""
     if not a or not b:
         return Difference(None, None, None, None, None, None)
     mean_a, mean_b = statistics.fmean(a), statistics.fmean(b)
     diff = mean_b - mean_a
     pct = diff / mean_a * 100 if mean_a else None
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2 and len(b) < 2:
         return Difference(diff, pct, None, None, None, None)
+    if len(a) < 2 or len(b) < 2:
+        return _one_run(a, b, diff, pct, confidence)
     var_a, var_b = statistics.variance(a), statistics.variance(b)
     if var_a == 0 and var_b == 0:
         # No spread at all (a simulator's constant power): any difference is certain.

@@ -108,7 +108,7 @@ def energylab(live_server, token: str, *args: str, **env: str) -> subprocess.Com
 def test_a_step_drawing_ten_percent_more_fails_ci_and_one_percent_does_not(
     live_server, token: str, pod: Pod, buffer, influx, tmp_path, factor: float, flagged: bool
 ) -> None:
-    record_runs(buffer, influx, pod, factor)
+    runs = record_runs(buffer, influx, pod, factor)
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 
@@ -151,6 +151,13 @@ def test_a_step_drawing_ten_percent_more_fails_ci_and_one_percent_does_not(
     assert failed == (["test | all"] if flagged else [])
     if flagged:
         assert "test | all: regression" in done.stderr
+
+    # A CI job's one run against its branch's history: the prediction interval's test.
+    one = energylab(
+        live_server, token, "report", "--run", str(runs[-1].pk), "--compare-to", "main",
+        "--fail-on-regression", "--wait", "0", "--format", "json",
+    )  # fmt: skip
+    assert one.returncode == (4 if flagged else 0), one.stderr
 
     shown = energylab(
         live_server, token, *gate, "--format", "markdown", GITHUB_STEP_SUMMARY=str(summary)

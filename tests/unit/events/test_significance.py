@@ -26,8 +26,18 @@ def test_welch_matches_the_textbook_degrees_of_freedom() -> None:
     assert diff.p_value == pytest.approx(0.1286, abs=1e-3)
 
 
-def test_one_run_in_a_set_gives_a_difference_but_no_test() -> None:
+def test_one_run_is_tested_against_the_prediction_interval_of_the_set() -> None:
+    # s = 0.7906, n = 5: t = 10 / (0.7906 * sqrt(1.2)) = 11.55 on 4 degrees of freedom.
     diff = compare(A, [110.0])
+    assert diff.difference == pytest.approx(10.0)
+    assert diff.p_value == pytest.approx(3.2e-4, rel=0.05)
+    assert (diff.ci_low or 0.0) > 0
+    assert compare(A, [100.8]).p_value == pytest.approx(0.408, abs=0.002)  # t = 0.924
+    assert compare([110.0], A).difference == pytest.approx(-10.0)
+
+
+def test_one_run_on_each_side_gives_a_difference_but_no_test() -> None:
+    diff = compare([100.0], [110.0])
     assert diff.difference == pytest.approx(10.0)
     assert (diff.p_value, diff.ci_low, diff.effect_size) == (None, None, None)
 
