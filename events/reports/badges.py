@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from energylab_sdk.report_format import significant
 
+from energylab.validators import control_character_in
 from events.models import Run
 from events.reports.report import ReportUnavailable, run_report
 
@@ -54,10 +55,11 @@ def _message(pod: str, scenario: str) -> tuple[str, str]:
 def badge(request: HttpRequest, rest: str) -> HttpResponse:
     if not settings.PUBLIC_BADGES and not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    # No name holds a control character, and PostgreSQL refuses a NUL in a query (a 500).
     found = next(
         (
             (pod, scenario)
-            for pod, scenario in _candidates(rest)
+            for pod, scenario in ([] if control_character_in(rest) else _candidates(rest))
             if Run.objects.filter(pod__name=pod, scenario=scenario).exists()
         ),
         None,

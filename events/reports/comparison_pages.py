@@ -39,8 +39,8 @@ def compare(request: HttpRequest) -> HttpResponse:
         return render(request, "events/comparison.html", context)
     threshold = _float(form["threshold_pct"], comparison.DEFAULT_THRESHOLD_PCT)
     errors = []
-    if bad(form["pod"]) or bad(form["scenario"]):
-        errors.append("a pod or scenario name holds no control character")
+    if any(bad(form[key]) for key in ("pod", "scenario", "a", "b")):
+        errors.append("no pod, scenario or branch name holds a control character")
     if threshold is None or not 0 <= threshold <= 1000:
         errors.append("the threshold is a number of percent from 0 to 1000")
     sets = []

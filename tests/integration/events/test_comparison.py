@@ -80,9 +80,10 @@ def test_a_badge_shows_the_last_energy_and_its_trend_to_anyone(buffer, influx, p
     assert "night/ly ✓" in svg
     assert "2600 J ↑ 30 %" in svg
 
-    unknown = Client().get(f"/badges/{quote(POD, safe='')}/nothing.svg")
-    assert unknown.status_code == 200
-    assert "no runs" in unknown.content.decode()
+    for name in ("nothing", "nul\x00"):
+        unknown = Client().get(f"/badges/{quote(POD, safe='')}/{quote(name)}.svg")
+        assert unknown.status_code == 200
+        assert "no runs" in unknown.content.decode()
 
 
 def test_badges_ask_for_a_login_when_not_public(settings, pod) -> None:
@@ -98,6 +99,7 @@ def test_badges_ask_for_a_login_when_not_public(settings, pod) -> None:
         ({"a": "runs:1,x"}, "run ids"),
         ({"a": "last:5", "threshold_pct": "-1"}, "threshold_pct"),
         ({}, "a"),
+        ({"a": "branch:x\x00"}, "Null characters are not allowed"),
     ],
 )
 def test_a_set_that_is_not_a_set_gets_a_400_that_says_why(api, query, message) -> None:
@@ -112,4 +114,7 @@ def test_the_comparison_page_says_what_is_wrong_with_a_set(pod) -> None:
     page = browser.get("/runs/compare/", {"pod": POD, "scenario": "s", "a": "main"})
     assert page.status_code == 400
     assert "set A" in page.content.decode()
+    page = browser.get("/runs/compare/", {"pod": POD, "scenario": "s", "a": "branch:\x00"})
+    assert page.status_code == 400
+    assert "control character" in page.content.decode()
     assert browser.get("/runs/compare/").status_code == 200
