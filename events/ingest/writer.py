@@ -15,7 +15,9 @@ Schema (database ``ENERGYLAB_INFLUXDB_DATABASE``, retention policy ``energylab``
 - ``steps``: one point per step start and end (Grafana annotations): tags pod, run, scenario,
   step, event (start/end); fields title, text, run_id.
 - with ``ENERGYLAB_INFLUXDB_LEGACY_SCHEMA``, also the original recorder's ``PowerMeasurement``
-  (tags hardware, environment, scenario, step; field power) and ``SensorMeasurement``.
+  (tags hardware, environment, scenario, step; field power) and ``SensorMeasurement`` (tags
+  equipement, environment, scenario, step, dc/room/row/rack, sensor, unit; field value), the
+  latter for power too (see :meth:`InfluxWriter._legacy_prefixes`).
 """
 
 from __future__ import annotations
@@ -46,8 +48,8 @@ from events.models import Step
 
 log = logging.getLogger(__name__)
 
-# One pod's current span of run tags: (lo, hi, run tags, {server: tags}, {server: legacy tags}).
-_Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, str]]
+# One pod's current span of run tags: (lo, hi, run tags, {server: tags}, {key: legacy prefixes}).
+_Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, tuple[str, ...]]]
 # A batch whose write is in flight: (the write, its entries, its points).
 _InFlight = tuple["Future[None]", "list[Entry]", int]
 # How a batch about to be written was tagged: [last entry id, Correlator.to_json()], in order;
@@ -268,7 +270,9 @@ class InfluxWriter:
         legacy = self.legacy_schema
         current: dict[str, _Span] = {}
         # (pod, run tags) -> the span's tag strings, for samples going back to an earlier span
-        by_tags: dict[tuple[str, RunTags | None], tuple[dict[Any, str], dict[Any, str]]] = {}
+        by_tags: dict[
+            tuple[str, RunTags | None], tuple[dict[Any, str], dict[Any, tuple[str, ...]]]
+        ] = {}
         sources: dict[str, str] = {}
         sensor_tags: dict[tuple[str, str], str] = {}
         lines: list[str] = []
@@ -311,17 +315,13 @@ class InfluxWriter:
                 append(f"sensors{base}{extra} value={value!r}{src} {timestamp}")
             if legacy:
                 legacy_key = server if sensor == "power" else (server, sensor, unit)
-                legacy_tags = span[4].get(legacy_key)
-                if legacy_tags is None:
-                    legacy_tags = span[4][legacy_key] = self._legacy_tags(
-                        pod, server, span[2], sensor, unit
+                prefixes = span[4].get(legacy_key)
+                if prefixes is None:
+                    prefixes = span[4][legacy_key] = self._legacy_prefixes(
+                        pod, server, span[2], sensor, unit, topology.get(server)
                     )
-                measurement, name = (
-                    ("PowerMeasurement", "power")
-                    if sensor == "power"
-                    else ("SensorMeasurement", "value")
-                )
-                append(f"{measurement}{legacy_tags} {name}={value!r} {timestamp}")
+                for prefix in prefixes:
+                    append(f"{prefix}{value!r} {timestamp}")
         return lines
 
     def _tags(
@@ -341,13 +341,30 @@ class InfluxWriter:
         return cached
 
     @staticmethod
-    def _legacy_tags(pod: str, server: str, tags: RunTags | None, sensor: str, unit: str) -> str:
-        values = {"hardware": server, "environment": pod}
-        if tags is not None:
-            values.update(scenario=tags.scenario, step=tags.step or "")
-        if sensor != "power":
-            values.update(sensor=sensor, unit=unit)
-        return tag_set(values)
+    def _legacy_prefixes(
+        pod: str,
+        server: str,
+        tags: RunTags | None,
+        sensor: str,
+        unit: str,
+        topo: dict[str, str] | None,
+    ) -> tuple[str, ...]:
+        """The original recorder's points for one sample, up to the value: ``PowerMeasurement``
+        (tags ``hardware``, ``environment``, ``scenario``, ``step``; field ``power``) for power,
+        as its ``/resources/servers/{server}/consumption`` wrote it; and ``SensorMeasurement``
+        (tags ``equipement`` [sic], ``environment``, ``scenario``, ``step``, the topology,
+        ``sensor``, ``unit``; field ``value``) for every sample, power included as
+        ``sensor=power,unit=W``, as both of its endpoints wrote it (``recording-api/api/
+        endpoints/servers.py`` and ``equipements.py``). Outside a run the original recorded only
+        with ``always_record``, under scenario and step ``n/s``: so does this.
+        """
+        scenario, step = ("n/s", "n/s") if tags is None else (tags.scenario, tags.step or "")
+        run = {"environment": pod, "scenario": scenario, "step": step}
+        sensor_tags = {**(topo or {}), **run, "equipement": server, "sensor": sensor, "unit": unit}
+        prefixes = [f"SensorMeasurement{tag_set(sensor_tags)} value="]
+        if sensor == "power":
+            prefixes.insert(0, f"PowerMeasurement{tag_set({**run, 'hardware': server})} power=")
+        return tuple(prefixes)
 
     def _topology(self, servers: set[str]) -> dict[str, dict[str, str]]:
         rows = Server.objects.filter(name__in=servers).values_list(
