@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
@@ -36,6 +37,7 @@ SCENARIO = "nightly"
 # (step, seconds): the regressed step is a third of the run, so the whole run moves less.
 STEPS = [("deploy", 20), ("test | all", 10)]
 WATTS = 200.0
+CHROMIUM = Path("/usr/bin/chromium")
 JUNIT_SCHEMA = etree.XMLSchema(
     etree.parse(Path(__file__).parents[2] / "sdk" / "tests" / "junit" / "JUnit.xsd")
 )
@@ -104,6 +106,34 @@ def energylab(live_server, token: str, *args: str, **env: str) -> subprocess.Com
     return subprocess.run([cli, *args], env=environment, capture_output=True, text=True, timeout=90)
 
 
+def in_chromium(live_server, browser: Client, query: str) -> str:
+    """The comparison page in Debian's headless Chromium: the regressed step's result cell."""
+    from playwright.sync_api import sync_playwright
+
+    cookie = browser.cookies[settings.SESSION_COOKIE_NAME].value
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=["--headless", "--no-sandbox"], headless=True
+        )
+        try:
+            context = chromium.new_context()
+            context.add_cookies(
+                [{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}]
+            )
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            response = page.goto(f"{live_server.url}/runs/compare/?{query}")
+            assert response is not None
+            assert response.status == 200
+            row = page.locator("#comparison tr.regression")
+            assert row.count() == 1
+            assert errors == []
+            return row.locator("td").last.inner_text()
+        finally:
+            chromium.close()
+
+
 @pytest.mark.parametrize(("factor", "flagged"), [(1.10, True), (1.01, False)])
 def test_a_step_drawing_ten_percent_more_fails_ci_and_one_percent_does_not(
     live_server, token: str, pod: Pod, buffer, influx, tmp_path, factor: float, flagged: bool
@@ -135,6 +165,8 @@ def test_a_step_drawing_ten_percent_more_fails_ci_and_one_percent_does_not(
     assert page.status_code == 200
     regressed = 'data-step="test | all" class="regression"' in page.content.decode()
     assert regressed is flagged
+    if flagged and CHROMIUM.exists():  # scripts/system-packages.sh installs it
+        assert in_chromium(live_server, browser, page.request["QUERY_STRING"]) == "regression"
 
     summary = tmp_path / "summary.md"
     gate = (
