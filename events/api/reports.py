@@ -134,8 +134,8 @@ class EnergyChangeView(APIView):
             OpenApiParameter("threshold_pct", float, required=False, description="default 5"),
             OpenApiParameter("alpha", float, required=False, description="default 0.05"),
         ],
-        responses={200: OpenApiTypes.OBJECT, **errors(*READ_ERRORS, 400)},
-        description="docs/reports.md#comparison. A step is a regression when set B's energy is "
+        responses={200: OpenApiTypes.OBJECT, **errors(*READ_ERRORS, 400, 404)},
+        description="docs/reports.md#comparing-two-sets-of-runs; 404 when set B has no ended run. A step is a regression when set B's energy is "
         "significantly (p < alpha) and more than threshold_pct above set A's.",
     )
     def get(self, request: Request) -> Response:
@@ -155,6 +155,8 @@ class EnergyChangeView(APIView):
                     alpha=p["alpha"],
                 )
             )
+        except comparison.NoRuns as exc:
+            raise NotFound(str(exc)) from None
         except ReportUnavailable as exc:
             return unavailable(exc)
 

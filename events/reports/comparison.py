@@ -28,6 +28,10 @@ TOTAL = "TOTAL"
 FIGURES = ("energy_j", "energy_above_idle_j")
 
 
+class NoRuns(LookupError):
+    """Set B (the change) holds no ended run of the scenario on the pod; says so."""
+
+
 class BadSet(ValueError):
     """A set's text is not ``branch:NAME``, ``last:N`` or ``runs:ID,...``; says why."""
 
@@ -159,7 +163,10 @@ def compare_sets(
 ) -> dict[str, Any]:
     """Set B (the change) against set A (the reference), per step and for the whole run.
 
-    A run in both sets counts in B only. :raises ReportUnavailable: InfluxDB cannot be read.
+    A run in both sets counts in B only.
+
+    :raises NoRuns: set B is empty (set A may be: its figures are then ``null``).
+    :raises ReportUnavailable: InfluxDB cannot be read.
     """
     runs = (
         Run.objects.select_related("pod")
@@ -167,6 +174,8 @@ def compare_sets(
         .order_by("-started_at")
     )
     runs_b = _select(runs, b, limit)
+    if not runs_b:
+        raise NoRuns(f"no ended run of scenario {scenario!r} on pod {pod!r} in set B ({b})")
     runs_a = _select(
         runs.exclude(pk__in=[r.pk for r in runs_b]), a, limit, runs_b[0] if runs_b else None
     )

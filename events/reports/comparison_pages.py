@@ -57,6 +57,9 @@ def compare(request: HttpRequest) -> HttpResponse:
         context["change"] = comparison.compare_sets(
             form["pod"], form["scenario"], sets[0], sets[1], threshold_pct=threshold
         )
+    except comparison.NoRuns as exc:
+        context["errors"] = [str(exc)]
+        return render(request, "events/comparison.html", context, status=404)
     except ReportUnavailable as exc:
         context["errors"] = [str(exc)]
         return render(request, "events/comparison.html", context, status=503)

@@ -118,3 +118,9 @@ def test_the_comparison_page_says_what_is_wrong_with_a_set(pod) -> None:
     assert page.status_code == 400
     assert "control character" in page.content.decode()
     assert browser.get("/runs/compare/").status_code == 200
+
+
+def test_a_comparison_without_runs_in_the_change_is_a_404_that_says_so(api, pod) -> None:
+    answer = api.get("/api/v1/energy/change/", {"pod": POD, "scenario": "s", "a": "last:5"})
+    assert answer.status_code == 404
+    assert "no ended run of scenario 's'" in answer.json()["detail"]
