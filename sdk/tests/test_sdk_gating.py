@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from energylab_sdk import _gate, ci_format, gating
+from energylab_sdk import _gate, _reports, ci_format, gating
 
 SCHEMA = Path(__file__).parent / "junit" / "JUnit.xsd"
 
@@ -162,3 +162,12 @@ def test_gating_options_that_make_no_sense_exit_2(args, message) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert message in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [("main", "branch:main"), ("feature/x", "branch:feature/x"), ("last:5", "last:5"),
+     ("branch:last:5", "branch:last:5"), ("runs:1,2", "runs:1,2")],
+)  # fmt: skip
+def test_compare_to_names_a_branch_unless_it_names_a_set(given, sent) -> None:
+    assert _reports.reference_set(given) == sent
