@@ -103,6 +103,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     scenario = config.getoption("energylab_scenario", None)
     if scenario:
+        gate = _gate.GateOptions(
+            config.getoption("energylab_compare_to", None),
+            config.getoption("energylab_fail_on_regression", False),
+            config.getoption("energylab_threshold_pct", _gate.DEFAULT_THRESHOLD_PCT),
+            config.getoption("energylab_budget_j", None),
+            config.getoption("energylab_budgets", None),
+        )
+        _check_gate(gate, scenario)
         recorder = SessionRecorder(
             scenario,
             config.getoption("energylab_pod", None),
@@ -110,16 +118,28 @@ def pytest_configure(config: pytest.Config) -> None:
             is_worker=hasattr(config, "workerinput"),
             report=config.getoption("energylab_report", False),
             labels=config.getoption("energylab_label", None),
-            gate=_gate.GateOptions(
-                config.getoption("energylab_compare_to", None),
-                config.getoption("energylab_fail_on_regression", False),
-                config.getoption("energylab_threshold_pct", _gate.DEFAULT_THRESHOLD_PCT),
-                config.getoption("energylab_budget_j", None),
-                config.getoption("energylab_budgets", None),
-            ),
+            gate=gate,
             junit=config.getoption("energylab_junit", None),
         )
         config.pluginmanager.register(recorder, "energylab-recorder")
+
+
+def _check_gate(gate: _gate.GateOptions, scenario: str) -> None:
+    """Usage errors before the tests run, not a gate that silently passes after them.
+
+    :raises pytest.UsageError: the options contradict, or the budgets file cannot be used.
+    """
+    if gate.fail_on_regression and not gate.compare_to:
+        raise pytest.UsageError("--energylab-fail-on-regression needs --energylab-compare-to")
+    if gate.budget_j is not None and gate.budgets_file:
+        raise pytest.UsageError("--energylab-budget-j and --energylab-budgets: give one")
+    if gate.budget_j is not None and gate.budget_j <= 0:
+        raise pytest.UsageError("--energylab-budget-j must be positive")
+    if gate.budgets_file:
+        try:
+            gating.load_budgets(gate.budgets_file, scenario)
+        except gating.BudgetError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 class SessionRecorder:

@@ -91,3 +91,11 @@ def test_a_session_over_its_budget_exits_5_with_junit_and_a_summary(
     result.stdout.fnmatch_lines(["*TOTAL: over budget: 120.0 J > 100 J per run*"])
     assert '<failure message="over budget' in (pytester.path / "energy.xml").read_text()
     assert "| **TOTAL** | 120.0 | 100 |" in summary.read_text()
+
+
+def test_a_budgets_file_that_cannot_be_used_stops_pytest_before_the_tests(pytester):
+    pytester.makepyfile(test_suite="def test_one():\n    pass\n")
+    (pytester.path / "budgets.yml").write_text("s: {total: lots}\n")
+    result = run(pytester, "--energylab-scenario", "s", "--energylab-budgets", "budgets.yml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*a budget is a positive number of J, not 'lots'*"])
