@@ -239,6 +239,8 @@ PUSH_SEEN_SECONDS = env.integer("ENERGYLAB_PUSH_SEEN_SECONDS", 600, minimum=1)
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
+# /badges/<pod>/<scenario>.svg without logging in (README images cannot send a token).
+PUBLIC_BADGES = env.boolean("ENERGYLAB_PUBLIC_BADGES", True)
 # A pod's idle power: measured over this much time when no run runs on it (seconds), from
 # this long after a run ends (its fans and caches settle), looking back at most this far.
 IDLE_WINDOW = env.number("ENERGYLAB_IDLE_WINDOW", 300.0, minimum=1)
