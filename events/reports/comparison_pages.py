@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from energylab.validators import control_character_in
 from events.reports import comparison
-from events.reports.pages import bad
 from events.reports.report import ReportUnavailable
 
 DEFAULT_A, DEFAULT_B = "last:5", "last:5"
@@ -39,7 +39,7 @@ def compare(request: HttpRequest) -> HttpResponse:
         return render(request, "events/comparison.html", context)
     threshold = _float(form["threshold_pct"], comparison.DEFAULT_THRESHOLD_PCT)
     errors = []
-    if any(bad(form[key]) for key in ("pod", "scenario", "a", "b")):
+    if any(control_character_in(form[key]) is not None for key in ("pod", "scenario", "a", "b")):
         errors.append("no pod, scenario or branch name holds a control character")
     if threshold is None or not 0 <= threshold <= 1000:
         errors.append("the threshold is a number of percent from 0 to 1000")
@@ -73,7 +73,7 @@ def ranking(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"pod": pod}
     if not pod:
         return render(request, "events/ranking.html", context)
-    if bad(pod):
+    if control_character_in(pod) is not None:
         context["errors"] = ["a pod name holds no control character"]
         return render(request, "events/ranking.html", context, status=400)
     try:
