@@ -28,7 +28,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,6 +65,19 @@ def _entry_order(entry_id: str) -> tuple[int, ...]:
     return tuple(int(part) for part in entry_id.split("-"))
 
 
+def _add_spans(spans: dict[str, tuple[int, int]], entries: Sequence[Entry]) -> None:
+    for entry in entries:
+        for sample in entry.samples:
+            t = sample.measured_at_ns
+            span = spans.get(sample.pod)
+            if span is None:
+                spans[sample.pod] = (t, t)
+            elif t < span[0]:
+                spans[sample.pod] = (t, span[1])
+            elif t > span[1]:
+                spans[sample.pod] = (span[0], t)
+
+
 class InfluxUnavailable(Exception):
     """InfluxDB did not answer or failed; the batch stays in the buffer."""
 
@@ -82,6 +95,8 @@ class FlushStats:
     rejected: int = 0
     batch_sizes: list[int] = field(default_factory=list)
     error: str | None = None
+    # Per pod, the first and last time (ns) of the samples written in the pass.
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class InfluxWriter:
@@ -93,8 +108,13 @@ class InfluxWriter:
         delay: float,
         batch_samples: int = 20_000,
         legacy_schema: bool = False,
+        on_written: Callable[[dict[str, tuple[int, int]]], object] | None = None,
     ) -> None:
+        """``on_written`` is called after a pass that wrote samples, with what it wrote per
+        pod (:attr:`FlushStats.spans`): stored reports use it to notice late samples. Its
+        errors are logged, never raised into the pass."""
         self.buffer = buffer
+        self.on_written = on_written
         self.client = client
         self.delay = delay
         self.batch_samples = batch_samples
@@ -142,6 +162,11 @@ class InfluxWriter:
             with contextlib.suppress(redis.RedisError):
                 self._last_depth = self.buffer.depth()
                 self._last_pass_at = time.time()
+        if self.on_written is not None and stats.spans:
+            try:
+                self.on_written(stats.spans)
+            except Exception:  # the samples are written and acknowledged whatever it does
+                log.exception("after-write hook failed")
         if self._failing and (stats.batches or stats.steps):
             log.warning("InfluxDB accepts writes again")
             self._failing = False
@@ -190,6 +215,8 @@ class InfluxWriter:
             stats.rejected += sum(e.size for e in entries)
             return
         self.buffer.acknowledge(entries)
+        if self.on_written is not None:
+            _add_spans(stats.spans, entries)
         stats.batches += 1
         stats.samples += sum(e.size for e in entries)
         stats.points += written
