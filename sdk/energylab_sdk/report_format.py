@@ -103,6 +103,11 @@ def significant(value: float | None, digits: int = 4) -> str:
     return f"{rounded:.{max(0, decimals)}f}"
 
 
+def percent(value: float | None) -> str:
+    """A share (0..1) as a percentage to 0.1 %: coverage, an outlet's share."""
+    return "-" if value is None or not math.isfinite(value) else f"{value * 100:.1f} %"
+
+
 def seconds(value: float | None) -> str:
     """A duration to the millisecond."""
     return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
@@ -121,7 +126,7 @@ def _cell(key: str, value: Any) -> str:
     if value is None:
         return "-"
     if key in ("coverage", "share"):
-        return f"{value * 100:.1f} %"
+        return percent(value)
     if key == "warnings":
         return "; ".join(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):

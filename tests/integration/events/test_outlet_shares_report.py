@@ -9,7 +9,10 @@ import time
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
+from django.test import Client
 from django.utils import timezone
+from energylab_sdk import report_format
 
 from collectors.models import BMCType, Pod, Server
 from collectors.polling import Poller, samples_from
@@ -73,6 +76,13 @@ def test_the_report_names_each_outlets_share_of_the_servers_energy(buffer, influ
     # Stored reports keep the whole JSON: the shares too.
     stored.store(run, report, timezone.now())
     assert run_report(run)["total"]["servers"][0]["parts"] == node["parts"]
+    # The run's page: a row per outlet after its server's, in each step and in the total.
+    browser = Client()
+    browser.force_login(User.objects.create_user("viewer"))
+    page = browser.get(f"/runs/{run.pk}/").content.decode()
+    assert page.count('data-testid="outlet-share"') == 6
+    share = report_format.percent(node["parts"][0]["share"])
+    assert f"node on two outlets · apc#1: {share}" in page
 
 
 def step_edges(step: dict[str, Any]) -> tuple[float, float]:
