@@ -81,8 +81,8 @@ def test_the_report_names_each_outlets_share_of_the_servers_energy(buffer, influ
     browser.force_login(User.objects.create_user("viewer"))
     page = browser.get(f"/runs/{run.pk}/").content.decode()
     assert page.count('data-testid="outlet-share"') == 6
-    share = report_format.percent(node["parts"][0]["share"])
-    assert f"node on two outlets · apc#1: {share}" in page
+    shown = report_format.percent(node["parts"][0]["share"])
+    assert f"node on two outlets · apc#1: {shown}" in page
 
 
 def step_edges(step: dict[str, Any]) -> tuple[float, float]:
