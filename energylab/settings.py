@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "collectors",
+    "access",
     "events",
 ]
 
@@ -209,19 +210,23 @@ CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
 ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
+# Pods of no team: every authenticated user's (true: how deployments from before teams keep
+# working until their pods are assigned), or superusers' only (docs/access.md).
+UNASSIGNED_PODS_OPEN = env.boolean("ENERGYLAB_UNASSIGNED_PODS_OPEN", True)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
 
 # --- REST API --------------------------------------------------------------------------------
 # Largest request body (the legacy measurements API takes batches): beyond it, a JSON 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-# Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
-# keeps working that long in the other processes (energylab.api.authentication says how).
+# Seconds a process remembers a verified token or basic-auth password (0: never); a change of
+# access (a revoked token) clears it in every process at once through Redis (access.version),
+# and after this long when Redis does not answer.
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.
-        "energylab.api.authentication.CachedTokenAuthentication",
-        "energylab.api.authentication.CachedBasicAuthentication",
+        # Hashed API tokens and basic auth, remembering a verified credential (access/).
+        "access.authentication.ApiTokenAuthentication",
+        "access.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

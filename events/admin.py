@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from collectors.admin import TeamScopedAdmin
 from events.models import Run, Step
 
 
@@ -15,7 +16,8 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(TeamScopedAdmin):
+    pod_field = "pod__"
     list_display = ["id", "scenario", "pod", "started_at", "ended_at", "source"]
     list_filter = ["source", "pod", ("ended_at", admin.EmptyFieldListFilter)]
     search_fields = ["scenario", "pod__name", "steps__name"]
@@ -26,7 +28,8 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
+class StepAdmin(TeamScopedAdmin):
+    pod_field = "run__pod__"
     list_display = ["name", "run", "started_at", "ended_at"]
     search_fields = ["name", "run__scenario"]
     list_select_related = ["run", "run__pod"]

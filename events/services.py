@@ -17,6 +17,8 @@ from django.db import connection, transaction
 from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from access import audit
+from access.models import AuditAction
 from collectors.models import Pod
 from energylab.errors import RefusedRequest
 from energylab.timestamps import from_ns
@@ -94,6 +96,9 @@ def start_run(
     step: str | None = None,
     at: dt.datetime | None = None,
     source: str = RunSource.API,
+    *,
+    actor: audit.Actor | None = None,
+    team_id: int | None = None,
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
 
@@ -103,6 +108,8 @@ def start_run(
     Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
     if that is later (a client may stamp its events up to five minutes ahead). A start that the
     running run already is (same scenario, time and step: a client's retry) changes nothing.
+    ``actor`` is written to the audit log (None: the command line); a pod created here belongs
+    to ``team_id`` (the caller checked that its credential may create pods there).
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
@@ -110,7 +117,7 @@ def start_run(
         locked = _locked_pod_for_start(pod_name)
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            Pod.objects.get_or_create(name=pod_name)
+            Pod.objects.get_or_create(name=pod_name, defaults={"team_id": team_id})
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -130,6 +137,15 @@ def start_run(
         run = Run.objects.create(pod_id=pod_id, scenario=scenario, started_at=at, source=source)
         if step is not None:
             Step.objects.create(run_id=run.pk, name=step, started_at=at)
+        if previous is not None:
+            _audit_stop(actor, previous)
+        audit.record(
+            actor or audit.Actor.system(),
+            AuditAction.RUN_START,
+            target=f"run {run.pk}: {scenario}",
+            pod=pod_name,
+            detail={"run": run.pk, "scenario": scenario, "at": at.isoformat(), "source": source},
+        )
     started = RunState(
         id=run.pk,
         pod=pod_name,
@@ -178,15 +194,20 @@ def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> RunStat
         return _enter_step(_locked_running_run(pod_name), step, at)
 
 
-def stop_run(pod_name: str, at: dt.datetime | None = None) -> RunState:
-    """End the pod's running run and its running step; the run as it ended.
+def stop_run(
+    pod_name: str, at: dt.datetime | None = None, *, actor: audit.Actor | None = None
+) -> RunState:
+    """End the pod's running run and its running step; the run as it ended (audit-logged as
+    ``actor``'s; None: the command line).
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
     """
     with transaction.atomic():
         run = _locked_running_run(pod_name)
-        return _end(run, _event_time(run, at, "stop"))
+        ended = _end(run, _event_time(run, at, "stop"))
+        _audit_stop(actor, ended)
+        return ended
 
 
 def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> RunState:
@@ -198,14 +219,35 @@ def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> RunSta
         return _enter_step(_locked_run(run_id), step, at)
 
 
-def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
+def stop_run_by_id(
+    run_id: int, at: dt.datetime | None = None, *, actor: audit.Actor | None = None
+) -> RunState:
     """Like :func:`stop_run` for a run named by id.
 
     :raises RunNotFound, RunEnded, EventOutOfOrder:
     """
     with transaction.atomic():
         run = _locked_run(run_id)
-        return _end(run, _event_time(run, at, "stop"))
+        ended = _end(run, _event_time(run, at, "stop"))
+        _audit_stop(actor, ended)
+        return ended
+
+
+def _audit_stop(actor: audit.Actor | None, run: RunState) -> None:
+    """The audit entry of a run ended by a stop, or by the start of the next run."""
+    audit.record(
+        actor or audit.Actor.system(),
+        AuditAction.RUN_STOP,
+        target=f"run {run.id}: {run.scenario}",
+        pod=run.pod,
+        detail={"run": run.id, "at": run.ended_at.isoformat() if run.ended_at else None},
+    )
+
+
+def pod_of_run(run_id: int) -> str | None:
+    """The name of the run's pod (None: no such run), for the caller's access check."""
+    name: str | None = Run.objects.filter(pk=run_id).values_list("pod__name", flat=True).first()
+    return name
 
 
 def running_run(pod_name: str) -> Run | None:
@@ -440,8 +482,12 @@ def record_measurements(
     server_name: str,
     samples: Sequence[Sample],
     topology: dict[str, str] | None = None,
+    *,
+    team_id: int | None = None,
 ) -> int:
     """Push ``samples`` of a server to the sample buffer; returns how many.
+
+    A pod created here belongs to ``team_id`` (the caller checked its credential may create it).
 
     An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
     topology fields given update the server's (with no sample too). Every sample is kept, inside
@@ -460,7 +506,7 @@ def record_measurements(
     if any(s.pod != pod_name or s.server != server_name for s in samples):
         raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
     with transaction.atomic():
-        pod, _ = Pod.objects.get_or_create(name=pod_name)
+        pod, _ = Pod.objects.get_or_create(name=pod_name, defaults={"team_id": team_id})
         server, _ = Server.objects.select_related("pod").get_or_create(
             name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
         )

@@ -11,11 +11,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energylab.api.permissions import CanRead, visible_pods
 from energylab.api.schema import READ_ERRORS, errors
 from events.models import Run
 from events.reports.report import ReportUnavailable, compare_runs, run_report
@@ -28,7 +28,7 @@ def unavailable(exc: ReportUnavailable) -> Response:
 class RunEnergyView(APIView):
     """Energy of a run per step and per server, with coverage and warnings."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="runs_energy",
@@ -38,7 +38,9 @@ class RunEnergyView(APIView):
         "samples may still be on their way to InfluxDB; `final_after` says about when).",
     )
     def get(self, request: Request, pk: int) -> Response:
-        run = Run.objects.select_related("pod").filter(pk=pk).first()
+        run = (
+            Run.objects.select_related("pod").filter(visible_pods(request, "pod__"), pk=pk).first()
+        )
         if run is None:
             raise NotFound(f"no run with id {pk}")
         try:
@@ -56,7 +58,7 @@ class ComparisonQuery(serializers.Serializer[Any]):
 class ScenarioComparisonView(APIView):
     """The last runs of a scenario on a pod side by side: energy, spread, regressions."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="energy_comparison",
@@ -74,6 +76,7 @@ class ScenarioComparisonView(APIView):
         params = query.validated_data
         runs = list(
             Run.objects.select_related("pod")
+            .filter(visible_pods(request, "pod__"))
             .filter(pod__name=params["pod"], scenario=params["scenario"])
             .order_by("-started_at")[: params["last"]]
         )

@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from energylab.api.permissions import visible_pods
 from energylab.validators import control_character_in
 from events.models import Run
 from events.reports.report import ReportUnavailable, chart_series, run_report
@@ -16,7 +17,8 @@ from events.reports.report import ReportUnavailable, chart_series, run_report
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = Run.objects.select_related("pod").order_by("-started_at")
+    runs = Run.objects.select_related("pod").filter(visible_pods(request, "pod__"))
+    runs = runs.order_by("-started_at")
     pod = request.GET.get("pod", "")
     scenario = request.GET.get("scenario", "")
     # No name holds a control character, and PostgreSQL refuses a NUL in a query (a 500): such
@@ -40,7 +42,9 @@ def bad(name: str) -> bool:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(Run.objects.select_related("pod"), pk=pk)
+    run = get_object_or_404(
+        Run.objects.select_related("pod").filter(visible_pods(request, "pod__")), pk=pk
+    )
     context: dict[str, Any] = {"run": run}
     try:
         context["report"] = run_report(run)

@@ -15,8 +15,8 @@ import energylab_sdk as energy
 import pytest
 from django.contrib.auth.models import User
 from energylab_sdk import _api
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from events.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ POD = 'sdk pod, "live" = ⚡'
 
 @pytest.fixture
 def token() -> str:
-    return Token.objects.create(user=User.objects.create_user("ci-bot")).key
+    return issue_token(User.objects.create_user("ci-bot"))[1]
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,116 @@
+"""Admin of API tokens (made here, key shown once; revoked by an action) and the audit log
+(read only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from access import tokens
+from access.audit import Actor
+from access.models import ApiToken, AuditEntry
+
+
+class ApiTokenForm(forms.ModelForm):
+    expires_in_days = forms.IntegerField(
+        required=False, min_value=1, help_text="Days until it expires (blank: never)."
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name", "scope", "team", "pods"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "user", "scope", "team", "expires_at", "revoked_at"]
+    list_display += ["last_used_at", "created"]
+    list_filter = ["scope", "team", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user", "team"]
+    filter_horizontal = ["pods"]
+    actions = ["revoke_tokens"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiTokenForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["user", "name", "scope", "team", "pods", "expires_in_days"]
+        return [
+            "user",
+            "name",
+            "prefix",
+            "scope",
+            "team",
+            "pods",
+            "created",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        # A token's key and rights are fixed when it is made: make a new one instead.
+        return ["user", "prefix", "scope", "team", "pods", "created", "last_used_at"]
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        import datetime as dt
+
+        days = form.cleaned_data.get("expires_in_days")
+        token, key = tokens.issue_token(
+            obj.user,
+            obj.name,
+            scope=obj.scope,
+            team=obj.team,
+            pods=form.cleaned_data.get("pods") or (),
+            expires_in=None if days is None else dt.timedelta(days=days),
+            actor=Actor.of_user(request.user),
+        )
+        form.instance = obj = token
+        self.message_user(
+            request,
+            f"The token's key, shown this once (only its hash is kept): {key}",
+            messages.WARNING,
+        )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+        # A new token's pods were set by issue_token.
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset.filter(revoked_at__isnull=True):
+            tokens.revoke(token, Actor.of_user(request.user))
+        self.message_user(request, "Revoked: refused from now on by every process.")
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    list_display = ["at", "actor", "action", "pod", "target"]
+    list_filter = ["action", "pod"]
+    search_fields = ["actor", "target", "pod"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
