@@ -12,7 +12,7 @@ from collectors.models import Pod
 from energylab.api.permissions import PodRef
 
 MAX_ENTRIES = 4096
-_entries: dict[str, tuple[float, PodRef | None]] = {}
+_entries: dict[str, tuple[float, PodRef]] = {}
 _lock = threading.Lock()
 
 
@@ -25,7 +25,9 @@ version.on_change(clear)
 
 
 def pod_by_name(name: str) -> PodRef | None:
-    """The pod named ``name`` (None: unknown), read at most once per cache time per process."""
+    """The pod named ``name`` (None: unknown), read at most once per cache time per process
+    (an unknown name each time it is asked: the first event of a pod is followed by its
+    creation)."""
     version.sync()
     now = time.monotonic()
     entry = _entries.get(name)
@@ -36,7 +38,9 @@ def pod_by_name(name: str) -> PodRef | None:
         .values_list("pk", "team_id", "accepts_anonymous_events")
         .first()
     )
-    pod = None if row is None else PodRef(row[0], name, row[1], row[2])
+    if row is None:
+        return None  # not cached: another process may create it any moment
+    pod = PodRef(row[0], name, row[1], row[2])
     ttl = float(settings.AUTH_CACHE_SECONDS)
     if ttl > 0:
         with _lock:

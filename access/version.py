@@ -95,15 +95,24 @@ def _changed(sender: Any, **kwargs: Any) -> None:
     bump()
 
 
+def _pod_changed(sender: Any, created: bool = False, **kwargs: Any) -> None:
+    # A new pod changes no grant, and unknown pods are never cached (access.pods): a first
+    # event's pod costs no process its caches.
+    if not created:
+        bump()
+
+
 def connect_signals() -> None:
     from access.models import ApiToken
     from collectors.models import Pod
 
     user_model = get_user_model()
-    for model in (ApiToken, Pod, Group, user_model):
+    for model in (ApiToken, Group, user_model):
         uid = f"access-version-{model._meta.label_lower}"
         post_save.connect(_changed, sender=model, dispatch_uid=uid)
         post_delete.connect(_changed, sender=model, dispatch_uid=uid)
+    post_save.connect(_pod_changed, sender=Pod, dispatch_uid="access-version-pod")
+    post_delete.connect(_changed, sender=Pod, dispatch_uid="access-version-pod")
     for through in (
         user_model.groups.through,
         user_model.user_permissions.through,

@@ -213,6 +213,9 @@ ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
 # Pods of no team: every authenticated user's (true: how deployments from before teams keep
 # working until their pods are assigned), or superusers' only (docs/access.md).
 UNASSIGNED_PODS_OPEN = env.boolean("ENERGYLAB_UNASSIGNED_PODS_OPEN", True)
+# With ALLOW_ANONYMOUS_EVENTS: an anonymous first event creates its pod (unassigned, accepting
+# anonymous events), as the old recorder did in closed lab networks.
+ANONYMOUS_EVENTS_CREATE_PODS = env.boolean("ENERGYLAB_ANONYMOUS_EVENTS_CREATE_PODS", False)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
 
 # --- REST API --------------------------------------------------------------------------------

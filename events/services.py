@@ -98,7 +98,7 @@ def start_run(
     source: str = RunSource.API,
     *,
     actor: audit.Actor | None = None,
-    team_id: int | None = None,
+    new_pod: dict[str, Any] | None = None,
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
 
@@ -109,7 +109,7 @@ def start_run(
     if that is later (a client may stamp its events up to five minutes ahead). A start that the
     running run already is (same scenario, time and step: a client's retry) changes nothing.
     ``actor`` is written to the audit log (None: the command line); a pod created here belongs
-    to ``team_id`` (the caller checked that its credential may create pods there).
+    fields ``new_pod`` (its team: the caller checked that its credential may create pods there).
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
@@ -117,7 +117,7 @@ def start_run(
         locked = _locked_pod_for_start(pod_name)
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            Pod.objects.get_or_create(name=pod_name, defaults={"team_id": team_id})
+            Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -483,11 +483,12 @@ def record_measurements(
     samples: Sequence[Sample],
     topology: dict[str, str] | None = None,
     *,
-    team_id: int | None = None,
+    new_pod: dict[str, Any] | None = None,
 ) -> int:
     """Push ``samples`` of a server to the sample buffer; returns how many.
 
-    A pod created here belongs to ``team_id`` (the caller checked its credential may create it).
+    A pod created here has the fields ``new_pod`` (its team: the caller checked that its
+    credential may create it).
 
     An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
     topology fields given update the server's (with no sample too). Every sample is kept, inside
@@ -506,7 +507,7 @@ def record_measurements(
     if any(s.pod != pod_name or s.server != server_name for s in samples):
         raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
     with transaction.atomic():
-        pod, _ = Pod.objects.get_or_create(name=pod_name, defaults={"team_id": team_id})
+        pod, _ = Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
         server, _ = Server.objects.select_related("pod").get_or_create(
             name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
         )

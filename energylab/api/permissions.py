@@ -159,7 +159,7 @@ def authorize_pod(
     write: bool,
     create: bool = False,
     hidden_as: Exception | None = None,
-) -> tuple[PodRef | None, int | None]:
+) -> tuple[PodRef | None, dict[str, Any] | None]:
     """Check that the request's credential may act on the pod named ``pod_name``: the one check
     of every path that names a pod. Costs one per-process cached lookup.
 
@@ -169,7 +169,7 @@ def authorize_pod(
     (say, "no run is running on pod 'x'"), so that the answer tells nothing of other teams' pods.
 
     Returns the pod (None: unknown; the caller answers as for any unknown pod, or creates it)
-    and, for a pod to create, the team it is created in (None: unassigned).
+    and, for a pod to create, the fields it is created with (its team; None: not to create).
 
     :raises NotAuthenticated: (401) no credentials, and the pod does not accept anonymous events
         (or is unknown: anonymous events never create a pod).
@@ -193,12 +193,16 @@ def authorize_pod(
         if grant.user_id is None:
             raise anonymous_refused()
         raise hidden_as or hidden(pod_name)
-    if grant.user_id is None and (write or create):
-        raise anonymous_refused()
+    if grant.user_id is None:
+        if create and settings.ANONYMOUS_EVENTS_CREATE_PODS:
+            # The old recorder in a closed lab network: pods appear with their first event.
+            return None, {"team_id": None, "accepts_anonymous_events": True}
+        if write or create:
+            raise anonymous_refused()
     if not create:
         return None, None
     try:
-        return None, creation_team(grant)
+        return None, {"team_id": creation_team(grant)}
     except NotFound:
         raise hidden_as or hidden(pod_name) from None
 

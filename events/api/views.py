@@ -160,9 +160,9 @@ def no_run_on(pod: str) -> services.NoRunningRun:
 
 def start(request: Request, pod: str, scenario: str, step: str | None, at: Any) -> Response:
     """Start a run, once the credential may use the pod (or create it)."""
-    _, team = authorize_pod(request, pod, write=True, create=True)
+    _, new_pod = authorize_pod(request, pod, write=True, create=True)
     started = services.start_run(
-        pod, scenario, step, at, source_of(request), actor=Actor.of(request), team_id=team
+        pod, scenario, step, at, source_of(request), actor=Actor.of(request), new_pod=new_pod
     )
     return started_answer(started)
 

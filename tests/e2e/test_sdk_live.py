@@ -107,6 +107,7 @@ def test_a_nested_step_block_returns_to_the_enclosing_one(live_server, token: st
 
 def test_a_legacy_url_drives_energylabs_legacy_api(live_server, settings) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True  # as old labs ran their recorder
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     energy.configure(url=f"{live_server.url}/resources", pod="lab pod 7")
     with energy.recording("legacy scenario"):
         energy.Energy.set_step("step, two")

@@ -194,7 +194,7 @@ class RecorderView(LegacyView):
         """Start a scenario in a step (replacing the one running)."""
         env = environment_name(request, environment)
         data = validated(s.LegacyStartSerializer, request.data)
-        _, team = authorize_pod(request, env, write=True, create=True)
+        _, new_pod = authorize_pod(request, env, write=True, create=True)
         started = services.start_run(
             env,
             data["scenario"],
@@ -202,7 +202,7 @@ class RecorderView(LegacyView):
             data.get("time"),
             RunSource.LEGACY,
             actor=Actor.of(request),
-            team_id=team,
+            new_pod=new_pod,
         )
         return scenario_answer(env, started.run.scenario, data["step"])
 
@@ -254,7 +254,7 @@ class MeasurementsView(LegacyView):
     def record(self, server: str, data: dict[str, Any]) -> Response:
         name = checked_name("server", server)
         env, received_ns = data["environment"], time.time_ns()  # the time of an undated one
-        _, team = authorize_pod(self.request, env, write=True, create=True)
+        _, new_pod = authorize_pod(self.request, env, write=True, create=True)
         samples = [
             Sample(
                 env,
@@ -268,7 +268,7 @@ class MeasurementsView(LegacyView):
             for m in data["measurements"]
         ]
         services.record_measurements(
-            env, name, samples, topology=data.get("topology"), team_id=team
+            env, name, samples, topology=data.get("topology"), new_pod=new_pod
         )
         return Response({"status": "OK"})
 
