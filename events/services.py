@@ -54,9 +54,14 @@ class RunEnded(EventError):
 
 
 class ServerOfAnotherPod(EventError):
-    """Measurements name a known server under a pod (environment) it does not belong to."""
+    """Measurements name a known server under a pod (environment) it does not belong to;
+    ``pod`` is the pod it belongs to."""
 
     status = 409
+
+    def __init__(self, pod: str, message: str) -> None:
+        super().__init__(message)
+        self.pod = pod
 
 
 @dataclass(frozen=True)
@@ -513,9 +518,10 @@ def record_measurements(
         )
         if server.pod_id != pod.pk:
             raise ServerOfAnotherPod(
+                server.pod.name,
                 f"server {server_name!r} belongs to pod {server.pod.name!r}, not to environment "
                 f"{pod_name!r}; push it under its own pod's environment, or move it to the other "
-                "pod first (PATCH /api/v1/servers/{id}/ with its new pod, or the admin)"
+                "pod first (PATCH /api/v1/servers/{id}/ with its new pod, or the admin)",
             )
         changed: dict[str, object] = {
             field: value

@@ -16,7 +16,7 @@ from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlsplit
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -267,9 +267,18 @@ class MeasurementsView(LegacyView):
             )
             for m in data["measurements"]
         ]
-        services.record_measurements(
-            env, name, samples, topology=data.get("topology"), new_pod=new_pod
-        )
+        try:
+            services.record_measurements(
+                env, name, samples, topology=data.get("topology"), new_pod=new_pod
+            )
+        except services.ServerOfAnotherPod as exc:
+            try:
+                authorize_pod(self.request, exc.pod, write=True)
+            except APIException:  # the other pod is not the client's: do not name it
+                raise services.ServerOfAnotherPod(
+                    exc.pod, f"server {name!r} belongs to another pod than {env!r}"
+                ) from None
+            raise
         return Response({"status": "OK"})
 
 

@@ -258,3 +258,15 @@ def test_the_last_use_of_a_token_is_written_once_a_minute(teams: dict[str, Any])
     assert first is not None
     api.get("/api/v1/runs/")
     assert ApiToken.objects.get(pk=token.pk).last_used_at == first
+
+
+def test_a_server_of_another_teams_pod_is_refused_without_naming_that_pod(
+    team_a: APIClient, teams: dict[str, Any]
+) -> None:
+    from collectors.models import BMCType, Server
+
+    Server.objects.create(name="srv-b", pod=teams["b"]["pod"], bmc_type=BMCType.PUSH)
+    body = {"environment": "pod-a", "power": 1}
+    answer = team_a.post("/resources/servers/srv-b/consumption", body, format="json")
+    assert answer.status_code == 409
+    assert "pod-b" not in answer.json()["detail"]
