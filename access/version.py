@@ -52,6 +52,12 @@ def _clear_all() -> None:
         clear()
 
 
+def clear_local() -> None:
+    """Forget what this process cached of credentials and pods (tests: rows a rolled-back test
+    made send no signal)."""
+    _clear_all()
+
+
 def sync() -> None:
     """Drop this process's caches if access changed elsewhere since the last look."""
     now = time.monotonic()
