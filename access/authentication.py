@@ -28,6 +28,15 @@ _last_written: dict[int, float] = {}
 _written_lock = threading.Lock()
 
 
+def _forget_writes() -> None:
+    # A change of tokens starts afresh (SQLite reuses the ids of deleted rows).
+    with _written_lock:
+        _last_written.clear()
+
+
+version.on_change(_forget_writes)
+
+
 def note_use(token_id: int) -> None:
     """Record that the token was used, at most once a minute per process and in the database:
     a request costs no write."""
