@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 
 from access import tokens
 from access.audit import Actor
@@ -68,29 +70,20 @@ class ApiTokenAdmin(admin.ModelAdmin):
         if change:
             super().save_model(request, obj, form, change)
             return
-        import datetime as dt
-
         days = form.cleaned_data.get("expires_in_days")
-        token, key = tokens.issue_token(
-            obj.user,
-            obj.name,
-            scope=obj.scope,
-            team=obj.team,
-            pods=form.cleaned_data.get("pods") or (),
-            expires_in=None if days is None else dt.timedelta(days=days),
-            actor=Actor.of_user(request.user),
+        if days is not None:
+            obj.expires_at = timezone.now() + dt.timedelta(days=days)
+        key = tokens.new_key()
+        tokens.set_key(obj, key)
+        super().save_model(request, obj, form, change)
+        tokens.record_creation(
+            obj, Actor.of_user(request.user), form.cleaned_data.get("pods") or ()
         )
-        form.instance = obj = token
         self.message_user(
             request,
             f"The token's key, shown this once (only its hash is kept): {key}",
             messages.WARNING,
         )
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        if change:
-            super().save_related(request, form, formsets, change)
-        # A new token's pods were set by issue_token.
 
     @admin.action(description="Revoke the selected tokens")
     def revoke_tokens(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

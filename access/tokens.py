@@ -22,6 +22,31 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def new_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def set_key(token: ApiToken, key: str) -> None:
+    """Give an unsaved token this key: its digest and prefix (never the key itself)."""
+    token.digest = digest(key)
+    token.prefix = key[: len(KEY_PREFIX) + 6]
+
+
+def record_creation(token: ApiToken, actor: audit.Actor, pods: Iterable[Any]) -> None:
+    audit.record(
+        actor,
+        AuditAction.TOKEN_CREATE,
+        target=str(token),
+        detail={
+            "user": token.user.get_username(),
+            "scope": token.scope,
+            "team": token.team.name if token.team is not None else None,
+            "pods": sorted(pod.name for pod in pods),
+            "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        },
+    )
+
+
 def issue_token(
     user: Any,
     name: str = "",
@@ -33,32 +58,21 @@ def issue_token(
     actor: audit.Actor | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token of ``user`` and its key, the only time the key exists in clear."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = new_key()
+    token = ApiToken(
+        user=user,
+        name=name or user.get_username(),
+        scope=scope,
+        team=team,
+        expires_at=None if expires_in is None else timezone.now() + expires_in,
+    )
+    set_key(token, key)
     with transaction.atomic():
-        token = ApiToken.objects.create(
-            user=user,
-            name=name or user.get_username(),
-            digest=digest(key),
-            prefix=key[:10],
-            scope=scope,
-            team=team,
-            expires_at=None if expires_in is None else timezone.now() + expires_in,
-        )
+        token.save()
         pods = list(pods)
         if pods:
             token.pods.set(pods)
-        audit.record(
-            actor or audit.Actor.system(),
-            AuditAction.TOKEN_CREATE,
-            target=str(token),
-            detail={
-                "user": user.get_username(),
-                "scope": scope,
-                "team": team.name if team is not None else None,
-                "pods": sorted(pod.name for pod in pods),
-                "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-            },
-        )
+        record_creation(token, actor or audit.Actor.system(), pods)
     return token, key
 
 
