@@ -1,16 +1,22 @@
-"""One counter in Redis of changes to who may do what, so that every process drops what it
-cached of credentials and pods as soon as one of them changes.
+"""Every process forgets what it cached of credentials and pods as soon as access changes, in
+any process: a message on a Redis channel, heard by one listening thread per process.
 
-A change (a token saved or revoked, a user, a team membership or permission, a pod) increments
-``<prefix>:access:version`` and clears this process's caches at once; every other process reads
-the counter at most once per :data:`SYNC_EVERY_S` (in practice: once per request) and clears its
-caches when it moved. A revoked or expired token is thus refused at once in every process. When
-Redis does not answer, caches fall back to their own lifetime (``ENERGYLAB_AUTH_CACHE_SECONDS``).
+A change (a token saved or revoked, a user, a team membership or permission, a pod's team or
+anonymous flag) clears this process's caches at once and publishes ``<prefix>:access:changed``
+(again after its transaction commits, so that no process reloads what was not yet written);
+each process's listener clears its caches when it hears another process's message. A request
+therefore costs no Redis round trip for this, and a revoked or expired token is refused at once
+in every process.
+
+While a process does not listen (Redis down, or the few milliseconds after it starts), its
+caches fall back to their own lifetime (``ENERGYLAB_AUTH_CACHE_SECONDS``); when it listens
+again it clears them first, since it may have missed a change.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any
@@ -27,19 +33,19 @@ from energylab.redis_client import redis_client
 
 log = logging.getLogger(__name__)
 
-#: a thread reads the counter at most this often (seconds): several lookups of one request
-#: (credential, then pod) cost one Redis round trip
-SYNC_EVERY_S = 0.02
-#: seconds to answer and to connect: a hung Redis must not hold requests (caches then expire)
+#: seconds to answer and to connect when publishing: a hung Redis must not hold a change
 REDIS_TIMEOUTS_S = (0.5, 0.5)
+#: seconds the listener waits for a message before checking its connection (health check)
+LISTEN_POLL_S = 1.0
+RECONNECT_AFTER_S = 1.0
 
-_seen: dict[str, Any] = {"version": None}
-_thread = threading.local()
 _clear_hooks: list[Any] = [credentials.clear]
+_listener: dict[str, Any] = {"pid": None, "listening": False}
+_listener_lock = threading.Lock()
 
 
-def key() -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:access:version"
+def channel() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:access:changed"
 
 
 def on_change(clear: Any) -> None:
@@ -58,41 +64,55 @@ def clear_local() -> None:
     _clear_all()
 
 
+def listening() -> bool:
+    return bool(_listener["listening"]) and _listener["pid"] == os.getpid()
+
+
 def sync() -> None:
-    """Drop this process's caches if access changed elsewhere since the last look."""
-    now = time.monotonic()
-    if now - getattr(_thread, "synced_at", -1.0) < SYNC_EVERY_S:
+    """Make sure this process listens for changes (a thread per process, started after a fork
+    by the first request that needs it). Costs nothing once it listens."""
+    if _listener["pid"] == os.getpid():
         return
-    _thread.synced_at = now
-    try:
-        version = redis_client(*REDIS_TIMEOUTS_S).get(key())
-    except redis.RedisError as exc:
-        log.debug("access version not read (%s): caches expire on their own", exc)
-        return
-    if version != _seen["version"]:
-        _seen["version"] = version
-        _clear_all()
+    with _listener_lock:
+        if _listener["pid"] == os.getpid():
+            return
+        _listener.update(pid=os.getpid(), listening=False)
+        threading.Thread(target=_listen, name="access-changes", daemon=True).start()
+
+
+def _listen() -> None:
+    me = str(os.getpid()).encode()
+    while True:
+        try:
+            client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_connect_timeout=2, health_check_interval=5
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(channel())
+            _clear_all()  # a change may have come while this process was not listening
+            _listener["listening"] = True
+            while True:
+                message = pubsub.get_message(timeout=LISTEN_POLL_S)
+                if message is not None and message.get("data") != me:
+                    _clear_all()
+        except Exception as exc:
+            _listener["listening"] = False
+            log.warning("not listening for access changes (%s): caches expire on their own", exc)
+            time.sleep(RECONNECT_AFTER_S)
 
 
 def bump() -> None:
     """Access changed: clear this process's caches now and tell the others (again after the
     transaction commits, so that none reloads what the transaction had not yet written)."""
     _clear_all()
-    _incr()
+    _publish()
     if transaction.get_connection().in_atomic_block:
-        transaction.on_commit(_incr_and_clear)
+        transaction.on_commit(_publish)
 
 
-def _incr_and_clear() -> None:
-    _clear_all()
-    _incr()
-
-
-def _incr() -> None:
+def _publish() -> None:
     try:
-        # This process cleared its caches just before: the new count is one it has seen (so a
-        # later look does not clear again what was cached since).
-        _seen["version"] = str(redis_client(*REDIS_TIMEOUTS_S).incr(key())).encode()
+        redis_client(*REDIS_TIMEOUTS_S).publish(channel(), str(os.getpid()))
     except redis.RedisError as exc:
         log.warning("access change not announced (Redis: %s): seen within the cache time", exc)
 

@@ -202,7 +202,7 @@ def test_a_per_pod_token_acts_only_on_its_pods(teams: dict[str, Any]) -> None:
     assert api.post(EVENTS, {"type": "stop", "pod": "pod-a"}, format="json").status_code == 200
 
 
-def test_an_expired_token_is_refused(teams: dict[str, Any]) -> None:
+def test_an_expired_token_is_refused(teams: dict[str, Any], listening: None) -> None:
     token, key = issue_token(teams["a"]["user"], expires_in=dt.timedelta(days=1))
     api = with_token(key)
     assert api.get("/api/v1/runs/").status_code == 200
@@ -211,16 +211,32 @@ def test_an_expired_token_is_refused(teams: dict[str, Any]) -> None:
     assert api.get("/api/v1/runs/").status_code == 401
 
 
-def another_process_changed_access() -> None:
-    """What a change in another process looks like here: the shared count moves, nothing else."""
+@pytest.fixture
+def listening() -> None:
+    """This process listens for access changes (as a web server does once it served one)."""
     from access import version
+    from energylab.testing import wait_until
+
+    version.sync()
+    wait_until(version.listening, 10, "the access listener to subscribe")
+
+
+def another_process_changed_access() -> None:
+    """What a change in another process looks like here: its message on the channel, nothing
+    else; this process's listener clears its caches."""
+    from access import version
+    from energylab.api.authentication import credentials
     from energylab.redis_client import redis_client
+    from energylab.testing import wait_until
 
-    redis_client().incr(version.key())
-    version._thread.synced_at = -1.0  # the next request of this thread looks
+    assert len(credentials) > 0
+    redis_client().publish(version.channel(), "another process")
+    wait_until(lambda: len(credentials) == 0, 5, "the listener to clear the cache")
 
 
-def test_a_revoked_token_is_refused_at_once_in_every_process(teams: dict[str, Any]) -> None:
+def test_a_revoked_token_is_refused_at_once_in_every_process(
+    teams: dict[str, Any], listening: None
+) -> None:
     token, key = issue_token(teams["a"]["user"])
     api = with_token(key)
     assert api.get("/api/v1/runs/").status_code == 200  # now cached in this process
