@@ -14,8 +14,8 @@ What is kept, and for how long:
 - What a hit returns is a fresh ``User`` built from the fields read at verification, so nothing a
   request computes (permissions) carries over to the next one.
 - Saving or deleting a user (a new password, ``is_active`` off), a token, a team or a pod
-  forgets every entry in every process at once: ``access.version`` counts such changes in Redis,
-  and each request compares the count (docs/access.md). A change that bypasses model signals
+  forgets every entry in every process at once: ``access.version`` announces such changes on a
+  Redis channel that every process listens to (docs/access.md). A change that bypasses model signals
   (``QuerySet.update``), or one made while Redis does not answer, is seen at most
   ``ENERGYLAB_AUTH_CACHE_SECONDS`` later.
 """

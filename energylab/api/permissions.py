@@ -5,7 +5,8 @@ measurements pushed by any protocol, reports, pages) asks :func:`authorize_pod`;
 with :func:`visible_pods`. What a credential may do is a :class:`Grant`, computed once when the
 credential is verified and cached with it (:mod:`access.authentication`); a pod is a
 :class:`PodRef` from a per-process cache (:mod:`access.pods`), both invalidated in every process
-when a token, user, team or pod changes (:mod:`access.version`). The check itself costs no query.
+when a token, user, team or pod changes (:mod:`access.version`). The check itself costs no query
+once the pod is cached.
 
 This module imports no app: the ``access`` app registers how a pod and a user's grant are looked
 up (:func:`register`), as the lower layer takes callbacks.
