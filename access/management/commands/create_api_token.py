@@ -80,6 +80,11 @@ class Command(BaseCommand):
                 team = Group.objects.filter(name=options["team"]).first()
                 if team is None:
                     raise CommandError(f"no team {options['team']!r} (a Django group)")
+                if not user.groups.filter(pk=team.pk).exists():
+                    raise CommandError(
+                        f"{username!r} is not in team {team.name!r}: add them (admin → Users) "
+                        "first, or the token could act on nothing"
+                    )
         pods = list(Pod.objects.filter(name__in=options["pods"]))
         missing = sorted(set(options["pods"]) - {pod.name for pod in pods})
         if missing:

@@ -286,3 +286,12 @@ def test_a_server_of_another_teams_pod_is_refused_without_naming_that_pod(
     answer = team_a.post("/resources/servers/srv-b/consumption", body, format="json")
     assert answer.status_code == 409
     assert "pod-b" not in answer.json()["detail"]
+
+
+def test_the_command_refuses_a_team_its_user_is_not_in(teams: dict[str, Any]) -> None:
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="not in team 'lab-b'"):
+        call_command("create_api_token", "ci-a", "--team", "lab-b")
+    with pytest.raises(CommandError, match="no pod 'nowhere'"):
+        call_command("create_api_token", "ci-a", "--pod", "nowhere")
