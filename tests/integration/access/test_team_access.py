@@ -295,3 +295,45 @@ def test_the_command_refuses_a_team_its_user_is_not_in(teams: dict[str, Any]) ->
         call_command("create_api_token", "ci-a", "--team", "lab-b")
     with pytest.raises(CommandError, match="no pod 'nowhere'"):
         call_command("create_api_token", "ci-a", "--pod", "nowhere")
+
+
+def test_basic_auth_follows_the_same_rules(teams: dict[str, Any]) -> None:
+    import base64
+
+    user = teams["a"]["user"]
+    user.set_password("pw of a")
+    user.save()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Basic " + base64.b64encode(b"ci-a:pw of a").decode())
+    step = {"step": "x"}
+    assert (
+        api.post("/resources/recorders/environment/pod-b/step", step, format="json").status_code
+        == 404
+    )
+    assert (
+        api.post("/resources/recorders/environment/pod-a/step", step, format="json").status_code
+        == 200
+    )
+
+
+def test_a_server_change_is_audited_with_its_fields_never_their_values(
+    teams: dict[str, Any],
+) -> None:
+    from collectors.models import BMCType, Server
+
+    server = Server.objects.create(
+        name="srv-a", pod=teams["a"]["pod"], bmc_type=BMCType.IPMI, host="10.0.0.1"
+    )
+    user = teams["a"]["user"]
+    user.user_permissions.set(Permission.objects.filter(codename="change_server"))
+    api = with_token(issue_token(user, "ops")[1])
+    secret = "s3cret BMC password"
+    answer = api.patch(f"/api/v1/servers/{server.pk}/", {"password": secret}, format="json")
+    assert answer.status_code == 200
+    entry = AuditEntry.objects.get(action="server.change")
+    assert (entry.actor, entry.pod, entry.detail["fields"]) == (
+        "ci-a (token 'ops')",
+        "pod-a",
+        ["password"],
+    )
+    assert secret not in str(AuditEntry.objects.values())
