@@ -40,7 +40,7 @@ class FailingView(APIView):
         credential_part = copied.split()[1]  # noqa: F841
         held = copied.split()[1]  # noqa: F841
         headers = dict(request.headers)  # noqa: F841
-        caller = request.auth  # noqa: F841 - the Token object: its repr is the key
+        caller = request.auth  # noqa: F841 - the caller's grant (its repr names user and token)
         bmc_password = BMC_PASSWORD  # noqa: F841
         fernet = django_settings.CREDENTIALS_KEYS[0]  # noqa: F841
         visible = "a harmless local"  # noqa: F841
