@@ -11,10 +11,16 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework.authtoken.models import TokenProxy
 
 from access import tokens
 from access.audit import Actor
 from access.models import ApiToken, AuditEntry
+
+# DRF's tokens (kept in clear) are no longer read: their rows became hashed tokens (migration
+# access 0002), and its admin would make tokens that authenticate nothing.
+if admin.site.is_registered(TokenProxy):
+    admin.site.unregister(TokenProxy)
 
 
 class ApiTokenForm(forms.ModelForm):
