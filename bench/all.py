@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCHES: list[tuple[str, str, list[str], int]] = [
     ("sdk", "sdk", ["--size", "20000"], 120),
     ("events", "events", ["--seconds", "10"], 180),
+    ("push", "push", ["--seconds", "8", "--runs", "2"], 300),
     ("ingest", "ingest", ["--size", "200000"], 240),
     ("report", "report", ["--repeat", "2"], 240),
     ("poll", "poll", ["--size", "100,500,2000", "--seconds", "25"], 480),

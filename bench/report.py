@@ -50,13 +50,14 @@ def main() -> int:
     args = parser.parse_args()
     setup_django()
 
+    from django.conf import settings
+
     from collectors.models import BMCType, Pod, Server
     from events.influx import accept_encoding
     from events.ingest.correlation import to_ns
     from events.ingest.lineprotocol import field_float, field_string, line, tag_set
     from events.models import Run, Step
     from events.reports.report import (
-        IDLE_WINDOW,
         QUERY_SLICES,
         SAMPLES_QUERY,
         fetch_samples,
@@ -98,7 +99,7 @@ def main() -> int:
             )
             # Points in the writer's schema, written raw.
             rng = random.Random(7)
-            idle = int(IDLE_WINDOW.total_seconds())
+            idle = int(settings.IDLE_WINDOW)
             session = requests.Session()
             points = 0
             batch: list[str] = []
@@ -128,7 +129,7 @@ def main() -> int:
                 note=f"{points / write_time():,.0f} points/s raw line protocol",
             )
 
-            span_start = run.started_at - IDLE_WINDOW
+            span_start = run.started_at - dt.timedelta(seconds=settings.IDLE_WINDOW)
             span_end = run.ended_at + dt.timedelta(seconds=2)
             first, last = to_ns(span_start), to_ns(span_end)
 

@@ -11,10 +11,10 @@ from django.utils.html import format_html
 
 from access import audit
 from access.models import AuditAction
+from collectors import health
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
 from collectors.models import HEALTH_FIELDS, Pod, Server
-from collectors.timing import CIRCUIT_THRESHOLD
 from energylab.api.permissions import visible_pods
 
 
@@ -32,6 +32,22 @@ class TeamScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+def visible_name(name: str) -> str:
+    """The name as stored (as sent), with leading and trailing spaces shown: a pod created by a
+    start with a stray space (``"demo-lab "``) must not look like the pod it was meant to be."""
+    stripped = name.strip()
+    if stripped == name:
+        return name
+    lead, trail = name[: len(name) - len(name.lstrip())], name[len(name.rstrip()) :]
+    return format_html(
+        '<span title="{}"><mark>{}</mark>{}<mark>{}</mark></span>',
+        f"{len(lead)} leading and {len(trail)} trailing space(s): {name!r}",
+        "␣" * len(lead),
+        stripped,
+        "␣" * len(trail),
+    )
+
+
 class ServerInline(admin.TabularInline):
     model = Server
     form = ServerForm
@@ -42,7 +58,8 @@ class ServerInline(admin.TabularInline):
 
 @admin.register(Pod)
 class PodAdmin(TeamScopedAdmin):
-    list_display = ["name", "team", "poll_interval", "active", "queue", "server_count", "updated"]
+    list_display = ["pod_name", "team", "poll_interval", "active", "queue", "server_count"]
+    list_display += ["updated"]
     list_filter = ["active", "team", "queue"]
     search_fields = ["name", "description"]
     inlines = [ServerInline]
@@ -51,6 +68,10 @@ class PodAdmin(TeamScopedAdmin):
         from django.db.models import Count
 
         return super().get_queryset(request).annotate(_server_count=Count("servers"))
+
+    @admin.display(description="name", ordering="name")
+    def pod_name(self, pod: Pod) -> str:
+        return visible_name(pod.name)
 
     @admin.display(description="servers", ordering="_server_count")
     def server_count(self, pod: Pod) -> int:
@@ -62,13 +83,13 @@ class ServerAdmin(TeamScopedAdmin):
     form = ServerForm
     pod_field = "pod__"
     list_display = [
-        "name",
-        "pod",
+        "server_name",
+        "pod_name",
         "bmc_type",
         "host",
         "active",
         "health",
-        "last_reading_w",
+        "last_reading",
         "last_source",
         "last_success_at",
         "consecutive_failures",
@@ -76,7 +97,11 @@ class ServerAdmin(TeamScopedAdmin):
     list_filter = ["bmc_type", "active", "pod", "dc", "room"]
     search_fields = ["name", "host", "pod__name", "rack"]
     list_select_related = ["pod"]
-    readonly_fields = HEALTH_FIELDS
+    # The reading as people read it (0.1 W), and the health as the list shows it.
+    readonly_fields = (
+        "health",
+        *("last_reading" if f == "last_reading_w" else f for f in HEALTH_FIELDS),
+    )
     fieldsets = [
         (None, {"fields": ["pod", "name", "bmc_type", "active"]}),
         (
@@ -92,8 +117,9 @@ class ServerAdmin(TeamScopedAdmin):
                 ]
             },
         ),
+        ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
-        ("Health", {"fields": HEALTH_FIELDS}),
+        ("Health", {"fields": readonly_fields}),
     ]
 
     actions = ["read_power_now"]
@@ -126,20 +152,42 @@ class ServerAdmin(TeamScopedAdmin):
 
     @admin.display(description="health")
     def health(self, server: Server) -> str:
-        if not server.active or not server.is_polled:
+        state = server.health
+        if state in (health.INACTIVE, health.PUSHED):
             return "-"
-        if server.consecutive_failures >= CIRCUIT_THRESHOLD:
+        if state == health.STALE:
+            expected = health.expected_by(server.poll_state())
+            return format_html(
+                '<span style="color:#b00" title="no poll since {}: does a worker read queue {}?">'
+                "stale</span>",
+                f"{expected:%Y-%m-%d %H:%M:%S} UTC",
+                server.pod.queue,
+            )
+        if state == health.CIRCUIT_OPEN:
             return format_html(
                 '<span style="color:#b00" title="{}">circuit open ({} failures)</span>',
                 server.last_error,
                 server.consecutive_failures,
             )
-        if server.consecutive_failures:
+        if state == health.FAILING:
             return format_html(
                 '<span style="color:#b00" title="{}">failing ({})</span>',
                 server.last_error,
                 server.consecutive_failures,
             )
-        if server.last_success_at:
+        if state == health.OK:
             return format_html('<span style="color:#070">ok</span>')
-        return "not polled yet"
+        return str(state)
+
+    @admin.display(description="last reading (W)", ordering="last_reading_w")
+    def last_reading(self, server: Server) -> str:
+        # To 0.1 W: what a BMC's reading supports (the API keeps the value as read).
+        return "-" if server.last_reading_w is None else f"{server.last_reading_w:.1f}"
+
+    @admin.display(description="pod", ordering="pod__name")
+    def pod_name(self, server: Server) -> str:
+        return visible_name(server.pod.name)
+
+    @admin.display(description="name", ordering="name")
+    def server_name(self, server: Server) -> str:
+        return visible_name(server.name)

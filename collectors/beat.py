@@ -10,19 +10,29 @@ interval across restarts and schedule edits (a restarted beat joins each shard's
 next tick instead of sending every overdue shard at once). Tasks without a ``start_time``, and other kinds of
 schedule, behave exactly as in django-celery-beat.
 
-Selected by ``CELERY_BEAT_SCHEDULER`` (settings); ``celery -A energylab beat`` uses it.
+Selected by ``CELERY_BEAT_SCHEDULER`` (settings); ``celery -A energylab beat`` uses it. It holds
+the installation's beat lock (:mod:`energylab.beat_lock`) while it runs: a second beat stops.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 from typing import Any
 
+import redis
 from celery import schedules
 from celery.utils.time import maybe_make_aware
 from django_celery_beat.schedulers import DatabaseScheduler, ModelEntry
 
+from energylab.beat_lock import BeatAlreadyRunning, BeatLock
+
+log = logging.getLogger(__name__)
+
+#: seconds a beat's lock outlives its last renewal (each tick renews it): how long a beat that
+#: died keeps a new one from starting
+LOCK_TTL_S = 15.0
 #: a shard whose tick passed at most this long ago is still sent for it when beat (re)starts
 CATCH_UP_S = 1.0
 
@@ -65,6 +75,38 @@ class PhasedEntry(ModelEntry):
 
 
 class PhasedScheduler(DatabaseScheduler):
-    """django-celery-beat's database scheduler with :class:`PhasedEntry` entries."""
+    """django-celery-beat's database scheduler with :class:`PhasedEntry` entries, run by one
+    beat at a time (the beat lock, renewed at every tick)."""
 
     Entry = PhasedEntry
+    beat_lock: BeatLock | None = None
+
+    def setup_schedule(self) -> None:
+        # Beat builds its scheduler (and calls this) before its loop: a second beat stops here,
+        # with a message and a non-zero status, before it sends anything.
+        lock = BeatLock(ttl_s=LOCK_TTL_S)
+        try:
+            lock.acquire()
+        except (BeatAlreadyRunning, redis.RedisError) as exc:
+            raise SystemExit(f"beat does not start: {exc}") from None
+        self.beat_lock = lock
+        super().setup_schedule()
+
+    def tick(self, *args: Any, **kwargs: Any) -> Any:
+        if self.beat_lock is not None:
+            # Beat waits at most max_interval between two ticks (5 s unless --max-interval).
+            self.beat_lock.ttl_s = max(LOCK_TTL_S, 3 * float(self.max_interval))
+            try:
+                self.beat_lock.renew()
+            except BeatAlreadyRunning as exc:
+                log.error("beat stops: %s", exc)
+                raise SystemExit(1) from None
+            except redis.RedisError as exc:  # Redis away: nothing can be sent anyway
+                log.warning("cannot renew the beat lock: %s", exc)
+        return super().tick(*args, **kwargs)
+
+    def close(self) -> None:
+        super().close()
+        if self.beat_lock is not None:
+            self.beat_lock.release()
+            self.beat_lock = None

@@ -7,10 +7,12 @@ scraped. :mod:`energylab.metrics` says why, and serves them.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter as Tally
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 from prometheus_client.core import (
@@ -20,6 +22,8 @@ from prometheus_client.core import (
     Metric,
 )
 
+from collectors import heartbeats
+from collectors.health import STALE, STALE_INTERVALS, PollState, health
 from collectors.timing import CIRCUIT_THRESHOLD
 from energylab import metrics
 from energylab.redis_client import redis_client
@@ -84,12 +88,61 @@ def from_database() -> Iterator[Metric]:
         )
     )
     counts = {r["bmc_type"]: (r["total"], r["backoff"], r["circuit"]) for r in rows}
+    stale_counts = _stale_by_type(now)
+    stale = GaugeMetricFamily(
+        "energylab_servers_stale",
+        f"Active polled servers of active pods not polled for {STALE_INTERVALS} poll intervals "
+        "(no worker reads their pod's queue, or beat is down).",
+        labels=["bmc_type"],
+    )
     for bmc_type in (BMCType.IPMI, BMCType.REDFISH, BMCType.ILO):
         total, in_backoff, open_circuit = counts.get(bmc_type, (0, 0, 0))
         polled.add_metric([bmc_type], total)
         backoff.add_metric([bmc_type], in_backoff)
         circuit.add_metric([bmc_type], open_circuit)
-    yield from (polled, backoff, circuit)
+        stale.add_metric([bmc_type], stale_counts[bmc_type])
+    yield from (polled, backoff, circuit, stale)
+
+
+def _stale_by_type(now: dt.datetime) -> Tally[str]:
+    """Stale servers per BMC type, by :func:`collectors.health.health` itself (the rule compares
+    each server's own times with its pod's interval: one rule, in Python, over a few columns)."""
+    from collectors.models import BMCType, Server
+
+    columns = (
+        "bmc_type",
+        "pod_id",
+        "pod__poll_interval",
+        "created",
+        "last_success_at",
+        "last_error_at",
+        "backoff_until",
+        "consecutive_failures",
+    )
+    rows = (
+        Server.objects.filter(active=True, pod__active=True)
+        .exclude(bmc_type=BMCType.PUSH)
+        .values_list(*columns)
+    )
+    beats = heartbeats.last_polls()
+    stale: Tally[str] = Tally()
+    for bmc_type, pod_id, interval, created, success, error, backoff_until, failures in rows:
+        state = PollState(
+            active=True,
+            pod_active=True,
+            polled=True,
+            poll_interval=float(interval),
+            created=created,
+            last_success_at=success,
+            last_error_at=error,
+            backoff_until=backoff_until,
+            consecutive_failures=failures,
+            pod_polled_at=beats.get(pod_id),
+            success_refresh_s=settings.POLL_HEALTH_INTERVAL,
+        )
+        if health(state, now) == STALE:
+            stale[bmc_type] += 1
+    return stale
 
 
 def from_redis() -> Iterator[Metric]:

@@ -8,9 +8,11 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from collectors import crypto
 from collectors.drivers.base import BMCEndpoint
+from collectors.health import PollState, health
 from collectors.limits import MAX_POWER_W
 from collectors.validators import validate_host, validate_topology
 from energylab.validators import NAME_MAX_LENGTH, validate_name
@@ -120,6 +122,24 @@ class Server(models.Model):
     verify_tls = models.BooleanField("verify TLS", default=False)
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
+    # How far its readings can be trusted: the error bounds of reports (docs/reports.md).
+    accuracy_pct = models.FloatField(
+        "accuracy (± %)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="The stated accuracy of its power readings, in ± %; blank: its protocol's "
+        "default.",
+    )
+    refresh_s = models.FloatField(
+        "refresh period (s)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(3600)],
+        help_text="How long its BMC holds (or averages) each reading, in seconds; blank: "
+        "learned from how often the reading changes, else its protocol's default.",
+    )
+
     # Topology, as the legacy measurements API and dashboards know it.
     dc = models.CharField("data centre", max_length=100, blank=True, validators=[validate_topology])
     room = models.CharField(max_length=100, blank=True, validators=[validate_topology])
@@ -166,6 +186,32 @@ class Server(models.Model):
     @property
     def is_polled(self) -> bool:
         return self.bmc_type != BMCType.PUSH
+
+    def poll_state(self) -> PollState:
+        """What :func:`collectors.health.health` judges (reads the pod: select it with the row;
+        and the pods' poll heartbeats, one Redis read per second per process)."""
+        from django.conf import settings
+
+        from collectors import heartbeats
+
+        return PollState(
+            active=self.active,
+            pod_active=self.pod.active,
+            polled=self.is_polled,
+            poll_interval=float(self.pod.poll_interval),
+            created=self.created,
+            last_success_at=self.last_success_at,
+            last_error_at=self.last_error_at,
+            backoff_until=self.backoff_until,
+            consecutive_failures=self.consecutive_failures,
+            pod_polled_at=heartbeats.last_polls().get(self.pod_id),
+            success_refresh_s=settings.POLL_HEALTH_INTERVAL,
+        )
+
+    @property
+    def health(self) -> str:
+        """``ok``, ``failing``, ``circuit open``, ``stale``, ... (:mod:`collectors.health`)."""
+        return health(self.poll_state(), timezone.now())
 
     @property
     def topology(self) -> dict[str, str]:

@@ -1,10 +1,15 @@
 """Reading many BMCs at once without letting a bad one delay the others.
 
 :class:`Poller` is plain Python (no Celery): the poll task hands it servers, it reads them
-concurrently on a process-wide thread pool, each with its own deadline, and returns what came
-back by the batch's deadline. A BMC that hangs keeps only its own thread busy; while its read is
-still in flight, that server is skipped (at most one request in flight per BMC) instead of
-piling up threads behind it.
+concurrently on a process-wide thread pool and returns what came back by the batch's deadline.
+Every read ends by that deadline whatever its BMC sends (:meth:`PowerDriver.read_power_by`
+interrupts it), so a BMC that hangs or drips its answer holds a thread for one deadline at most,
+fails, and backs off; a deactivated server's last read ends the same way. While a read is still
+in flight, its server is skipped (at most one request in flight per BMC).
+
+Servers in good standing (their last read succeeded) are read on one pool per BMC type, the
+others (never read yet, or failing) on a second one: a hundred BMCs that each hold a thread
+until the deadline delay only each other, never the servers that answer.
 
 Health bookkeeping lives here too: a failure backs the server off as
 :mod:`collectors.timing` says (exponentially, capped; an open circuit after enough failures).
@@ -91,10 +96,12 @@ class Poller:
         self._in_flight: set[int] = set()
         self._lock = threading.Lock()
 
-    def _read(self, server_id: int, bmc_type: str, endpoint: BMCEndpoint) -> PollOutcome:
+    def _read(
+        self, server_id: int, bmc_type: str, endpoint: BMCEndpoint, deadline: float
+    ) -> PollOutcome:
         started = time.monotonic()
         try:
-            reading = sane(self._driver_for(bmc_type).read_power(endpoint))
+            reading = sane(self._driver_for(bmc_type).read_power_by(endpoint, deadline))
             return PollOutcome(server_id, reading, latency_s=time.monotonic() - started)
         except DriverError as exc:
             error = redact(str(exc), endpoint.password) or type(exc).__name__
@@ -109,10 +116,12 @@ class Poller:
     def poll(self, servers: Sequence[Server], deadline_s: float) -> list[PollOutcome]:
         """Read every server; return by ``deadline_s`` seconds whatever happened.
 
-        A read still running at the deadline is reported as a timeout (it finishes in the
-        background and its result is dropped; the next poll is the retry).
+        A read still running at the deadline is reported as a timeout: it is interrupted
+        (within one byte's wait, or its request timeout for a silent BMC) and its result is
+        dropped; one still queued is not started. The next poll is the retry.
         """
         started = time.monotonic()
+        deadline = started + deadline_s
         futures: dict[Future[PollOutcome], int] = {}
         outcomes: list[PollOutcome] = []
         for server in servers:
@@ -134,8 +143,9 @@ class Poller:
                     self._in_flight.discard(server.pk)
                 outcomes.append(PollOutcome(server.pk, error=str(exc)))
                 continue
-            pool = self._pool_for(server.bmc_type)
-            futures[pool.submit(self._read, server.pk, server.bmc_type, endpoint)] = server.pk
+            pool = self._pool_for(server.bmc_type, trusted=in_good_standing(server))
+            future = pool.submit(self._read, server.pk, server.bmc_type, endpoint, deadline)
+            futures[future] = server.pk
         pending = set(futures)
         while pending:
             remaining = deadline_s - (time.monotonic() - started)
@@ -144,6 +154,9 @@ class Poller:
             done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
             outcomes.extend(f.result() for f in done)
         for future in pending:
+            if future.cancel():  # still queued: never started, so not in flight any more
+                with self._lock:
+                    self._in_flight.discard(futures[future])
             outcomes.append(
                 PollOutcome(
                     futures[future],
@@ -153,18 +166,24 @@ class Poller:
             )
         return outcomes
 
-    def _pool_for(self, bmc_type: str) -> ThreadPoolExecutor:
+    def _pool_for(self, bmc_type: str, trusted: bool) -> ThreadPoolExecutor:
+        key = bmc_type if trusted else f"{bmc_type}-suspect"
         with self._lock:
-            pool = self._pools.get(bmc_type)
+            pool = self._pools.get(key)
             if pool is None:
                 size = min(IPMI_THREADS, self._threads) if bmc_type == "ipmi" else self._threads
-                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"poll-{bmc_type}")
-                self._pools[bmc_type] = pool
+                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"poll-{key}")
+                self._pools[key] = pool
             return pool
 
     def shutdown(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def in_good_standing(server: Server) -> bool:
+    """True when the server's last read succeeded (it is read on the trusted pools)."""
+    return server.consecutive_failures == 0 and server.last_success_at is not None
 
 
 _poller: Poller | None = None
@@ -181,8 +200,8 @@ def get_poller() -> Poller:
 
 
 def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) -> list[Sample]:
-    """The buffer's samples of the outcomes that hold a reading, dated as their driver dated
-    them (integer nanoseconds, unchanged)."""
+    """The buffer's samples of the outcomes that hold a reading, dated at the moment their
+    value stands for (:attr:`PowerReading.value_time_ns`: integer nanoseconds)."""
     samples = []
     for outcome in outcomes:
         if outcome.reading is None:
@@ -194,7 +213,7 @@ def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) ->
                 pod=server.pod.name,
                 server=server.name,
                 watts=reading.watts,
-                measured_at_ns=reading.read_at_ns,
+                measured_at_ns=reading.value_time_ns,
                 source=reading.source,
                 energy_j=reading.energy_j,
             )
@@ -311,7 +330,9 @@ def read_now(server: Server, timeout: float = 5.0) -> PowerReading:
     except Exception as exc:  # e.g. "Port out of range", a key that cannot decrypt
         raise BMCSettingsError(f"cannot use the server's BMC settings: {exc}") from None
     try:
-        return sane(get_driver(server.bmc_type).read_power(endpoint))
+        # three requests' worth: a first read logs in and finds the power resource
+        deadline = time.monotonic() + 3 * timeout
+        return sane(get_driver(server.bmc_type).read_power_by(endpoint, deadline))
     except DriverError as exc:
         raise type(exc)(redact(str(exc), endpoint.password)) from None
     except Exception as exc:  # a driver bug: told like the poller tells it, not a traceback

@@ -15,6 +15,7 @@ from django.db.models import F, Window
 from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
+from collectors import heartbeats
 from collectors.models import BMCType, Pod, Server
 from collectors.polling import get_poller, record_health, samples_from
 from collectors.timing import read_timeout
@@ -53,6 +54,7 @@ def poll_pod_shard(pod_id: int, shard: int = 0, shards: int = 1) -> dict[str, in
     pod = Pod.objects.filter(pk=pod_id, active=True).first()
     if pod is None:
         return {"polled": 0, "failed": 0}
+    heartbeats.record(pod.pk)  # a worker reads this pod's queue (collectors.health: stale)
     servers = servers_due(pod, shard, shards)
     if not servers:
         return {"polled": 0, "failed": 0}

@@ -37,10 +37,10 @@ case "${1:-web}" in
         ;;
     healthcheck)
         case "${2:-web}" in
-            web)  # the legacy ping answers 200 while the web server and its database do
+            web)  # /healthz answers 200 while the database, Redis, InfluxDB and the writer do
                 exec python -c "import sys, urllib.request
 try:
-    urllib.request.urlopen('http://127.0.0.1:${port}/resources/monitoring/ping', timeout=5)
+    urllib.request.urlopen('http://127.0.0.1:${port}/healthz', timeout=8)
 except Exception as exc:
     sys.exit(f'unhealthy: {exc}')"
                 ;;

@@ -108,6 +108,10 @@ TEMPLATES = [
 DATABASES = {
     "default": env.database("ENERGYLAB_DATABASE_URL", f"sqlite:///{VAR_DIR / 'energylab.sqlite3'}")
 }
+# The password apart from the URL, so that it can be a secret of its own
+# (ENERGYLAB_DATABASE_PASSWORD_FILE, as compose does) shared with the database's own container.
+if _database_password := env.optional_string("ENERGYLAB_DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _database_password
 # Keep database connections between requests (a new PostgreSQL connection per request cost
 # more than the request itself); check them before reuse so a restarted server is survived.
 DATABASES["default"]["CONN_MAX_AGE"] = env.integer("ENERGYLAB_DATABASE_CONN_MAX_AGE", 60, minimum=0)
@@ -158,6 +162,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker tries to reach Redis again every 0.25 s after losing it, not after 2, 4, 6... s
+# (energylab/celery_consumer.py); a Redis that stops answering fails a broker call after 5 s
+# instead of hanging it (beat's sends, a worker's acknowledgements); connects give up after 2 s.
+CELERY_WORKER_CONSUMER = "energylab.celery_consumer:Consumer"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_timeout": 5.0, "socket_connect_timeout": 2.0}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A worker is one process with a few threads by default, not prefork children: BMC sessions,
 # Redfish discovery and the "one request in flight per BMC" bookkeeping live in the process, so
@@ -176,11 +185,20 @@ CELERY_TIMEZONE = "UTC"
 # The writer's pass runs every second; a pass that waited longer than a few seconds is dropped,
 # the next one does its work.
 WRITER_INTERVAL = 1.0
+# A run with no event for this long (its CI job died before its stop) is closed at its last
+# event and marked abandoned, checked every ABANDONED_CHECK_INTERVAL seconds.
+RUN_MAX_IDLE = env.number("ENERGYLAB_RUN_MAX_IDLE", 86_400.0, minimum=60)
+ABANDONED_CHECK_INTERVAL = 60.0
 CELERY_BEAT_SCHEDULE = {
     "flush samples to InfluxDB": {
         "task": "events.tasks.flush_samples",
         "schedule": WRITER_INTERVAL,
         "options": {"expires": 5, "queue": "writer"},
+    },
+    "close abandoned runs": {
+        "task": "events.tasks.close_abandoned_runs",
+        "schedule": ABANDONED_CHECK_INTERVAL,
+        "options": {"expires": ABANDONED_CHECK_INTERVAL, "queue": "writer"},
     },
 }
 CELERY_TASK_ROUTES = {
@@ -204,11 +222,18 @@ POLL_THREADS = env.integer("ENERGYLAB_POLL_THREADS", 32, minimum=1)
 POLL_SHARD_SIZE = env.integer("ENERGYLAB_POLL_SHARD_SIZE", 100, minimum=1)
 # Seconds between two writes of a healthy server's last reading to its row (0: every poll).
 POLL_HEALTH_INTERVAL = env.number("ENERGYLAB_POLL_HEALTH_INTERVAL", 30.0, minimum=0)
+# How long a pushed sample (server, sensor, time) is remembered, so that a resent one is not new.
+PUSH_SEEN_SECONDS = env.integer("ENERGYLAB_PUSH_SEEN_SECONDS", 600, minimum=1)
 
 # --- Pipeline --------------------------------------------------------------------------------
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
+# A pod's idle power: measured over this much time when no run runs on it (seconds), from
+# this long after a run ends (its fans and caches settle), looking back at most this far.
+IDLE_WINDOW = env.number("ENERGYLAB_IDLE_WINDOW", 300.0, minimum=1)
+IDLE_SETTLE = env.number("ENERGYLAB_IDLE_SETTLE", 30.0, minimum=0)
+IDLE_LOOKBACK = env.number("ENERGYLAB_IDLE_LOOKBACK", 86400.0, minimum=1)
 ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
 # Pods of no team: every authenticated user's (true: how deployments from before teams keep
 # working until their pods are assigned), or superusers' only (docs/access.md).
@@ -216,6 +241,8 @@ UNASSIGNED_PODS_OPEN = env.boolean("ENERGYLAB_UNASSIGNED_PODS_OPEN", True)
 # With ALLOW_ANONYMOUS_EVENTS: an anonymous first event creates its pod (unassigned, accepting
 # anonymous events), as the old recorder did in closed lab networks.
 ANONYMOUS_EVENTS_CREATE_PODS = env.boolean("ENERGYLAB_ANONYMOUS_EVENTS_CREATE_PODS", False)
+# /healthz fails when the oldest buffered sample waits this long past the correlation delay.
+HEALTH_MAX_WRITER_LAG = env.number("ENERGYLAB_HEALTH_MAX_WRITER_LAG", 60.0, minimum=0)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
 
 # --- REST API --------------------------------------------------------------------------------
@@ -225,6 +252,11 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # access (a revoked token) clears it in every process at once through Redis (access.version),
 # and after this long when Redis does not answer.
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
+# The InfluxDB-compatible POST /write (events.api.influx): which tags name a point's pod and
+# server, and which fields are its power in watts; the first one a point has is used.
+WRITE_POD_TAGS = env.string_list("ENERGYLAB_WRITE_POD_TAGS", ["pod"])
+WRITE_SERVER_TAGS = env.string_list("ENERGYLAB_WRITE_SERVER_TAGS", ["server"])
+WRITE_POWER_FIELDS = env.string_list("ENERGYLAB_WRITE_POWER_FIELDS", ["watts", "power"])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Hashed API tokens and basic auth, remembering a verified credential (access/).

@@ -124,6 +124,19 @@ def _fresh_throttles() -> Iterator[None]:
     reset_buckets()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_server_directory() -> Iterator[None]:
+    """No test pushes against servers another test created: rolled-back rows send no signal."""
+    if not _django_is_set_up():
+        yield
+        return
+    from events.ingest.directory import DIRECTORY
+
+    DIRECTORY.reset(None)
+    yield
+    DIRECTORY.reset(None)
+
+
 @pytest.fixture(scope="session")
 def influxdb_database() -> Iterator[str]:
     """A fresh InfluxDB database on the real influxd for this test session, dropped after."""
@@ -157,10 +170,10 @@ def redis_url() -> str:
 @pytest.fixture
 def buffer(redis_url: str) -> Iterator[SampleBuffer]:
     """The sample buffer as the app builds it (this test run's key prefix), empty before and
-    after, with the writer's step-export watermark forgotten."""
+    after, with the writer's step-export watermark and record of its last write forgotten."""
     buf = SampleBuffer.from_settings()
     buf.clear()
-    buf.client.delete(f"{buf.prefix}:writer:steps-since")
+    buf.client.delete(f"{buf.prefix}:writer:steps-since", f"{buf.prefix}:writer:attempt")
     yield buf
     buf.clear()
 

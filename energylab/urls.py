@@ -1,4 +1,5 @@
-"""URL map: admin, the native API under /api/v1/, the legacy API under /resources/."""
+"""URL map: admin, the native API under /api/v1/, the legacy API under /resources/, InfluxDB's
+/write and /ping."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from energylab.api.views import not_found
+from energylab.health import healthz
 from energylab.metrics import metrics_view
 
 urlpatterns = [
@@ -20,6 +22,8 @@ urlpatterns = [
     # API clients get a JSON 404 for unknown API paths, even under DEBUG (HTML pages otherwise).
     re_path(r"^(?:api|resources)/", not_found),
     path("metrics", metrics_view, name="metrics"),
+    path("", include("events.api.influx.urls")),
+    path("healthz", healthz, name="healthz"),
     path("runs/", include("events.reports.urls")),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from collectors.admin import TeamScopedAdmin
+from collectors.admin import TeamScopedAdmin, visible_name
 from events.models import Run, Step
 
 
@@ -18,13 +18,17 @@ class StepInline(admin.TabularInline):
 @admin.register(Run)
 class RunAdmin(TeamScopedAdmin):
     pod_field = "pod__"
-    list_display = ["id", "scenario", "pod", "started_at", "ended_at", "source"]
-    list_filter = ["source", "pod", ("ended_at", admin.EmptyFieldListFilter)]
+    list_display = ["id", "scenario", "pod_name", "started_at", "ended_at", "abandoned", "source"]
+    list_filter = ["source", "abandoned", "pod", ("ended_at", admin.EmptyFieldListFilter)]
     search_fields = ["scenario", "pod__name", "steps__name"]
     list_select_related = ["pod"]
     date_hierarchy = "started_at"
-    readonly_fields = ["received_at", "ended_received_at"]
+    readonly_fields = ["received_at", "ended_received_at", "abandoned"]
     inlines = [StepInline]
+
+    @admin.display(description="pod", ordering="pod__name")
+    def pod_name(self, run: Run) -> str:
+        return visible_name(run.pod.name)
 
 
 @admin.register(Step)

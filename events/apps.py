@@ -9,9 +9,11 @@ class EventsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from energylab import metrics
+        from energylab import health, metrics
         from energylab.api.authentication import connect_signals
+        from events.health import writer_lag
         from events.metrics import SOURCE
 
         connect_signals()
         metrics.register(SOURCE)
+        health.register("writer", writer_lag)

@@ -32,6 +32,12 @@ class Run(models.Model):
         auto_now_add=True, help_text="When EnergyLab received the start event."
     )
     ended_received_at = models.DateTimeField(null=True, blank=True, editable=False)
+    abandoned = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="No stop came: no event for ENERGYLAB_RUN_MAX_IDLE, so EnergyLab closed the "
+        "run at its last event.",
+    )
     updated = models.DateTimeField(auto_now=True, db_index=True)
     # How many steps the run has, kept by triggers on the step table (migration events 0003)
     # whoever adds, deletes or moves steps: every event answers it, and counting the steps of a

@@ -9,20 +9,23 @@ a failure leaves nothing half-written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import FilteredRelation, OuterRef, Q, QuerySet, Subquery
+from django.db.models import FilteredRelation, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from access import audit
 from access.models import AuditAction
 from collectors.models import Pod
+from collectors.pod_names import similar_pod_names
 from energylab.errors import RefusedRequest
 from energylab.timestamps import from_ns
-from events.ingest.buffer import Sample, SampleBuffer
+from events.ingest.buffer import Sample, SampleBuffer, StaleDirectory
+from events.ingest.directory import DIRECTORY
 from events.models import Run, RunSource, Step
 from events.timestamps import EARLIEST
 
@@ -89,10 +92,16 @@ class RunState:
 
 @dataclass(frozen=True)
 class Started:
-    """The run a start event started, and the run it ended (None: none was running)."""
+    """The run a start event started, and the run it ended (None: none was running).
+
+    ``pod_created``: the start named an unknown pod, which it created; ``similar_pods`` are then
+    the known pods whose names are closest to it (a typo's likely meaning), closest first.
+    """
 
     run: RunState
     ended_previous: RunState | None
+    pod_created: bool = False
+    similar_pods: tuple[str, ...] = ()
 
 
 def start_run(
@@ -120,9 +129,10 @@ def start_run(
     """
     with transaction.atomic():
         locked = _locked_pod_for_start(pod_name)
+        created = False
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
+            _pod, created = Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -163,7 +173,8 @@ def start_run(
         step_started_at=None if step is None else at,
         step_count=0 if step is None else 1,  # the triggers of migration events 0003 count it
     )
-    return Started(started, previous)
+    similar = tuple(similar_pod_names(pod_name)) if created else ()
+    return Started(started, previous, pod_created=created, similar_pods=similar)
 
 
 def _is_repeated_start(
@@ -253,6 +264,48 @@ def pod_of_run(run_id: int) -> str | None:
     """The name of the run's pod (None: no such run), for the caller's access check."""
     name: str | None = Run.objects.filter(pk=run_id).values_list("pod__name", flat=True).first()
     return name
+
+
+def abandoned_run_ids(max_idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
+    """Running runs that received no event (their start, a step) for more than ``max_idle``
+    before ``now``: their client died before its stop (see :func:`close_abandoned_run`).
+
+    Judged by when EnergyLab received the events, not by their own times: a client may send
+    events stamped long ago (a replay, a backfill) into a run that is very much alive.
+    """
+    cutoff = (now or timezone.now()) - max_idle
+    return list(
+        Run.objects.filter(ended_at__isnull=True, received_at__lt=cutoff)
+        .annotate(last_step=Max("steps__received_at"))
+        .filter(Q(last_step__isnull=True) | Q(last_step__lt=cutoff))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def close_abandoned_run(
+    run_id: int, max_idle: dt.timedelta, now: dt.datetime | None = None
+) -> RunState | None:
+    """End the run at its last event and mark it abandoned, if it is still running and still
+    has received no event for ``max_idle``; None when it is not (ended, or an event came
+    meanwhile).
+
+    The run's time after its last event is unknown (the client died somewhere in it), so it is
+    left out rather than counted in its last step. Checked again under the pod's lock, so an
+    event that arrives while the check runs wins, and two checkers close a run once.
+    """
+    cutoff = (now or timezone.now()) - max_idle
+    with transaction.atomic():
+        try:
+            run = _locked_run(run_id)
+        except (RunNotFound, RunEnded):
+            return None
+        last_step = Step.objects.filter(run_id=run.id).aggregate(last=Max("received_at"))["last"]
+        if max(run.received_at, last_step or run.received_at) >= cutoff:
+            return None
+        ended = _end(run, run.step_started_at or run.started_at)
+        Run.objects.filter(pk=run.id).update(abandoned=True)
+    return ended
 
 
 def running_run(pod_name: str) -> Run | None:
@@ -486,58 +539,178 @@ def record_measurements(
     pod_name: str,
     server_name: str,
     samples: Sequence[Sample],
-    topology: dict[str, str] | None = None,
+    topology: Mapping[str, str] | None = None,
     *,
     new_pod: dict[str, Any] | None = None,
 ) -> int:
-    """Push ``samples`` of a server to the sample buffer; returns how many.
+    """Push ``samples`` of one server: :func:`record_samples` for one server; how many were new.
 
     A pod created here has the fields ``new_pod`` (its team: the caller checked that its
     credential may create it).
 
-    An unknown server becomes a ``push`` server of the pod (created too if unknown), and the
-    topology fields given update the server's (with no sample too). Every sample is kept, inside
-    a run or not: the writer correlates them with runs later. All or nothing: when the buffer
-    refuses, the pod and server created here are rolled back too.
-
-    :raises ServerOfAnotherPod: the server exists in another pod: its samples would be tagged
-        with a pod it is not in (missing from its own pod's reports, counted in another's) and
-        its topology overwritten by whoever names it. Checked here, in the transaction that
-        creates it, so two first pushes of a new server under two pods cannot both pass.
-    :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
     :raises ValueError: a sample is not of ``pod_name`` and ``server_name``.
+    :raises: as :func:`record_samples`.
     """
-    from collectors.models import BMCType, Server
-
     if any(s.pod != pod_name or s.server != server_name for s in samples):
         raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
-    with transaction.atomic():
-        pod, _ = Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
-        server, _ = Server.objects.select_related("pod").get_or_create(
-            name=server_name, defaults={"pod": pod, "bmc_type": BMCType.PUSH}
-        )
-        if server.pod_id != pod.pk:
+    return record_samples(
+        samples,
+        {(pod_name, server_name): topology or {}},
+        new_pods=None if new_pod is None else {pod_name: new_pod},
+    )
+
+
+def record_samples(
+    samples: Sequence[Sample],
+    servers: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+    *,
+    new_pods: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
+    """Push samples of any servers to the sample buffer; returns how many were new.
+
+    THE entry point of pushed samples (the legacy measurements API, the native bulk API,
+    ``/write``). Every sample is kept, inside a run or not: the writer correlates them with
+    runs later. A sample already pushed (same server, sensor and time to the nanosecond, within
+    ``ENERGYLAB_PUSH_SEEN_SECONDS``) is not pushed again: a client's retry adds nothing.
+
+    ``servers`` maps (pod, server) to topology fields (some of dc, room, row, rack) to set on
+    the server; a server named there is created even without a sample. An unknown server
+    becomes a ``push`` server of its pod (created too if unknown, with the fields
+    ``new_pods[pod]``: its team; the caller checked, with
+    ``energylab.api.permissions.authorize_pod``, that its credential may create it). All or
+    nothing: when the buffer refuses, the pods and servers created here are rolled back too.
+
+    What it costs once every server is known to this process (:mod:`events.ingest.directory`):
+    no SQL and one round trip to Redis; the last reading of a server is written to its row at
+    most every ``ENERGYLAB_POLL_HEALTH_INTERVAL``, as polls write theirs.
+
+    :raises ServerOfAnotherPod: a server exists in another pod: its samples would be tagged
+        with a pod it is not in (missing from its own pod's reports, counted in another's) and
+        its topology overwritten by whoever names it. Checked in the transaction that creates
+        it, so two first pushes of a new server under two pods cannot both pass.
+    :raises events.ingest.buffer.BufferUnavailable: Redis does not answer, or the buffer is full.
+    """
+    named: dict[str, tuple[str, Mapping[str, str]]] = {}
+    for s in samples:
+        if s.server not in named:
+            named[s.server] = (s.pod, {})
+    for (pod_name, server_name), topology in (servers or {}).items():
+        named[server_name] = (pod_name, topology)
+    buffer = SampleBuffer.from_settings()
+    seen_seconds = settings.PUSH_SEEN_SECONDS
+    for _attempt in range(3):
+        if DIRECTORY.version is None:
+            DIRECTORY.reset(buffer.directory_version())
+        version = DIRECTORY.version
+        assert version is not None
+        try:
+            if _all_known(named, samples):
+                added = buffer.push_new(samples, seen_seconds, version)
+            else:
+                added = _record_with_changes(
+                    buffer, named, samples, seen_seconds, version, new_pods
+                )
+        except StaleDirectory as stale:
+            DIRECTORY.reset(str(stale))
+            continue
+        _write_health(samples)
+        return added
+    # The directory changed under three pushes in a row: push once against whatever it is.
+    DIRECTORY.reset(buffer.directory_version())
+    added = _record_with_changes(buffer, named, samples, seen_seconds, "", new_pods)
+    _write_health(samples)
+    return added
+
+
+def _all_known(
+    named: Mapping[str, tuple[str, Mapping[str, str]]], samples: Sequence[Sample]
+) -> bool:
+    """Every server named is in this process's directory, in the pod named and with the
+    topology given: the push needs nothing of the database."""
+    for server_name, (pod_name, topology) in named.items():
+        known = DIRECTORY.get(server_name)
+        if known is None or known.pod != pod_name or (topology and known.differs(topology)):
+            return False
+    # Samples name their server's pod; a body naming one server under two pods must not pass.
+    return all(named[s.server][0] == s.pod for s in samples)
+
+
+def _record_with_changes(
+    buffer: SampleBuffer,
+    named: Mapping[str, tuple[str, Mapping[str, str]]],
+    samples: Sequence[Sample],
+    seen_seconds: int,
+    version: str,
+    new_pods: Mapping[str, dict[str, Any]] | None = None,
+) -> int:
+    """The push when some server is not known as named: create what is missing, set the
+    topology given, then push, in one transaction."""
+    from collectors.models import BMCType, Server
+
+    for s in samples:
+        if named[s.server][0] != s.pod:
             raise ServerOfAnotherPod(
-                server.pod.name,
-                f"server {server_name!r} belongs to pod {server.pod.name!r}, not to environment "
-                f"{pod_name!r}; push it under its own pod's environment, or move it to the other "
-                "pod first (PATCH /api/v1/servers/{id}/ with its new pod, or the admin)",
+                s.pod,
+                f"server {s.server!r} is named under two environments ({named[s.server][0]!r} "
+                f"and {s.pod!r}) in one push",
             )
-        changed: dict[str, object] = {
-            field: value
-            for field, value in (topology or {}).items()
-            if getattr(server, field) != value
-        }
-        power = [s for s in samples if s.sensor == "power"]
-        if power:
-            last = max(power, key=lambda s: s.measured_at_ns)
-            changed.update(
-                last_reading_w=last.watts,
-                last_reading_at=from_ns(last.measured_at_ns),
-                last_source=last.source,
-                last_success_at=timezone.now(),
+    DIRECTORY.load(named)
+    changed_topology = False
+    with transaction.atomic():
+        pods: dict[str, int] = {}
+        for server_name, (pod_name, topology) in named.items():
+            known = DIRECTORY.get(server_name)
+            if known is not None and known.pod == pod_name and not known.differs(topology):
+                continue
+            if pod_name not in pods:
+                defaults = (new_pods or {}).get(pod_name, {})
+                pods[pod_name] = Pod.objects.get_or_create(name=pod_name, defaults=defaults)[0].pk
+            server, _ = Server.objects.select_related("pod").get_or_create(
+                name=server_name, defaults={"pod_id": pods[pod_name], "bmc_type": BMCType.PUSH}
             )
-        if changed:
-            Server.objects.filter(pk=server.pk).update(**changed)
+            if server.pod_id != pods[pod_name]:
+                raise ServerOfAnotherPod(
+                    server.pod.name,
+                    f"server {server_name!r} belongs to pod {server.pod.name!r}, not to "
+                    f"environment {pod_name!r}; push it under its own pod's environment, or move "
+                    "it to the other pod first (PATCH /api/v1/servers/{id}/ with its new pod, or "
+                    "the admin)",
+                )
+            changed = {
+                field: value for field, value in topology.items() if getattr(server, field) != value
+            }
+            if changed:
+                # update() sends no signal: the directory's version is bumped below.
+                Server.objects.filter(pk=server.pk).update(**changed)
+                changed_topology = True
         # Last, so that a refusal rolls back what this request created.
-        return SampleBuffer.from_settings().push(samples)
+        added = buffer.push_new(samples, seen_seconds, version) if samples else 0
+        if changed_topology:
+            transaction.on_commit(buffer.bump_directory_version)
+    DIRECTORY.load(named)  # the servers created, for their health (the next push reloads them)
+    return added
+
+
+def _write_health(samples: Sequence[Sample]) -> None:
+    """The last power reading of each pushing server on its row, at most every
+    ``ENERGYLAB_POLL_HEALTH_INTERVAL`` per server and process (as polls write theirs): the
+    readings are in the buffer anyway, and an UPDATE per push was a third of its cost."""
+    from collectors.models import Server
+
+    last: dict[str, Sample] = {}
+    for s in samples:
+        if s.sensor == "power":
+            held = last.get(s.server)
+            if held is None or s.measured_at_ns > held.measured_at_ns:
+                last[s.server] = s
+    interval = settings.POLL_HEALTH_INTERVAL
+    for name, sample in last.items():
+        known = DIRECTORY.get(name)
+        if known is None or not DIRECTORY.health_due(known.id, interval):
+            continue
+        Server.objects.filter(pk=known.id).update(
+            last_reading_w=sample.watts,
+            last_reading_at=from_ns(sample.measured_at_ns),
+            last_source=sample.source,
+            last_success_at=timezone.now(),
+        )

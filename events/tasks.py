@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import redis
 from celery import shared_task
 from django.conf import settings
 
+from events import services
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
 from events.ingest.writer import InfluxWriter
@@ -71,6 +73,20 @@ def flush_samples(time_budget: float = 5.0) -> dict[str, int]:
             lock.release()
     record_batches(stats.batch_sizes)  # Prometheus figures, shared in Redis (never raises)
     return {"samples": stats.samples, "points": stats.points, "rejected": stats.rejected}
+
+
+# Idempotent (services.close_abandoned_run re-checks under the pod's lock), cheap, and dropped
+# when late (expires: the next check does its work).
+@shared_task(ignore_result=True)
+def close_abandoned_runs() -> list[int]:
+    """Close the runs with no event for ``ENERGYLAB_RUN_MAX_IDLE``; the ids of those closed."""
+    max_idle = dt.timedelta(seconds=settings.RUN_MAX_IDLE)
+    closed = []
+    for run_id in services.abandoned_run_ids(max_idle):
+        if services.close_abandoned_run(run_id, max_idle) is not None:
+            log.warning("run %s had no event for %s: closed at its last event", run_id, max_idle)
+            closed.append(run_id)
+    return closed
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from collectors.health import STATES
 from collectors.models import HEALTH_FIELDS, Pod, Server
 from energylab.api.fields import IdRelatedField, NameField
 from energylab.api.permissions import grant_of, visible_pods
@@ -75,6 +76,12 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
         "update keeps the stored one; null removes it.",
     )
     has_password = serializers.SerializerMethodField()
+    health = serializers.ChoiceField(
+        choices=list(STATES),
+        read_only=True,
+        help_text="`stale`: not polled for 3 poll intervals (no worker reads the pod's queue?); "
+        "`failing` / `circuit open`: its BMC fails; `inactive`; `push`; `not polled yet`; `ok`.",
+    )
 
     class Meta:
         model = Server
@@ -91,15 +98,18 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             "has_password",
             "verify_tls",
             "active",
+            "accuracy_pct",
+            "refresh_s",
             "dc",
             "room",
             "row",
             "rack",
+            "health",
             *HEALTH_FIELDS,
             "created",
             "updated",
         ]
-        read_only_fields = [*HEALTH_FIELDS, "created", "updated"]
+        read_only_fields = ["health", *HEALTH_FIELDS, "created", "updated"]
 
     def get_fields(self) -> dict[str, Any]:
         fields = super().get_fields()

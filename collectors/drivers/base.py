@@ -14,6 +14,8 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 
+from collectors.drivers.deadline import DeadlinePassed, call_within
+
 
 @dataclass(frozen=True)
 class BMCEndpoint:
@@ -45,6 +47,8 @@ class PowerReading:
     in the same unit. ``source`` names the resource that answered (for example ``dcmi``,
     ``sdr:Total_Power``, ``redfish:EnvironmentMetrics``, ``ilo:FastPowerMeter``). ``energy_j``
     is a cumulative energy counter in joules when the BMC keeps one, else None.
+    ``averaged_over_ns`` is set when the value is the BMC's mean power over that long (iLO's
+    FastPowerMeter: 20 s), ending about when we asked.
     """
 
     watts: float
@@ -52,6 +56,16 @@ class PowerReading:
     source: str
     bmc_timestamp_ns: int | None = None
     energy_j: float | None = None
+    averaged_over_ns: int | None = None
+
+    @property
+    def value_time_ns(self) -> int:
+        """The moment the value stands for, which the poller makes the sample's time: when we
+        asked, or for an average the middle of its window. (The trapezoid over averages dated
+        at their windows' ends would lag the power by half a window, its energy by that much at
+        each change. The BMC's own time for the entry is not used: its clock may disagree with
+        ours, and polls of one entry would all get one time.)"""
+        return self.read_at_ns - (self.averaged_over_ns or 0) // 2
 
 
 class DriverError(Exception):
@@ -60,6 +74,11 @@ class DriverError(Exception):
 
 class BMCUnreachable(DriverError):
     """The BMC did not answer in time, refused the connection, or its name does not resolve."""
+
+
+class ReadDeadlinePassed(BMCUnreachable):
+    """The whole read (all its requests, logins and retries) did not end by its deadline: a
+    BMC that answers too slowly to be read, such as one that drips its answer byte by byte."""
 
 
 class BMCAuthFailed(DriverError):
@@ -94,6 +113,24 @@ class PowerDriver(abc.ABC):
         :raises PowerUnsupported: the BMC has no power reading this driver can find.
         :raises BMCProtocolError: the BMC answered something unreadable.
         """
+
+    def read_power_by(self, endpoint: BMCEndpoint, deadline: float) -> PowerReading:
+        """:meth:`read_power`, ended at ``deadline`` (``time.monotonic()``) whatever the BMC
+        sends. Every caller reads through this, so every driver has a whole-read deadline
+        without writing one (see :mod:`collectors.drivers.deadline`): a driver must only let
+        a ``BaseException`` it did not raise pass through (``except Exception``, never a bare
+        ``except``) and release what it holds in ``finally``/``with``.
+
+        :raises ReadDeadlinePassed: the read did not end by ``deadline`` (it is interrupted
+            within one byte's wait of it, or ``endpoint.timeout`` for a silent BMC).
+        :raises DriverError: as :meth:`read_power`.
+        """
+        try:
+            return call_within(deadline, lambda: self.read_power(endpoint))
+        except DeadlinePassed:
+            raise ReadDeadlinePassed(
+                f"{endpoint.host}: no complete answer by the read's deadline (read abandoned)"
+            ) from None
 
     def forget(self, endpoint: BMCEndpoint) -> None:  # noqa: B027 - optional hook
         """Drop any cached session or discovery for this BMC (credentials changed, server deleted)."""

@@ -74,6 +74,7 @@ class OemPowerPath:
     watts: Pointer
     source: str
     timestamp: Pointer | None = None
+    averaging_s: float | None = None  # the reading is the mean power over this many seconds
 
 
 OEM_POWER_PATHS: tuple[OemPowerPath, ...] = (
@@ -84,6 +85,7 @@ OEM_POWER_PATHS: tuple[OemPowerPath, ...] = (
         ("PowerDetail", -1, "Average"),
         "ilo:FastPowerMeter",
         ("PowerDetail", -1, "Time"),
+        averaging_s=20.0,
     ),
     # iLO 4 (firmware 2.1+): the same meter under HPE's older REST tree.
     OemPowerPath(
@@ -92,6 +94,7 @@ OEM_POWER_PATHS: tuple[OemPowerPath, ...] = (
         ("PowerDetail", -1, "Average"),
         "ilo:FastPowerMeter",
         ("PowerDetail", -1, "Time"),
+        averaging_s=20.0,
     ),
 )
 
@@ -525,6 +528,7 @@ class RedfishDriver(PowerDriver):
         """One reading from a known place. :raises _Missing, _Null: the place has none."""
         energy_j = None
         stamp = None
+        averaged_over_ns = None
         watts: float | None
         asked_at_ns = time.time_ns()  # the value's time: when we asked, not when it was parsed
         if source.kind == "PowerSubsystem":
@@ -543,6 +547,8 @@ class RedfishDriver(PowerDriver):
             else:
                 assert source.oem is not None
                 raw = _walk(data, source.oem.watts)
+                if source.oem.averaging_s:
+                    averaged_over_ns = int(source.oem.averaging_s * 1e9)
                 if source.oem.timestamp:
                     try:
                         stamp = _timestamp_ns(_walk(data, source.oem.timestamp))
@@ -557,6 +563,7 @@ class RedfishDriver(PowerDriver):
             source=source.name,
             bmc_timestamp_ns=stamp,
             energy_j=energy_j,
+            averaged_over_ns=averaged_over_ns,
         )
 
     def _read_supplies(self, bmc: _BMC, endpoint: BMCEndpoint, source: _Source) -> float:

@@ -18,3 +18,7 @@ class Fault(StrEnum):
     SLOW = "slow"  # answers after ``slow_seconds``
     ERROR = "error"  # answers with an error (HTTP 5xx, IPMI completion code 0xFF)
     HANG = "hang"  # accepts the request and never answers
+    # HTTP only (Redfish): sends the status line and headers, then the body one byte every
+    # ``drip_seconds``: every socket read of the client returns within its timeout, so only a
+    # deadline on the whole read stops it
+    DRIP = "drip"

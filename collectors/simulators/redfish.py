@@ -21,8 +21,9 @@ Why not one ``ThreadingHTTPServer`` per BMC: it keeps a thread per keep-alive co
 more per listening socket, which is 2,000 threads for 1,000 BMCs polled over keep-alive. Here one
 selector thread (shared by every simulator in the process) watches all listening sockets and idle
 connections, and a small thread pool runs :class:`http.server.BaseHTTPRequestHandler` for one
-request at a time. SLOW answers wait on the loop's timer, HANG connections are parked, so neither
-holds a worker: one misbehaving BMC delays only its own replies.
+request at a time. SLOW answers wait on the loop's timer, HANG connections are parked, DRIP answers
+send a byte per timer tick, so none holds a worker: one misbehaving BMC delays only its own
+replies.
 """
 
 from __future__ import annotations
@@ -233,6 +234,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.delay = 0.0
         self.hang = False
+        self.drip = False
         self.responded = False
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -250,6 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault == Fault.SLOW:
             self.delay = self.sim.slow_seconds
+        self.drip = fault == Fault.DRIP
         payload = b"" if response.body is None else json.dumps(response.body).encode()
         self.send_response(response.status)
         if response.body is not None:
@@ -313,7 +316,10 @@ class _Connection:
             return
         output = handler.wfile.getvalue()
         keep = not handler.close_connection
-        if handler.delay > 0:
+        if handler.drip:
+            head, separator, body = output.partition(b"\r\n\r\n")
+            self.drip(head + separator, body, keep)
+        elif handler.delay > 0:
             self.reactor.call_later(
                 handler.delay, lambda: self.reactor.pool.submit(self.send, output, keep)
             )
@@ -332,6 +338,24 @@ class _Connection:
             self.reactor.call_soon(self.park)
         else:
             self.close()
+
+    def drip(self, now: bytes, rest: bytes, keep: bool) -> None:
+        """Send ``now``, then ``rest`` one byte per ``drip_seconds`` (on the loop's timer)."""
+        if self.sim.stopped:
+            self.close()
+            return
+        try:
+            self.sock.sendall(now)
+        except (OSError, ValueError):
+            self.close()
+            return
+        if not rest:
+            self.send(b"", keep)
+            return
+        self.reactor.call_later(
+            self.sim.drip_seconds,
+            lambda: self.reactor.pool.submit(self.drip, rest[:1], rest[1:], keep),
+        )
 
     def close(self) -> None:
         self.sim.connections.discard(self)
@@ -353,7 +377,9 @@ class RedfishSimulator:
     :param ilo_legacy_reading: on iLO flavours, False leaves ``PowerConsumedWatts`` out of the
         legacy Power resource (as some iLO 4 firmware does), so only FastPowerMeter has it.
 
-    ``fault``, ``slow_seconds``, ``flavour``, ``numbers`` and ``profile`` are read on every request
+    :param drip_seconds: with ``Fault.DRIP``, the pause between two bytes of an answer's body.
+
+    ``fault``, ``slow_seconds``, ``drip_seconds``, ``flavour``, ``numbers`` and ``profile`` are read on every request
     and may be changed while the simulator runs.
     """
 
@@ -373,6 +399,7 @@ class RedfishSimulator:
         decoy_chassis: bool = False,
         ilo_legacy_reading: bool = True,
         slow_seconds: float = 2.0,
+        drip_seconds: float = 0.4,
         error_status: int = 500,
         fault: Fault = Fault.NONE,
     ) -> None:
@@ -395,6 +422,7 @@ class RedfishSimulator:
         self.decoy_chassis = decoy_chassis
         self.ilo_legacy_reading = ilo_legacy_reading
         self.slow_seconds = slow_seconds
+        self.drip_seconds = drip_seconds
         self.error_status = error_status
         self.fault = fault
         self.cert_path: str | None = None
@@ -864,7 +892,11 @@ class RedfishSimulator:
         detail = []
         for k in range(FAST_METER_ENTRIES - 1, -1, -1):
             t = latest - 20 * k
-            watts = self.profile.watts_at(now if k == 0 else t)
+            # The latest entry is the mean of the last 20 s, as iLO's is (the driver dates it
+            # at the window's middle); older ones are the power at their time.
+            watts = (
+                self.profile.energy_j(now - 20, now) / 20 if k == 0 else self.profile.watts_at(t)
+            )
             stamp = dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             detail.append(
                 {

@@ -208,6 +208,30 @@ def authorize_pod(
         raise hidden_as or hidden(pod_name) from None
 
 
+def authorize_pods(request: Request | Any, pod_names: Any) -> dict[str, dict[str, Any]]:
+    """:func:`authorize_pod` for every pod a push names (measurements, ``/write``), as a write
+    that may create them; the creation fields of the unknown ones, by name (pass them as
+    ``events.services.record_samples(new_pods=...)``).
+
+    :raises: as :func:`authorize_pod`, for the first pod refused (nothing is stored).
+    """
+    new_pods: dict[str, dict[str, Any]] = {}
+    for name in sorted(set(pod_names)):
+        _, new_pod = authorize_pod(request, name, write=True, create=True)
+        if new_pod is not None:
+            new_pods[name] = new_pod
+    return new_pods
+
+
+def may_name(request: Request | Any, pod_name: str) -> bool:
+    """Whether an answer to this request may name the pod (it is one the client may use)."""
+    try:
+        authorize_pod(request, pod_name, write=True)
+    except (NotFound, NotAuthenticated, PermissionDenied):
+        return False
+    return True
+
+
 def visible_pods(request: Request | Any, field: str = "") -> Q:
     """A filter of rows (pods, or rows with a ``pod`` relation named by ``field``, e.g.
     ``"pod__"``) down to the pods the request's credential may read; everything for a superuser.

@@ -50,6 +50,7 @@ class RunSummarySerializer(serializers.ModelSerializer[Run]):
             "received_at",
             "step",
             "step_count",
+            "abandoned",
         ]
         read_only_fields = fields
 
@@ -83,6 +84,8 @@ def run_summary(run: RunState) -> dict[str, Any]:
         "received_at": rfc3339(run.received_at),
         "step": run.step,
         "step_count": run.step_count,
+        # An event's run is running or ended by that event, never one closed for its silence.
+        "abandoned": False,
     }
 
 
@@ -92,6 +95,8 @@ def started_summary(started: Started) -> dict[str, Any]:
     return {
         **run_summary(started.run),
         "ended_previous": run_summary(previous) if previous is not None else None,
+        "pod_created": started.pod_created,
+        "similar_pods": list(started.similar_pods),
     }
 
 
@@ -114,13 +119,30 @@ class RunSerializer(RunSummarySerializer):
 
 
 class StartedSerializer(RunSummarySerializer):
-    """The started run, and the run its start ended (null when none was running)."""
+    """The started run, and the run its start ended (null when none was running).
+
+    ``pod_created`` says the start named an unknown pod and created it; ``similar_pods`` are
+    then the known pods with the closest names (a typo's likely meaning), else empty.
+    """
 
     ended_previous = serializers.SerializerMethodField()
+    pod_created = serializers.SerializerMethodField()
+    similar_pods = serializers.SerializerMethodField()
 
     class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "ended_previous"]
+        fields = [
+            *RunSummarySerializer.Meta.fields,
+            "ended_previous",
+            "pod_created",
+            "similar_pods",
+        ]
         read_only_fields = fields
+
+    def get_pod_created(self, run: Run) -> bool:
+        return bool(self.context.get("pod_created", False))
+
+    def get_similar_pods(self, run: Run) -> list[str]:
+        return list(self.context.get("similar_pods", ()))
 
     @extend_schema_field(RunSummarySerializer(allow_null=True))
     def get_ended_previous(self, run: Run) -> dict[str, Any] | None:
@@ -190,3 +212,37 @@ class TimeSerializer(serializers.Serializer):
 
 def time_answer(now: dt.datetime, now_ns: int) -> dict[str, Any]:
     return TimeSerializer({"now": now, "now_ns": now_ns}).data
+
+
+# -- POST /api/v1/measurements/: the schema only (events.api.pushbodies decodes the bodies) -----
+
+
+class PushedMeasurementSerializer(serializers.Serializer):
+    pod = NameField(help_text="The pod (environment); created if unknown.")
+    server = NameField(help_text="The server; an unknown one becomes a push server of the pod.")
+    sensor = NameField(required=False, default="power", max_length=100)
+    unit = NameField(required=False, default="W", max_length=32)
+    value = serializers.FloatField(
+        help_text="Power (sensor `power` or unit `W`): 0 to 10 MW; other sensors: at most 1e9 "
+        "either way. A numeric string is taken too."
+    )
+    time = serializers.IntegerField(
+        required=False,
+        min_value=946_684_800_000_000_000,
+        help_text="Integer nanoseconds since the epoch (a string of digits too), kept to the "
+        "nanosecond; default: when the body was received (undated measurements of one body "
+        "1 ns apart, in their order).",
+    )
+
+
+class MeasurementsBulkSerializer(serializers.Serializer):
+    # A ListField (not many=True), as the legacy body's: errors by index.
+    measurements = serializers.ListField(child=PushedMeasurementSerializer(), max_length=100_000)
+
+
+class MeasurementsAnswerSerializer(serializers.Serializer):
+    received = serializers.IntegerField(help_text="Measurements in the body.")
+    new = serializers.IntegerField(
+        help_text="Measurements not received before (same server, sensor and time to the "
+        "nanosecond): a resent body counts 0."
+    )

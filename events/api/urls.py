@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from events.api import reports, views
+from events.api import measurements, reports, views
 
 router = SimpleRouter()
 router.register("runs", views.RunViewSet)
@@ -13,6 +13,7 @@ router.register("runs", views.RunViewSet)
 urlpatterns = [
     path("events/", views.EventView.as_view(), name="event"),
     path("time/", views.TimeView.as_view(), name="time"),
+    path("measurements/", measurements.MeasurementsView.as_view(), name="measurements"),
     path("runs/<int:pk>/energy/", reports.RunEnergyView.as_view(), name="run-energy"),
     path("energy/comparison/", reports.ScenarioComparisonView.as_view(), name="energy-comparison"),
     *router.urls,

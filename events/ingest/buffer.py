@@ -24,8 +24,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import starmap
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import msgspec
 import redis
 from django.conf import settings
 
@@ -47,13 +48,17 @@ class BufferFull(BufferUnavailable):
     """The buffer holds its maximum; the samples were refused (and counted as dropped)."""
 
 
+class StaleDirectory(Exception):
+    """The push named a server directory version that is not the current one (``args[0]``)."""
+
+
 class Sample(NamedTuple):
     """One measurement of one server: the one shape of a sample, from the poller (which makes
     it of a driver's :class:`~collectors.drivers.base.PowerReading`) or the legacy measurements
     API, through the buffer, to the writer's lines.
 
     ``measured_at_ns`` is integer nanoseconds since the epoch (UTC), as the driver's clock gave
-    it; it never passes through a float (InfluxDB stores it truncated to microseconds). Power
+    it; it never passes through a float, and InfluxDB stores it to the nanosecond. Power
     samples have ``sensor="power"`` and ``unit="W"``; the legacy measurements API may push other
     sensors, with their value in ``watts`` (the field's name is the common case's).
 
@@ -109,6 +114,9 @@ class SampleBuffer:
         # forgets the stream and this key together, which is how the writer notices the loss.
         self.generation_key = f"{prefix}:samples:generation"
         self.lost_key = f"{prefix}:samples:lost"  # samples the writer saw vanish with Redis
+        # Bumped whenever a pod or server changes (collectors.signals): the push path's
+        # per-process cache of them is valid while this is what it was read at.
+        self.version_key = f"{prefix}:servers:version"
 
     @classmethod
     def from_settings(cls) -> SampleBuffer:
@@ -117,7 +125,7 @@ class SampleBuffer:
     # -- producers ------------------------------------------------------------------------------
 
     def push(self, samples: Iterable[Sample]) -> int:
-        """Buffer samples; returns how many.
+        """Buffer samples; returns how many. One round trip to Redis (a script).
 
         :raises BufferFull: the buffer is at its bound; the samples are counted as dropped.
         :raises BufferUnavailable: Redis does not answer.
@@ -126,25 +134,92 @@ class SampleBuffer:
         if not rows:
             return 0
         payload = json.dumps(rows, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        added, _version = self._run_push(["", "0", str(len(rows)), payload], len(rows))
+        return added
+
+    def push_new(self, samples: Sequence[Sample], seen_seconds: int, version: str) -> int:
+        """Buffer the samples not pushed before; returns how many were new.
+
+        A sample is known by its server, sensor and time to the nanosecond, for at least
+        ``seen_seconds`` after it was first pushed (a Redis set per server, sensor and minute
+        of measured time, members its times, expiring ``seen_seconds`` after the set's first
+        member): a client that resends a batch (a retry after a timeout) adds nothing, and a
+        repeated sample within one body counts once. Checked, and the new samples added, in the
+        same script, so two concurrent retries cannot both count a sample as new.
+
+        ``version`` is the version of the server directory the caller looked its servers up in
+        (:mod:`events.ingest.directory`); when another process has changed a pod or server
+        since, nothing is pushed and :class:`StaleDirectory` says the version now.
+
+        :raises StaleDirectory: ``version`` is not the directory's version any more.
+        :raises BufferFull: the buffer is at its bound; the samples are counted as dropped.
+        :raises BufferUnavailable: Redis does not answer.
+        """
+        if not samples:
+            return 0
+        # Few arguments, whatever the number of samples: redis-py packs each argument in Python
+        # (300 of them cost more than the script itself). The rows are encoded once, and the
+        # script takes the new ones out of the payload by their lengths.
+        rows = [_encode_row(s) for s in samples]
+        bucket = _SEEN_BUCKET_NS
+        specs = "\x1d".join(
+            f"{s.server}\x1f{s.sensor}\x1f{s.measured_at_ns // bucket}\x1e{s.measured_at_ns}"
+            for s in samples
+        )
+        args: list[str | bytes] = [
+            version,
+            str(max(1, seen_seconds)),
+            str(len(samples)),
+            b"[" + b",".join(rows) + b"]",
+            ",".join([str(len(row)) for row in rows]),
+            specs,
+        ]
+        added, _version = self._run_push(args, len(samples))
+        return added
+
+    def _run_push(self, args: list[str | bytes], count: int) -> tuple[int, str]:
+        keys = [self.stream_key, self.count_key, self.dropped_key, self.version_key]
         try:
-            held = int(self.client.get(self.count_key) or 0)
-            if held + len(rows) > self.max_samples:
-                self.client.incrby(self.dropped_key, len(rows))
-                log.warning(
-                    "sample buffer full (%d of %d samples): %d new samples dropped; "
-                    "is InfluxDB reachable and the writer running?",
-                    held,
-                    self.max_samples,
-                    len(rows),
-                )
-                raise BufferFull(f"sample buffer full ({held} samples held)")
-            pipe = self.client.pipeline(transaction=True)
-            pipe.xadd(self.stream_key, {"s": payload})
-            pipe.incrby(self.count_key, len(rows))
-            pipe.execute()
+            answer = self._push_script(
+                keys=keys, args=[str(self.max_samples), f"{self.prefix}:seen:", *args]
+            )
         except redis.RedisError as exc:
             raise BufferUnavailable(f"Redis does not answer ({type(exc).__name__})") from None
-        return len(rows)
+        status, detail = int(answer[0]), _text(answer[1])
+        if status == _STALE:
+            raise StaleDirectory(detail)
+        if status == _FULL:
+            log.warning(
+                "sample buffer full (%s of %d samples): %d new samples dropped; "
+                "is InfluxDB reachable and the writer running?",
+                detail,
+                self.max_samples,
+                count,
+            )
+            raise BufferFull(f"sample buffer full ({detail} samples held)")
+        return status, detail
+
+    @property
+    def _push_script(self) -> Any:
+        # Registered once per client; redis-py sends EVALSHA and falls back to EVAL.
+        script = self.__dict__.get("_script")
+        if script is None:
+            script = self.__dict__["_script"] = self.client.register_script(_PUSH)
+        return script
+
+    def directory_version(self) -> str:
+        """The server directory's version (see :meth:`push_new`); "0" before any change.
+
+        :raises BufferUnavailable: Redis does not answer.
+        """
+        try:
+            return _text(self.client.get(self.version_key) or b"0")
+        except redis.RedisError as exc:
+            raise BufferUnavailable(f"Redis does not answer ({type(exc).__name__})") from None
+
+    def bump_directory_version(self) -> None:
+        """Tell every process that a pod or server changed: their cached lookups are stale."""
+        self.client.incr(self.version_key)
 
     # -- the writer -----------------------------------------------------------------------------
 
@@ -244,6 +319,64 @@ class SampleBuffer:
         self.client.delete(
             self.stream_key, self.count_key, self.dropped_key, self.rejected_key, self.lost_key
         )
+        for key in self.client.scan_iter(match=f"{self.prefix}:seen:*", count=1000):
+            self.client.delete(key)
+
+
+# The one script of every push (polls and pushed measurements): the version check, the bound,
+# the check of samples already seen and the append, in one round trip and atomically.
+# KEYS: stream, count, dropped, directory version.
+# ARGV: max samples, seen-key prefix, expected version ("" = any), seen seconds (0 = no check),
+# n samples, the JSON array of their rows; with a check, the rows' lengths in bytes
+# (comma-separated) and each sample's seen-key suffix and member ("suffix RS member", joined
+# by GS; names hold no control character).
+# Answers {added, version}, {-1, held} when full, {-2, version} when the version differs.
+_PUSH = r"""
+local version = redis.call('GET', KEYS[4]) or '0'
+if ARGV[3] ~= '' and ARGV[3] ~= version then return {-2, version} end
+local n = tonumber(ARGV[5])
+local held = tonumber(redis.call('GET', KEYS[2]) or '0')
+if held + n > tonumber(ARGV[1]) then
+  redis.call('INCRBY', KEYS[3], n)
+  return {-1, tostring(held)}
+end
+local ttl = tonumber(ARGV[4])
+local payload = ARGV[6]
+local added = n
+if ttl > 0 then
+  local lengths = {}
+  for length in string.gmatch(ARGV[7], '%d+') do lengths[#lengths + 1] = tonumber(length) end
+  local rows, expiring, every = {}, {}, true
+  local i, at = 0, 2
+  for spec in string.gmatch(ARGV[8], '[^\29]+') do
+    i = i + 1
+    local sep = string.find(spec, '\30', 1, true)
+    local key = ARGV[2] .. string.sub(spec, 1, sep - 1)
+    if redis.call('SADD', key, string.sub(spec, sep + 1)) == 1 then
+      if not expiring[key] then
+        redis.call('EXPIRE', key, ttl, 'NX')
+        expiring[key] = true
+      end
+      rows[#rows + 1] = string.sub(payload, at, at + lengths[i] - 1)
+    else
+      every = false
+    end
+    at = at + lengths[i] + 1
+  end
+  added = #rows
+  if not every then payload = '[' .. table.concat(rows, ',') .. ']' end
+end
+if added > 0 then
+  redis.call('XADD', KEYS[1], '*', 's', payload)
+  redis.call('INCRBY', KEYS[2], added)
+end
+return {added, version}
+"""
+_FULL, _STALE = -1, -2
+# Samples are known as seen per server, sensor and minute of their time (one set each).
+_SEEN_BUCKET_NS = 60 * 1_000_000_000
+# A sample's row as JSON (:meth:`Sample.to_row`'s array), ten times faster than json.dumps.
+_encode_row = msgspec.json.Encoder().encode
 
 
 _ACKNOWLEDGE = """

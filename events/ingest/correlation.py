@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q
 
@@ -31,29 +33,42 @@ class RunTags:
     step: str | None
 
 
+# One run as plain data: [start, end, run id, scenario, [step start], [[step end, step name]]]
+# (times in ns, steps in time order): what a timeline is built from, and its JSON.
+RunRow = list[Any]
+
+
 class _PodTimeline:
     """Runs of one pod in time order, each with its steps in time order."""
 
-    def __init__(self, runs: Iterable[Run]) -> None:
+    def __init__(self, rows: Iterable[RunRow]) -> None:
+        self.rows = sorted(rows, key=lambda row: int(row[0]))
         self.starts: list[int] = []
         # (start, end, run tags, step starts, [(step end, step tags)])
         self.runs: list[tuple[int, int, RunTags, list[int], list[tuple[int, RunTags]]]] = []
-        for run in sorted(runs, key=lambda r: r.started_at):
-            start = to_ns(run.started_at)
-            end = to_ns(run.ended_at) if run.ended_at else _FAR_FUTURE_NS
-            steps = sorted(run.steps.all(), key=lambda s: s.started_at)
-            step_starts = [to_ns(s.started_at) for s in steps]
-            step_spans = [
-                (
-                    to_ns(s.ended_at) if s.ended_at else _FAR_FUTURE_NS,
-                    RunTags(run.pk, run.scenario, s.name),
-                )
-                for s in steps
-            ]
-            self.starts.append(start)
+        for start, end, run_id, scenario, step_starts, step_ends in self.rows:
+            step_spans = [(int(e), RunTags(run_id, scenario, name)) for e, name in step_ends]
+            self.starts.append(int(start))
             self.runs.append(
-                (start, end, RunTags(run.pk, run.scenario, None), step_starts, step_spans)
+                (int(start), int(end), RunTags(run_id, scenario, None), step_starts, step_spans)
             )
+
+    @classmethod
+    def of_runs(cls, runs: Iterable[Run]) -> _PodTimeline:
+        rows = []
+        for run in runs:
+            steps = sorted(run.steps.all(), key=lambda s: s.started_at)
+            rows.append(
+                [
+                    to_ns(run.started_at),
+                    to_ns(run.ended_at) if run.ended_at else _FAR_FUTURE_NS,
+                    run.pk,
+                    run.scenario,
+                    [to_ns(s.started_at) for s in steps],
+                    [[to_ns(s.ended_at) if s.ended_at else _FAR_FUTURE_NS, s.name] for s in steps],
+                ]
+            )
+        return cls(rows)
 
     def at(self, t_ns: int) -> RunTags | None:
         return self.span(t_ns)[2]
@@ -102,7 +117,17 @@ class Correlator:
         by_pod: dict[str, list[Run]] = defaultdict(list)
         for run in runs:
             by_pod[run.pod.name].append(run)
-        return cls({pod: _PodTimeline(pod_runs) for pod, pod_runs in by_pod.items()})
+        return cls({pod: _PodTimeline.of_runs(pod_runs) for pod, pod_runs in by_pod.items()})
+
+    def to_json(self) -> str:
+        """The runs and steps this correlator answers from, as JSON (see :meth:`from_json`)."""
+        return json.dumps({pod: timeline.rows for pod, timeline in self._timelines.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Correlator:
+        """A correlator answering exactly as the one whose :meth:`to_json` gave ``text``,
+        whatever the events in the database say now."""
+        return cls({pod: _PodTimeline(rows) for pod, rows in json.loads(text).items()})
 
     def at(self, pod: str, t_ns: int) -> RunTags | None:
         timeline = self._timelines.get(pod)

@@ -4,7 +4,8 @@ A plain class, free of Celery (``events.tasks.flush_samples`` runs it). Each pas
 entries that have waited the correlation delay, tags their samples with the run and step of
 their pod at their time, writes them in one request, and acknowledges the entries only after
 InfluxDB accepted the write. A point's identity is its measurement, tags and timestamp, so a
-batch written again after a crash leaves one point per sample.
+batch written again after a crash leaves one point per sample: a replay is tagged as its first
+attempt was, even when an event arrived in between (see :meth:`InfluxWriter._tagged_lines`).
 
 Schema (database ``ENERGYLAB_INFLUXDB_DATABASE``, retention policy ``energylab``):
 - ``power``: tags pod, server, dc, room, row, rack, run, scenario, step (the last three only
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import math
 import time
@@ -48,6 +50,17 @@ log = logging.getLogger(__name__)
 _Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, str]]
 # A batch whose write is in flight: (the write, its entries, its points).
 _InFlight = tuple["Future[None]", "list[Entry]", int]
+# How a batch about to be written was tagged: [last entry id, Correlator.to_json()], in order;
+# an entry belongs to the first segment whose last id is not before its own.
+_Segment = list[str]
+
+# How long the record of a write attempt is kept: far past any outage a replay follows.
+ATTEMPT_TTL_S = 24 * 3600
+
+
+def _entry_order(entry_id: str) -> tuple[int, ...]:
+    """A Redis stream id ("ms-seq") as a number pair, for comparing ids."""
+    return tuple(int(part) for part in entry_id.split("-"))
 
 
 class InfluxUnavailable(Exception):
@@ -85,6 +98,7 @@ class InfluxWriter:
         self.batch_samples = batch_samples
         self.legacy_schema = legacy_schema
         self.steps_watermark_key = f"{buffer.prefix}:writer:steps-since"
+        self.attempt_key = f"{buffer.prefix}:writer:attempt"  # see _tagged_lines
         self._database_ready = False
         self._failing = False
         self._tag_cache: dict[tuple[object, ...], str] = {}
@@ -136,17 +150,21 @@ class InfluxWriter:
     ) -> None:
         in_flight: _InFlight | None = None
         after = "-"
+        attempted: list[_Segment] = json.loads(self.buffer.client.get(self.attempt_key) or "[]")
         try:
             while True:
                 entries: list[Entry] = []
                 if time.monotonic() - started < time_budget:
                     entries = self.buffer.read_ready(self.delay, self.batch_samples, after=after)
-                lines = self.lines_for([s for entry in entries for s in entry.samples])
+                lines, segments = self._tagged_lines(entries, attempted)
                 if in_flight is not None:
                     done, in_flight = in_flight, None
                     self._settle(done, stats)
                 if not entries:
                     return
+                # Recorded before the write, once the previous batch is acknowledged: a writer
+                # killed from here to this batch's acknowledgement leaves how it tagged it.
+                self.buffer.client.set(self.attempt_key, json.dumps(segments), ex=ATTEMPT_TTL_S)
                 in_flight = (pool.submit(self._write, lines), entries, len(lines))
                 after = "(" + entries[-1].entry_id
         finally:
@@ -197,8 +215,46 @@ class InfluxWriter:
 
     # -- building points ------------------------------------------------------------------------
 
-    def lines_for(self, samples: Sequence[Sample]) -> list[str]:
-        """The points of ``samples``, in their order.
+    def _tagged_lines(
+        self, entries: Sequence[Entry], attempted: Sequence[_Segment]
+    ) -> tuple[list[str], list[_Segment]]:
+        """The points of the entries' samples, and how they were tagged (to record).
+
+        Entries a killed writer may have written already (up to the last id of a segment it
+        recorded) are tagged from the events it saw, kept in the segment: a step event that
+        came in between would otherwise give them other run/step tags, i.e. a second point in
+        another series beside the first. The other entries are tagged from the events now.
+        """
+        lines: list[str] = []
+        segments: list[_Segment] = []
+        rest = list(entries)
+        for last_id, snapshot in attempted:
+            last = _entry_order(last_id)
+            count = next(
+                (i for i, e in enumerate(rest) if _entry_order(e.entry_id) > last), len(rest)
+            )
+            if count:
+                head, rest = rest[:count], rest[count:]
+                samples = [s for entry in head for s in entry.samples]
+                lines += self.lines_for(samples, Correlator.from_json(snapshot))
+                segments.append([last_id, snapshot])
+        samples = [s for entry in rest for s in entry.samples]
+        if samples:
+            correlator = self._correlator(samples)
+            lines += self.lines_for(samples, correlator)
+            segments.append([rest[-1].entry_id, correlator.to_json()])
+        return lines, segments
+
+    @staticmethod
+    def _correlator(samples: Sequence[Sample]) -> Correlator:
+        times = [s.measured_at_ns for s in samples]
+        return Correlator.for_window(sorted({s.pod for s in samples}), min(times), max(times))
+
+    def lines_for(
+        self, samples: Sequence[Sample], correlator: Correlator | None = None
+    ) -> list[str]:
+        """The points of ``samples``, in their order, tagged by ``correlator`` (default: the
+        runs and steps in the database now).
 
         The hot loop of the writer, hence its shape: the run tags of a pod are constant over a
         span of time (:meth:`Correlator.span`), so a sample inside its pod's current span takes
@@ -206,8 +262,8 @@ class InfluxWriter:
         """
         if not samples:
             return []
-        times = [s.measured_at_ns for s in samples]
-        correlator = Correlator.for_window(sorted({s.pod for s in samples}), min(times), max(times))
+        if correlator is None:
+            correlator = self._correlator(samples)
         topology = self._topology({s.server for s in samples})
         legacy = self.legacy_schema
         current: dict[str, _Span] = {}
@@ -239,7 +295,7 @@ class InfluxWriter:
             value = float(watts)
             if not isfinite(value):
                 field_float(watts)  # raises
-            timestamp = t_ns // 1000  # stored in microseconds
+            timestamp = t_ns  # nanoseconds, as measured: points µs apart stay apart
             if sensor == "power":
                 if energy is None:
                     append(f"power{base} watts={value!r}{src} {timestamp}")
@@ -341,7 +397,7 @@ class InfluxWriter:
                     f"run_id={run.pk}i"
                 )
                 lines.append(
-                    line("steps", tag_set({**base, "event": event}), fields, to_ns(moment) // 1000)
+                    line("steps", tag_set({**base, "event": event}), fields, to_ns(moment))
                 )
         self._write(lines)
         watermark = steps[-1].updated if len(steps) == 5000 else now
@@ -357,7 +413,7 @@ class InfluxWriter:
             if not self._database_ready:
                 ensure_database(self.client)
                 self._database_ready = True
-            self.client.write_points(lines, protocol="line", time_precision="u")
+            self.client.write_points(lines, protocol="line", time_precision="n")
         except (requests.RequestException, InfluxDBServerError, OSError) as exc:
             self._database_ready = False
             raise InfluxUnavailable(f"{type(exc).__name__}: {exc}"[:500]) from None

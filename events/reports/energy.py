@@ -18,7 +18,8 @@ How a step's energy is estimated, and why:
 - An interval with no sample inside it (shorter than a poll interval) is interpolated linearly
   between the samples around it, and says so in its warnings.
 - Where every sample inside carries the BMC's cumulative energy counter, the counter's difference
-  between the first and last inside sample replaces the trapezoid there (``method: counter``).
+  between the first and last inside sample replaces the trapezoid there (``method: counter``),
+  unless one step of the counter (:meth:`Series.counter_step`) is over 1 % of that difference.
 Only time within one poll interval of a sample counts as covered; the rest of the interval is
 estimated all the same, and its share is stated as ``coverage`` so nobody mistakes a guess for a
 measurement.
@@ -39,6 +40,9 @@ METHOD_TRAPEZOID = "trapezoid"
 METHOD_COUNTER = "counter"
 METHOD_INTERPOLATED = "interpolated"
 METHOD_NONE = "none"
+# A counter's difference is used only when one step of the counter is at most this share of it
+# (Redfish's EnergykWh comes in kWh: 0.001 kWh is 3,600 J, a few seconds of a busy server).
+COUNTER_MAX_ERROR = 0.01
 
 
 class Series:
@@ -46,15 +50,30 @@ class Series:
     seconds, ``w`` in watts, ``e`` the energy counter in joules (NaN where a sample has none),
     or ``None`` when no sample has one. Treat the arrays as read-only."""
 
-    __slots__ = ("e", "t", "w")
+    __slots__ = ("_counter_step", "e", "t", "w")
 
     def __init__(self, t: FloatArray, w: FloatArray, e: FloatArray | None = None) -> None:
         self.t = t
         self.w = w
         self.e = e
+        self._counter_step: float | None = None
 
     def __len__(self) -> int:
         return len(self.t)
+
+    def counter_step(self) -> float:
+        """The energy counter's resolution as its readings show it, in joules: its smallest
+        rise, when it also stood still between two polls while power was drawn (it moves in
+        steps that coarse, or is held that long); 0 when it never stood still (finer than the
+        polls can tell)."""
+        if self._counter_step is None:
+            self._counter_step = 0.0
+            if self.e is not None and len(self.e) >= 2:
+                rise = np.diff(self.e)
+                drawn = (self.w[1:] > 0) & ~np.isnan(rise)
+                if (drawn & (rise == 0)).any() and (drawn & (rise > 0)).any():
+                    self._counter_step = float(rise[drawn & (rise > 0)].min())
+        return self._counter_step
 
 
 @dataclass
@@ -69,6 +88,9 @@ class Figures:
     largest_gap_s: float = 0.0
     method: str = METHOD_NONE
     warnings: list[str] = field(default_factory=list)
+    # The range the true energy lies in (events.reports.bounds); None: not known.
+    energy_j_low: float | None = None
+    energy_j_high: float | None = None
 
     @property
     def energy_wh(self) -> float:
@@ -136,7 +158,16 @@ def integrate(series: Series, start: float, end: float, poll_interval: float) ->
         counters = series.e[lo:hi]
         if not np.isnan(counters).any():
             span = float(counters[-1]) - float(counters[0])
-            if span >= 0:  # a counter that went back was reset: fall back to the trapezoid
+            step = series.counter_step()
+            if span < 0:
+                pass  # a counter that went back was reset: fall back to the trapezoid
+            elif step > COUNTER_MAX_ERROR * span:
+                # Each end of the difference is off by up to one step of the counter.
+                figures.warnings.append(
+                    f"energy counter too coarse here (steps of {step:.4g} J against "
+                    f"{span:.4g} J): trapezoid used"
+                )
+            else:
                 figures.energy_j = span + edges
                 figures.method = METHOD_COUNTER
     if figures.method == METHOD_NONE:
@@ -153,6 +184,15 @@ def integrate(series: Series, start: float, end: float, poll_interval: float) ->
     return figures
 
 
+def _summed_bounds(parts: Sequence[Figures]) -> tuple[float | None, float | None]:
+    """Bounds of a sum: the sums of the bounds, unknown if one part's is."""
+    lows = [p.energy_j_low for p in parts]
+    highs = [p.energy_j_high for p in parts]
+    if not parts or None in lows or None in highs:
+        return None, None
+    return sum(x for x in lows if x is not None), sum(x for x in highs if x is not None)
+
+
 def combine(pieces: Sequence[Figures], duration_s: float) -> Figures:
     """The figures of consecutive intervals (pieces of ``duration_s``) taken as one."""
     figures = Figures(duration_s=max(0.0, duration_s))
@@ -161,6 +201,7 @@ def combine(pieces: Sequence[Figures], duration_s: float) -> Figures:
         figures.largest_gap_s = figures.duration_s
         return figures
     figures.energy_j = sum(p.energy_j for p in measured)
+    figures.energy_j_low, figures.energy_j_high = _summed_bounds(pieces)
     figures.sample_count = sum(p.sample_count for p in pieces)
     figures.covered_s = sum(p.covered_s for p in pieces)
     figures.peak_w = max(p.peak_w for p in measured if p.peak_w is not None)
@@ -178,6 +219,7 @@ def total(per_server: Sequence[Figures], duration_s: float) -> Figures:
     if not per_server:
         return figures
     figures.energy_j = sum(f.energy_j for f in per_server)
+    figures.energy_j_low, figures.energy_j_high = _summed_bounds(per_server)
     figures.sample_count = sum(f.sample_count for f in per_server)
     # Coverage of a sum is as good as its worst part.
     figures.covered_s = min(f.covered_s for f in per_server)

@@ -32,14 +32,18 @@ from events.ingest.buffer import SampleBuffer
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
-from events.reports import energy
+from events.reports import bounds, energy
+from events.reports.idle import Idle, measure_idle
+from events.reports.silence import why_no_samples
 
-IDLE_WINDOW = dt.timedelta(minutes=5)
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
 # 0.83 s in 3, 0.75 s in 6 or 8, 0.80 s in 12 (bench/report.py's data, whole report).
 QUERY_SLICES = 6
 CHART_POINTS = 1500  # per server: enough for a page, small enough to draw at once
 MIN_COVERAGE = 0.9
+# Samples read past a run's end for its error bounds: a reading refreshed after the end tells
+# about the power before it (events.reports.bounds); BMCs refresh every 60 s at the slowest.
+BOUNDS_LOOKAHEAD = dt.timedelta(seconds=60)
 
 
 SAMPLES_QUERY = (
@@ -176,10 +180,14 @@ def _figures_json(
     fig: energy.Figures, poll_interval: float, idle_w: float | None
 ) -> dict[str, Any]:
     co2 = settings.GRID_GCO2_PER_KWH
-    above = None if idle_w is None else fig.energy_j - idle_w * fig.duration_s
+    measured = fig.method != energy.METHOD_NONE
+    above = None if idle_w is None or not measured else fig.energy_j - idle_w * fig.duration_s
+    below = _below_idle(fig, idle_w) if above is not None and above < 0 else None
     return {
         "duration_s": _round(fig.duration_s),
         "energy_j": _round(fig.energy_j) if fig.method != energy.METHOD_NONE else None,
+        "energy_j_low": _round(fig.energy_j_low) if fig.method != energy.METHOD_NONE else None,
+        "energy_j_high": _round(fig.energy_j_high) if fig.method != energy.METHOD_NONE else None,
         "energy_wh": _round(fig.energy_wh, 6) if fig.method != energy.METHOD_NONE else None,
         "mean_w": _round(fig.mean_w),
         "peak_w": _round(fig.peak_w),
@@ -189,34 +197,44 @@ def _figures_json(
         "method": fig.method,
         "energy_above_idle_j": _round(above),
         "co2e_g": _round(fig.energy_wh / 1000 * co2, 6) if co2 and fig.sample_count else None,
-        "warnings": _warnings(fig, poll_interval, 0.0),
+        "warnings": _warnings(fig, poll_interval, 0.0) + ([below] if below else []),
     }
 
 
-def _idle_watts(
-    run: Run, samples: dict[str, energy.Series]
-) -> tuple[dict[str, float], float | None, str | None]:
-    """Idle power per server (median of the samples in the minutes before the run) and for the
-    pod (its configured baseline, else the sum of the servers' idle power)."""
-    start = _seconds(run.started_at)
-    window = IDLE_WINDOW.total_seconds()
-    per_server: dict[str, float] = {}
-    for server, series in samples.items():
-        lo, hi = np.searchsorted(series.t, [start - window, start], "left")
-        if hi - lo >= 3:
-            per_server[server] = float(np.median(series.w[lo:hi]))
-    if run.pod.idle_baseline_w is not None:
-        return per_server, run.pod.idle_baseline_w, "pod baseline"
-    if samples and len(per_server) == len(samples):
-        return per_server, sum(per_server.values()), "median of the 5 minutes before the run"
-    return per_server, None, None
+def _below_idle(fig: energy.Figures, idle_w: float | None) -> str:
+    """Why an interval's energy above idle is negative, for people who will ask."""
+    idle_j = (idle_w or 0.0) * fig.duration_s
+    if fig.energy_j_high is not None and fig.energy_j_high >= idle_j:
+        return (
+            "energy above idle is negative but within the error bounds: this interval drew "
+            "about the idle power, and the difference is not measurable"
+        )
+    return (
+        f"energy above idle is negative: the interval drew {fig.mean_w or 0.0:.1f} W on "
+        f"average, less than the idle power of {idle_w or 0.0:.1f} W (a pod baseline set too "
+        "high, or idle measured while the pod drew more than in this interval)"
+    )
+
+
+def _idle_json(idle: Idle) -> dict[str, Any] | None:
+    """The report's ``idle``: ``null`` when unknown (its warning says why)."""
+    if idle.watts is None:
+        return None
+    return {
+        "watts": _round(idle.watts),
+        "source": idle.source,
+        "sample_count": idle.sample_count,
+        "duration_s": _round(idle.duration_s),
+        "started_at": _iso(idle.started_at),
+        "ended_at": _iso(idle.ended_at),
+    }
 
 
 def _reported_servers(
     run: Run, samples: dict[str, energy.Series], until: dt.datetime
-) -> tuple[dict[str, energy.Series], dict[str, float]]:
-    """The servers a run's report is about, and the seconds each one's samples are expected
-    apart.
+) -> tuple[dict[str, energy.Series], dict[str, float], dict[str, bounds.SourceTiming]]:
+    """The servers a run's report is about, the seconds each one's samples are expected
+    apart, and how each one's readings are taken (for the error bounds).
 
     Samples are read by pod name, so they can hold servers that only sent samples in the idle
     window before the run: servers since removed from the pod, or a pod deleted and created
@@ -230,23 +248,29 @@ def _reported_servers(
     """
     interval = float(run.pod.poll_interval)
     known = {
-        name: (bmc_type, active)
-        for name, bmc_type, active in run.pod.servers.values_list("name", "bmc_type", "active")
+        name: (bmc_type, active, refresh_s, accuracy_pct)
+        for name, bmc_type, active, refresh_s, accuracy_pct in run.pod.servers.values_list(
+            "name", "bmc_type", "active", "refresh_s", "accuracy_pct"
+        )
     }
     lo, hi = _seconds(run.started_at), _seconds(until)
     kept: dict[str, energy.Series] = {}
     cadence: dict[str, float] = {}
+    timing: dict[str, bounds.SourceTiming] = {}
     for name, series in samples.items():
         first = int(np.searchsorted(series.t, lo, "left"))
         sampled_in_run = first < len(series.t) and series.t[first] <= hi
-        bmc_type, active = known.get(name, (None, False))
+        bmc_type, active, refresh_s, accuracy_pct = known.get(name, (None, False, None, None))
         if not (sampled_in_run or active):
             continue
         kept[name] = series
         cadence[name] = interval
         if bmc_type == BMCType.PUSH and len(series.t) >= 3:
             cadence[name] = max(interval, float(np.median(np.diff(series.t))))
-    return kept, cadence
+        timing[name] = bounds.source_timing(
+            series, bmc_type, cadence[name], refresh_s, accuracy_pct
+        )
+    return kept, cadence, timing
 
 
 def run_report(run: Run) -> dict[str, Any]:
@@ -256,23 +280,40 @@ def run_report(run: Run) -> dict[str, Any]:
     end = run.ended_at or timezone.now()
     steps = list(run.steps.order_by("started_at"))
     margin = dt.timedelta(seconds=2 * interval)
-    samples = fetch_samples(pod.name, run.started_at - IDLE_WINDOW, end + margin)
+    # The error bounds of the last step look at the polls up to a refresh period past its end.
+    lookahead = max(margin, BOUNDS_LOOKAHEAD)
+    # The minutes before the run too: its idle power is most often measured there, and an
+    # active server silent in the run but not before it shows in the report as no coverage.
+    read_from = run.started_at - max(lookahead, dt.timedelta(seconds=settings.IDLE_WINDOW))
+    samples = fetch_samples(pod.name, read_from, end + lookahead)
     settled = (
         settling(run.ended_at + margin, interval, timezone.now(), SampleBuffer.from_settings())
         if run.ended_at is not None
         else Settling(False, None, None)
     )
-    samples, cadence = _reported_servers(run, samples, end + margin)
-    idle_by_server, idle_total, idle_source = _idle_watts(run, samples)
+    samples, cadence, timing = _reported_servers(run, samples, end + margin)
     servers = sorted(samples)
+    idle = measure_idle(
+        run,
+        servers,
+        lambda a, b: samples if a >= read_from else fetch_samples(pod.name, a, b),
+        pod.idle_baseline_w,
+    )
+    idle_total, idle_by_server = idle.watts, idle.per_server
     power_sum = energy.PowerSum([samples[name] for name in servers])
+    envelopes = {
+        name: bounds.Envelope(samples[name], timing[name].refresh_s) if len(samples[name]) else None
+        for name in servers
+    }
     # The total's pieces are the steps' intervals again: each is integrated once.
     pieces: dict[tuple[str, float, float], energy.Figures] = {}
 
     def piece(name: str, a: float, b: float) -> energy.Figures:
         figures = pieces.get((name, a, b))
         if figures is None:
-            figures = pieces[(name, a, b)] = energy.integrate(samples[name], a, b, cadence[name])
+            figures = energy.integrate(samples[name], a, b, cadence[name])
+            bounds.attach(figures, envelopes[name], a, b, timing[name].accuracy)
+            pieces[(name, a, b)] = figures
         return figures
 
     def section(span: Interval, edges: list[float] | None = None) -> dict[str, Any]:
@@ -314,11 +355,18 @@ def run_report(run: Run) -> dict[str, Any]:
             if run_start < moment < run_end:
                 edges.add(moment)
     total = section(Interval(None, run.started_at, end), sorted(edges))
-    warnings = []
+    warnings = [idle.warning] if idle.warning else []
     if run.ended_at is None:
         warnings.append("the run is still running: figures up to now")
     elif settled.warning:
         warnings.append(settled.warning)
+    if run.abandoned:
+        warnings.append(
+            "abandoned: no event came for ENERGYLAB_RUN_MAX_IDLE, so the run was closed at its "
+            "last event (its client stopped before sending its stop)"
+        )
+    if total["sample_count"] == 0:
+        warnings.extend(why_no_samples(pod))
     return {
         "run": {
             "id": run.pk,
@@ -328,13 +376,23 @@ def run_report(run: Run) -> dict[str, Any]:
             "started_at": _iso(run.started_at),
             "ended_at": _iso(run.ended_at),
             "running": run.ended_at is None,
+            "abandoned": run.abandoned,
         },
         "final": settled.final,
         "final_after": _iso(settled.final_after),
         "poll_interval_s": interval,
-        "idle": {"watts": _round(idle_total), "source": idle_source},
+        "idle": _idle_json(idle),
         "grid_gco2_per_kwh": settings.GRID_GCO2_PER_KWH or None,
         "servers": servers,
+        "sources": {
+            name: {
+                "refresh_s": _round(timing[name].refresh_s),
+                "refresh_from": timing[name].refresh_from,
+                "accuracy_pct": _round(timing[name].accuracy * 100),
+                "accuracy_from": timing[name].accuracy_from,
+            }
+            for name in servers
+        },
         "steps": step_sections,
         "total": total,
         "warnings": warnings,

@@ -217,6 +217,7 @@ class Client:
             self.stats.sent += 1
             if event.kind == START:
                 self._remember_run(event.pod, answer)
+                self._warn_if_pod_created(event.pod, answer)
             if self._down:
                 self._down = False
                 logger.warning("energylab: API %s is reachable again", self.config.base_url)
@@ -253,6 +254,21 @@ class Client:
         run_id = data.get("id") if isinstance(data, dict) else None
         if isinstance(run_id, int) and not isinstance(run_id, bool):
             self.started_runs[pod] = run_id
+
+    def _warn_if_pod_created(self, pod: str, answer: Response) -> None:
+        """A start that created its pod may be a typo of a known pod's name: say so once per
+        pod, naming the closest known pods the server found (never raises)."""
+        data = answer.json()
+        if not isinstance(data, dict) or data.get("pod_created") is not True:
+            return
+        similar = [n for n in data.get("similar_pods") or [] if isinstance(n, str)]
+        hint = f"; did you mean {' or '.join(repr(n) for n in similar)}?" if similar else ""
+        self._warn_once(
+            f"pod-created:{pod}",
+            "energylab: pod %r was unknown and has been created%s",
+            pod,
+            hint,
+        )
 
     def _transient(self, reason: str) -> None:
         self.stats.failures += 1

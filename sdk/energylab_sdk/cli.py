@@ -2,8 +2,9 @@
 
 Exit codes: ``record`` exits with the command's code (128+N when killed by signal N; 127 when
 it cannot be run). ``start``/``step``/``stop`` exit 0 even when the API is down (a warning goes
-to stderr) unless ``--strict``, then 2. ``report`` exits 1 when the report cannot be had. Bad
-usage exits 2.
+to stderr) unless ``--strict``, then 2. ``report`` exits 1 when the report cannot be had, and 3
+when a reported run has no sample at all (the report's warnings say why; ``--allow-empty``: 0).
+Bad usage exits 2.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ._transport import START, STEP, STOP, Event
 EXIT_USAGE = 2
 EXIT_NOT_RECORDED = 2
 EXIT_REPORT_FAILED = 1
+EXIT_NO_DATA = 3  # a run without any sample: CI must notice a forgotten worker or a dead BMC
 EXIT_CANNOT_RUN = 127  # as a shell says it
 
 # Enough for a pod polled every 5 s (its samples are in about 21 s after the end).
@@ -112,12 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="print a run's energy per step and server",
-        description="Print the energy report of a run (J, Wh, mean/peak W, coverage per step and "
-        "server), or of the last N runs of a scenario on the pod with their comparison. A run "
+        description="Print the energy report of a run (J with its low-high range, Wh, mean/peak "
+        "W, coverage per step and server), or of the last N runs of a scenario on the pod with their comparison. A run "
         "that just ended is reported once its last samples are in (up to --wait seconds). "
-        "Exits 1 when the report cannot be had (unknown run, server unreachable).",
+        "Exits 1 when the report cannot be had (unknown run, server unreachable), 3 when a "
+        "run has no sample at all (unless --allow-empty).",
         usage="energylab report (--run ID | --scenario S [--last N]) [--format table|json|csv] "
-        "[--wait SECONDS] [options]",
+        "[--wait SECONDS] [--allow-empty] [options]",
     )
     which = report.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", type=int, help="the run's id")
@@ -131,6 +134,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for a run that just ended to have all its samples "
         f"(default {DEFAULT_REPORT_WAIT:g}; 0: print at once, maybe partial)",
+    )
+    report.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help=f"exit 0 for a run without any sample (default: exit {EXIT_NO_DATA}; the report's "
+        "warnings say why it has none)",
     )
     _common(report, timeout_default=f"{_reports.DEFAULT_TIMEOUT:g}")
     return parser
@@ -274,7 +283,20 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"energylab: {exc}", file=sys.stderr)
         return EXIT_REPORT_FAILED
     sys.stdout.write(report_format.render(reports, comparison, args.format, args.run is not None))
+    empty = [r["run"]["id"] for r in reports if _has_no_samples(r)]
+    if empty and not args.allow_empty:
+        print(
+            f"energylab: run(s) {', '.join(map(str, empty))} have no samples (see the warnings; "
+            f"--allow-empty to accept); exit {EXIT_NO_DATA}",
+            file=sys.stderr,
+        )
+        return EXIT_NO_DATA
     return 0
+
+
+def _has_no_samples(report: dict[str, Any]) -> bool:
+    total = report.get("total") or {}
+    return total.get("sample_count") == 0
 
 
 def _tell_waiting(wait: float) -> Callable[[dict[str, Any]], None]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ COLUMNS = [
     ("server", "Server"),
     ("duration_s", "Duration s"),
     ("energy_j", "Energy J"),
+    ("energy_j_low", "Low J"),  # the range the true energy lies in (docs/reports.md)
+    ("energy_j_high", "High J"),
     ("energy_wh", "Energy Wh"),
     ("mean_w", "Mean W"),
     ("peak_w", "Peak W"),
@@ -38,23 +41,68 @@ def rows(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield {**report["total"], "step": "TOTAL", "server": "all"}
 
 
+# -- numbers for people ------------------------------------------------------------------------
+# Tables and pages show what the measurement supports; the JSON keeps every digit. A BMC reads
+# power to about a watt, so a tenth of a watt is already generous; energy is a sum of such
+# readings over time, good to about 4 significant digits; durations come from event times, to
+# the millisecond.
+
+
+def watts(value: float | None) -> str:
+    """Power to 0.1 W (``"-"`` when unknown)."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.1f}"
+
+
+def significant(value: float | None, digits: int = 4) -> str:
+    """Energy (J, Wh) to ``digits`` significant digits, without an exponent: 21000.5 J is
+    ``21000``, 2.111139 Wh is ``2.111``, 0.00123456 Wh is ``0.001235``."""
+    if value is None or not math.isfinite(value):
+        return "-"
+    if value == 0:
+        return "0"
+    decimals = digits - 1 - math.floor(math.log10(abs(value)))
+    rounded = round(value, decimals)
+    return f"{rounded:.{max(0, decimals)}f}"
+
+
+def seconds(value: float | None) -> str:
+    """A duration to the millisecond."""
+    return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
+
+
+def moment(rfc3339: str | None) -> str:
+    """An RFC 3339 time of the JSON to the second, for a heading: ``2026-11-25 10:00:00 UTC``."""
+    if not rfc3339:
+        return "running"
+    day, _, clock = rfc3339.partition("T")
+    return f"{day} {clock[:8]} UTC" if clock else rfc3339
+
+
 def _cell(key: str, value: Any) -> str:
+    # By the key's unit, so that a figure added to the report (energy_j_low, ...) reads right.
     if value is None:
         return "-"
     if key == "coverage":
         return f"{value * 100:.1f} %"
     if key == "warnings":
         return "; ".join(value)
-    if isinstance(value, float):
-        return f"{value:.6f}" if key == "energy_wh" else f"{value:.1f}"
-    return str(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if key.startswith("energy_") or key.endswith(("_j", "_wh")):
+        return significant(value)
+    if key.endswith("_w"):
+        return watts(value)
+    if key.endswith("_s"):
+        return seconds(value)
+    return str(value) if isinstance(value, int) else f"{value:.1f}"
 
 
 def as_table(report: dict[str, Any]) -> str:
     run = report["run"]
     head = (
         f"Run {run['id']}: {run['scenario']} on {run['pod']}, "
-        f"{run['started_at']} → {run['ended_at'] or 'running'}"
+        f"{moment(run['started_at'])} → {moment(run['ended_at'])}"
+        + (" (abandoned: closed at its last event)" if run.get("abandoned") else "")
     )
     table = [[title for _key, title in COLUMNS]]
     table += [[_cell(key, row.get(key)) for key, _title in COLUMNS] for row in rows(report)]
@@ -89,18 +137,19 @@ def as_csv(reports: list[dict[str, Any]]) -> str:
 
 
 def comparison_table(comparison: dict[str, Any]) -> str:
-    lines = ["Run     Started (UTC)                  Energy J      Duration s  Coverage  Flag"]
+    lines = ["Run     Started                  Energy J      Duration s  Coverage  Flag"]
     for row in comparison["runs"]:
-        energy = "-" if row["energy_j"] is None else f"{row['energy_j']:.1f}"
         flag = "REGRESSION" if row["regression"] else ""
         lines.append(
-            f"{row['run']['id']:<7} {row['run']['started_at']:<30} {energy:>12}  "
-            f"{row['duration_s']:>10.1f}  {row['coverage'] * 100:>6.1f} %  {flag}"
+            f"{row['run']['id']:<7} {moment(row['run']['started_at']):<24} "
+            f"{significant(row['energy_j']):>12}  {seconds(row['duration_s']):>10}  "
+            f"{row['coverage'] * 100:>6.1f} %  {flag}"
         )
     e = comparison["energy"]
     if e["runs"]:
         lines.append(
-            f"mean {e['mean_j']} J, stdev {e['stdev_j']} J, min {e['min_j']} J, max {e['max_j']} J "
+            f"mean {significant(e['mean_j'])} J, stdev {significant(e['stdev_j'])} J, "
+            f"min {significant(e['min_j'])} J, max {significant(e['max_j'])} J "
             f"over {e['runs']} run(s)"
         )
     return "\n".join(lines)

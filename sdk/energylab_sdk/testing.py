@@ -9,12 +9,15 @@
 ``events()`` gives what the SDK sent, in one shape for both protocols, so a test written
 against it can also run against a live server that offers the same view. Behaviour knobs:
 ``mode`` ("ok", "error": 503, "hang": accept and never answer), ``clock_offset_ns`` (the
-server's clock is ahead by that much), ``token`` / ``basic_auth`` (credentials required).
+server's clock is ahead by that much), ``token`` / ``basic_auth`` (credentials required),
+``pods`` (None: every pod is known; a set: a start naming another pod creates it and answers
+``pod_created`` with the known ``similar_pods``, as the real server does).
 """
 
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import threading
 import time
@@ -58,6 +61,7 @@ class FakeEnergyLab:
         self.basic_auth: tuple[str, str] | None = None
         self.requests: list[ReceivedRequest] = []
         self.runs: dict[str, _Run] = {}
+        self.pods: set[str] | None = None
         self._cond = threading.Condition()
         self._release = threading.Event()
         self._next_id = 1
@@ -262,7 +266,14 @@ class FakeEnergyLab:
                 "at": at,
                 "protocol": protocol,
             }
+            created, similar = False, []
+            if kind == "start" and self.pods is not None and pod not in self.pods:
+                created = True
+                similar = difflib.get_close_matches(pod.strip().lower(), sorted(self.pods))
+                self.pods.add(pod)
             answer = {
+                "pod_created": created,
+                "similar_pods": similar,
                 "id": run.id,
                 "pod": pod,
                 "environment": pod,

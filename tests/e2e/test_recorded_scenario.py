@@ -28,6 +28,8 @@ POD = 'e2e "lab", rack=7 ⚡'
 STEP_S = 12.0  # each step lasts twelve poll intervals
 STEPS = ["boot, cold", "load = heavy", "cool\\down"]
 WATTS = {"ipmi": [180, 420, 240], "redfish": [150, 300, 200], "legacy": [220, 260, 500]}
+# The legacy BMC holds its reading 3 s (sample-and-hold), polled every second.
+REFRESH_S = {"ipmi": 1.0, "redfish": 1.0, "legacy": 3.0}
 
 
 @pytest.mark.timeout(180)
@@ -41,7 +43,7 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
     profiles = {
         kind: PowerProfile(
             [(30.0, 150.0)] + [(STEP_S, w) for w in watts] + [(600.0, 150.0)],
-            refresh=1.0,
+            refresh=REFRESH_S[kind],
             noise=4.0,
             seed=index,
             epoch=epoch - 30.0,
@@ -101,12 +103,15 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
             expected = sum(p.energy_j(a, b) for p in truth.values())
             assert step_report["energy_j"] == pytest.approx(expected, rel=0.01), step.name
             assert step_report["coverage"] >= 0.95
+            assert step_report["energy_j_low"] <= expected <= step_report["energy_j_high"]
             for server in step_report["servers"]:
                 one = truth[server["server"]].energy_j(a, b)
                 assert server["energy_j"] == pytest.approx(one, rel=0.01), (
                     step.name,
                     server["server"],
                 )
+                assert server["energy_j_low"] <= one <= server["energy_j_high"], server
+        assert report["sources"]['node "legacy"']["refresh_from"] == "learned"
         counters = {s["server"]: s["method"] for s in report["steps"][1]["servers"]}
         assert counters["node, redfish"] == "counter"  # EnvironmentMetrics keeps an energy counter
 

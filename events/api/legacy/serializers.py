@@ -87,8 +87,24 @@ class LegacyScenarioSerializer(serializers.Serializer):
     step = serializers.CharField(allow_null=True)
 
 
+class LegacyStartedSerializer(LegacyScenarioSerializer):
+    """A start's answer: the contract's three fields, and whether the start created the pod
+    (an extra field, which the contract's clients ignore) with the known pods closest to it."""
+
+    pod_created = serializers.BooleanField()
+    similar_pods = serializers.ListField(child=serializers.CharField())
+
+
 class StatusSerializer(serializers.Serializer):
     status = serializers.CharField()
+
+
+class PushAnswerSerializer(StatusSerializer):
+    received = serializers.IntegerField(help_text="Measurements in the body.")
+    new = serializers.IntegerField(
+        help_text="Measurements not received before (same server, sensor and time to the "
+        "nanosecond): a resent body counts 0."
+    )
 
 
 def topology_field() -> serializers.CharField:

@@ -9,14 +9,13 @@ apart when the server passes the raw request line (gunicorn's ``RAW_URI``, uWSGI
 
 from __future__ import annotations
 
-import time
 from typing import Any
 from urllib.parse import unquote, unquote_plus, unquote_to_bytes, urlsplit
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -25,12 +24,12 @@ from rest_framework.views import APIView
 from access.audit import Actor
 from energylab.api.fields import NAME_PATTERN
 from energylab.api.parsers import AnyTypeJSONParser, LimitedJSONParser
-from energylab.api.permissions import CanSendEvents, authorize_pod
+from energylab.api.permissions import CanSendEvents, authorize_pod, may_name
 from energylab.api.schema import WRITE_ERRORS, errors
 from energylab.services import ServiceUnavailable, check_database
-from energylab.timestamps import to_ns
 from energylab.validators import NAME_MAX_LENGTH, validate_name
 from events import services
+from events.api import pushbodies
 from events.api.legacy import serializers as s
 from events.api.views import validated
 from events.ingest.buffer import Sample
@@ -188,7 +187,7 @@ class RecorderView(LegacyView):
         operation_id="legacy_recorder_start",
         parameters=[ENVIRONMENT_PARAMETER],
         request={"application/json": s.LegacyStartSerializer},
-        responses={200: s.LegacyScenarioSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.LegacyStartedSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, environment: str) -> Response:
         """Start a scenario in a step (replacing the one running)."""
@@ -204,7 +203,9 @@ class RecorderView(LegacyView):
             actor=Actor.of(request),
             new_pod=new_pod,
         )
-        return scenario_answer(env, started.run.scenario, data["step"])
+        answer = scenario_answer(env, started.run.scenario, data["step"])
+        answer.data.update(pod_created=started.pod_created, similar_pods=list(started.similar_pods))
+        return answer
 
     @extend_schema(
         tags=[TAG],
@@ -249,37 +250,27 @@ class RecorderStepView(LegacyView):
 
 
 class MeasurementsView(LegacyView):
+    """Bodies decoded by :mod:`events.api.pushbodies` (no serializer per measurement); the
+    serializers named in the schema describe them."""
+
     throttle_scope = "measurements"
 
-    def record(self, server: str, data: dict[str, Any]) -> Response:
-        name = checked_name("server", server)
-        env, received_ns = data["environment"], time.time_ns()  # the time of an undated one
-        _, new_pod = authorize_pod(self.request, env, write=True, create=True)
-        samples = [
-            Sample(
-                env,
-                name,
-                m["value"],
-                to_ns(m["time"]) if "time" in m else received_ns,
-                RunSource.LEGACY,
-                sensor=m["sensor"],
-                unit=m["unit"],
-            )
-            for m in data["measurements"]
-        ]
+    def answer(
+        self, pod: str, server: str, samples: list[Sample], topology: dict[str, str]
+    ) -> Response:
+        _, new_pod = authorize_pod(self.request, pod, write=True, create=True)
         try:
-            services.record_measurements(
-                env, name, samples, topology=data.get("topology"), new_pod=new_pod
+            new = services.record_measurements(
+                pod, server, samples, topology=topology, new_pod=new_pod
             )
         except services.ServerOfAnotherPod as exc:
-            try:
-                authorize_pod(self.request, exc.pod, write=True)
-            except APIException:  # the other pod is not the client's: do not name it
-                raise services.ServerOfAnotherPod(
-                    exc.pod, f"server {name!r} belongs to another pod than {env!r}"
-                ) from None
-            raise
-        return Response({"status": "OK"})
+            if may_name(self.request, exc.pod):
+                raise
+            # The other pod is not the client's: do not name it.
+            raise services.ServerOfAnotherPod(
+                exc.pod, f"server {server!r} belongs to another pod than {pod!r}"
+            ) from None
+        return Response({"status": "OK", "received": len(samples), "new": new})
 
 
 class EquipmentMeasurementsView(MeasurementsView):
@@ -288,11 +279,18 @@ class EquipmentMeasurementsView(MeasurementsView):
         operation_id="legacy_equipment_measurements",
         parameters=[server_parameter("equipment")],
         request={"application/json": s.MeasurementsSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.PushAnswerSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, equipment: str) -> Response:
-        """Measurements of one server (created as a push server if unknown)."""
-        return self.record(equipment, validated(s.MeasurementsSerializer, request.data))
+        """Measurements of one server (created as a push server if unknown).
+
+        A measurement already received (same server, sensor and time to the nanosecond) is not
+        stored again: ``new`` counts those that were not.
+        """
+        name = checked_name("server", equipment)
+        body = pushbodies.decode(request, pushbodies.MeasurementsBody)
+        pod, topology, samples = pushbodies.measurements_samples(body, name, RunSource.LEGACY)
+        return self.answer(pod, name, samples, topology)
 
 
 class ServerConsumptionView(MeasurementsView):
@@ -302,14 +300,11 @@ class ServerConsumptionView(MeasurementsView):
         parameters=[server_parameter("server")],
         deprecated=True,
         request={"application/json": s.ConsumptionSerializer},
-        responses={200: s.StatusSerializer, **errors(*WRITE_ERRORS, 409)},
+        responses={200: s.PushAnswerSerializer, **errors(*WRITE_ERRORS, 409)},
     )
     def post(self, request: Request, server: str) -> Response:
         """One power reading in watts (the pre-2022 collectors' path)."""
-        data = validated(s.ConsumptionSerializer, request.data)
-        measurement = {"sensor": "power", "unit": "W", "value": data["power"]}
-        if "time" in data:
-            measurement["time"] = data["time"]
-        return self.record(
-            server, {"environment": data["environment"], "measurements": [measurement]}
-        )
+        name = checked_name("server", server)
+        body = pushbodies.decode(request, pushbodies.ConsumptionBody)
+        samples = pushbodies.consumption_samples(body, name, RunSource.LEGACY)
+        return self.answer(samples[0].pod, name, samples, {})

@@ -15,8 +15,8 @@ from events.reports.report import ReportUnavailable, compare_runs, run_report
 
 class Command(BaseCommand):
     help = (
-        "Energy of a run per step and server (J, Wh, mean/peak W, coverage), or of the last N "
-        "runs of a scenario on a pod, with their comparison."
+        "Energy of a run per step and server (J with its low-high range, Wh, mean/peak W, "
+        "coverage), or of the last N runs of a scenario on a pod, with their comparison."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:

@@ -28,7 +28,13 @@
     },
   };
 
-  const power = new Chart(document.getElementById("power-chart"), {
+  // Tooltips as the tables round: W to 0.1, Wh to 4 significant digits (the JSON has them all).
+  const watts = (value) => `${value.toFixed(1)} W`;
+  const wattHours = (value) => `${Number(value.toPrecision(4))} Wh`;
+
+  // No samples: the page says so in place of a canvas (an empty chart would look like zero).
+  const powerCanvas = document.getElementById("power-chart");
+  const power = powerCanvas && new Chart(powerCanvas, {
     type: "line",
     data: {
       datasets: series.servers.map((s, i) => ({
@@ -48,12 +54,16 @@
         x: { type: "linear", min: 0, max: series.duration, title: { display: true, text: "s" } },
         y: { title: { display: true, text: "W" } },
       },
-      plugins: { legend: { position: "bottom" } },
+      plugins: {
+        legend: { position: "bottom" },
+        tooltip: { callbacks: { label: (item) => `${item.dataset.label}: ${watts(item.parsed.y)}` } },
+      },
     },
     plugins: [stepBands],
   });
 
-  const energy = new Chart(document.getElementById("energy-chart"), {
+  const energyCanvas = document.getElementById("energy-chart");
+  const energy = energyCanvas && new Chart(energyCanvas, {
     type: "bar",
     data: {
       labels: report.steps.map((s) => s.name),
@@ -63,13 +73,22 @@
         backgroundColor: "#2ca02c",
       }],
     },
-    options: { animation: false, responsive: true, plugins: { legend: { display: false } } },
+    options: {
+      animation: false,
+      responsive: true,
+      plugins: {
+        legend: { display: false },
+        tooltip: { callbacks: { label: (item) => wattHours(item.parsed.y) } },
+      },
+    },
   });
 
   // For tests and curious people: what was drawn.
   window.energylabCharts = {
-    power: { datasets: power.data.datasets.length, points: power.data.datasets.reduce((n, d) => n + d.data.length, 0) },
-    energy: { bars: energy.data.labels.length },
+    power: power
+      ? { datasets: power.data.datasets.length, points: power.data.datasets.reduce((n, d) => n + d.data.length, 0) }
+      : { datasets: 0, points: 0 },
+    energy: { bars: energy ? energy.data.labels.length : 0 },
   };
   document.body.dataset.chartsReady = "true";
 })();

@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from access.models import ApiToken, AuditEntry, TokenScope
 from access.tokens import issue_token
-from collectors.models import Pod
+from collectors.models import Pod, Server
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from events import services
 from events.models import Run
@@ -337,3 +337,21 @@ def test_a_server_change_is_audited_with_its_fields_never_their_values(
         ["password"],
     )
     assert secret not in str(AuditEntry.objects.values())
+
+
+def test_pushes_of_many_servers_and_influx_writes_keep_to_the_teams_pods(
+    team_a: APIClient, teams: dict[str, Any]
+) -> None:
+    bulk = {
+        "measurements": [
+            {"pod": "pod-a", "server": "s1", "value": 1, "time": 1796433470267845204},
+            {"pod": "pod-b", "server": "s2", "value": 1, "time": 1796433470267845204},
+        ]
+    }
+    assert team_a.post("/api/v1/measurements/", bulk, format="json").status_code == 404
+    line = b"power,pod=pod-b,server=s3 watts=1"
+    answer = team_a.generic("POST", "/write?db=x", line, content_type="text/plain")
+    assert answer.status_code == 404
+    assert not Server.objects.filter(name__in=["s1", "s2", "s3"]).exists()
+    line = b"power,pod=pod-a,server=s3 watts=1"
+    assert team_a.generic("POST", "/write?db=x", line, content_type="text/plain").status_code == 204

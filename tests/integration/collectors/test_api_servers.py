@@ -220,6 +220,36 @@ def test_an_impossible_idle_baseline_is_refused_naming_the_field(
     assert "idle_baseline_w" in answer.json()
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("accuracy_pct", -1),
+        ("accuracy_pct", 101),
+        ("accuracy_pct", "NaN"),
+        ("refresh_s", -0.5),
+        ("refresh_s", 1e308),
+        ("refresh_s", "Infinity"),
+    ],
+)
+def test_an_impossible_accuracy_or_refresh_period_is_refused_naming_the_field(
+    operator_client: APIClient, pod: Pod, field: str, value: float
+) -> None:
+    body = server_body(pod, **{field: value})
+    answer = operator_client.post("/api/v1/servers/", body, format="json")
+    assert answer.status_code == 400
+    assert field in answer.json()
+
+
+def test_a_servers_accuracy_and_refresh_period_are_stated_through_the_api(
+    operator_client: APIClient, pod: Pod
+) -> None:
+    body = server_body(pod, accuracy_pct=1.5, refresh_s=20)
+    answer = operator_client.post("/api/v1/servers/", body, format="json")
+    assert answer.status_code == 201, answer.json()
+    assert (answer.json()["accuracy_pct"], answer.json()["refresh_s"]) == (1.5, 20.0)
+    assert (Server.objects.get().accuracy_pct, Server.objects.get().refresh_s) == (1.5, 20.0)
+
+
 def test_duplicate_names_are_400(operator_client: APIClient, pod: Pod) -> None:
     answer = operator_client.post("/api/v1/pods/", {"name": pod.name}, format="json")
     assert answer.status_code == 400

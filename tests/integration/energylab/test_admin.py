@@ -121,3 +121,23 @@ def test_a_polled_server_without_host_is_refused(admin_client: Client, lab: Serv
     response = admin_client.post(url, server_form(lab, host=""))
     assert response.status_code == 200
     assert "needs its BMC" in response.content.decode()
+
+
+def test_the_server_list_shows_a_server_nobody_polls_as_stale(
+    admin_client: Client, lab: Server
+) -> None:
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    Server.objects.filter(pk=lab.pk).update(
+        created=long_ago, last_success_at=long_ago, last_reading_w=123.456789
+    )
+    body = admin_client.get(reverse("admin:collectors_server_changelist")).content.decode()
+    assert ">stale</span>" in body
+    assert ">ok</span>" not in body
+    assert "123.5" in body  # to 0.1 W
+    assert "123.456789" not in body
+
+
+def test_names_with_leading_or_trailing_spaces_show_them(admin_client: Client) -> None:
+    Pod.objects.create(name=" demo-lab  ")
+    body = admin_client.get(reverse("admin:collectors_pod_changelist")).content.decode()
+    assert "<mark>␣</mark>demo-lab<mark>␣␣</mark>" in body

@@ -6,12 +6,14 @@ real Redis (this test process's key prefix), the writer writes to the real Influ
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import Iterator
 
 import pytest
 from django.conf import settings as django_settings
 from django.test import Client
+from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
 from collectors import metrics as collector_metrics
@@ -101,6 +103,17 @@ def test_polls_of_simulated_bmcs_move_the_poll_counters_and_latency() -> None:
     assert value(second, "energylab_poll_latency_seconds_count", bmc_type="redfish") == 3
     assert value(second, "energylab_buffer_depth_samples") == 2
     assert value(second, "energylab_servers_in_backoff", bmc_type="ipmi") == 0
+
+
+def test_servers_nobody_polled_for_three_intervals_are_counted_stale() -> None:
+    pod = Pod.objects.create(name="pod stale", poll_interval=10)
+    for name in ("polled", "forgotten"):
+        Server.objects.create(pod=pod, name=name, bmc_type=BMCType.IPMI, host="127.0.0.1")
+    long_ago = timezone.now() - dt.timedelta(seconds=31)
+    Server.objects.filter(name="forgotten").update(created=long_ago)
+    found = scrape(Client())
+    assert value(found, "energylab_servers_stale", bmc_type="ipmi") == 1
+    assert value(found, "energylab_servers_stale", bmc_type="redfish") == 0
 
 
 def test_latency_buckets_are_cumulative() -> None:

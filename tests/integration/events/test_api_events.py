@@ -33,6 +33,7 @@ RUN_KEYS = {
     "received_at",
     "step",
     "step_count",
+    "abandoned",
 }
 
 
@@ -54,7 +55,7 @@ def test_a_start_answers_201_with_the_run(client: APIClient) -> None:
     answer = send(client, type="start", pod="pod 1", scenario="s", step="deploy", at=rfc3339(at))
     assert answer.status_code == 201
     run = answer.json()
-    assert set(run) == RUN_KEYS | {"ended_previous"}
+    assert set(run) == RUN_KEYS | {"ended_previous", "pod_created", "similar_pods"}
     assert run["pod"] == "pod 1"
     assert run["scenario"] == "s"
     assert run["source"] == "api"

@@ -53,7 +53,13 @@ def test_ping_answers_503_when_the_database_is_down(
 def test_start_answers_the_environment_scenario_and_step(client: APIClient) -> None:
     answer = start(client, "pod 1", "scenario a", "deploy")
     assert answer.status_code == 200
-    assert answer.json() == {"environment": "pod 1", "scenario": "scenario a", "step": "deploy"}
+    assert answer.json() == {
+        "environment": "pod 1",
+        "scenario": "scenario a",
+        "step": "deploy",
+        "pod_created": True,  # an extra field: the contract's clients read the other three
+        "similar_pods": [],
+    }
     run = Run.objects.get()
     assert (run.pod.name, run.source, run.steps.get().name) == ("pod 1", RunSource.LEGACY, "deploy")
 
@@ -172,6 +178,8 @@ def test_names_with_any_printable_character_round_trip(client: APIClient, name: 
         "environment": name,
         "scenario": name,
         "step": name,
+        "pod_created": True,
+        "similar_pods": [],
     }
     assert client.post(env_url(name, "/step"), {"step": "x"}, format="json").status_code == 200
     assert client.get(env_url(name)).json()["scenario"] == name

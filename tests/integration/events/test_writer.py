@@ -83,10 +83,10 @@ def test_each_sample_is_tagged_with_the_run_and_step_of_its_time(buffer, influx,
     assert buffer.depth() == 0
 
 
-def test_a_point_is_at_its_sample_s_time_truncated_to_the_microsecond(buffer, influx, run) -> None:
+def test_a_point_is_at_its_sample_s_time_to_the_nanosecond(buffer, influx, run) -> None:
     at_ns = ns(1) + 999_999  # 999 µs and 999 ns: through a float it can round up a microsecond
     (line,) = writer(buffer, influx).lines_for([Sample(POD, SERVER, 1.0, at_ns, "dcmi")])
-    assert line.endswith(f" {at_ns // 1000}")
+    assert line.endswith(f" {at_ns}")
 
 
 def test_a_batch_written_twice_leaves_one_point_per_sample(
@@ -109,6 +109,37 @@ def test_a_batch_written_twice_leaves_one_point_per_sample(
     assert len(points(influx)) == 3
     assert w.flush().samples == 3  # the batch comes again
     assert len(points(influx)) == 3
+
+
+def test_a_batch_written_again_after_a_late_step_keeps_the_tags_of_its_first_write(
+    buffer, influx, run, monkeypatch
+) -> None:
+    push(buffer, [6, 7])
+    w = writer(buffer, influx)
+
+    class Died(Exception):
+        pass
+
+    def die(entries: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(buffer, "acknowledge", die)  # killed after InfluxDB took the batch
+        with pytest.raises(Died):
+            w.flush()
+    # A late step event moves the samples (6 s, 7 s) into a new step "late".
+    run.steps.filter(name="step one").update(ended_at=T0 + dt.timedelta(seconds=5))
+    Step.objects.create(
+        run=run,
+        name="late",
+        started_at=T0 + dt.timedelta(seconds=5),
+        ended_at=T0 + dt.timedelta(seconds=10),
+    )
+    assert writer(buffer, influx).flush().samples == 2  # another writer process replays it
+    assert [p["step"] for p in points(influx)] == ["step one", "step one"]
+    push(buffer, [8])  # a sample the first writer never saw gets the events as they are now
+    writer(buffer, influx).flush()
+    assert [p["step"] for p in points(influx)] == ["step one", "step one", "late"]
 
 
 def closed_port() -> int:
@@ -249,11 +280,12 @@ def test_a_pass_leaves_the_cyclic_gc_running_for_the_other_threads(
     # threads of the same worker too.
     seen: list[bool] = []
     build = InfluxWriter.lines_for
-    monkeypatch.setattr(
-        InfluxWriter,
-        "lines_for",
-        lambda self, samples: seen.append(gc.isenabled()) or build(self, samples),
-    )
+
+    def watched(self, samples, correlator=None):
+        seen.append(gc.isenabled())
+        return build(self, samples, correlator)
+
+    monkeypatch.setattr(InfluxWriter, "lines_for", watched)
     push(buffer, [1, 2])
     assert writer(buffer, influx).flush().samples == 2
     assert seen

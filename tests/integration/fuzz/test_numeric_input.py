@@ -95,6 +95,8 @@ SLOTS = [
     Slot("patch", "/api/v1/pods/{pod}/", "idle_baseline_w", {"idle_baseline_w": VALUE}),
     Slot("post", "/api/v1/servers/", "pod", {"name": "n", "bmc_type": "push", "pod": VALUE}),
     Slot("patch", "/api/v1/servers/{server}/", "port", {"port": VALUE}),
+    Slot("patch", "/api/v1/servers/{server}/", "accuracy_pct", {"accuracy_pct": VALUE}),
+    Slot("patch", "/api/v1/servers/{server}/", "refresh_s", {"refresh_s": VALUE}),
     Slot("patch", "/api/v1/servers/{server}/", "pod", {"pod": VALUE}),
     # The legacy API: times, readings.
     Slot("get", "/resources/recorders/environment/fuzz?time={value}", "time"),

@@ -8,7 +8,12 @@ from collections.abc import Iterator
 import pytest
 
 from collectors.drivers import get_driver
-from collectors.drivers.base import BMCAuthFailed, BMCProtocolError, BMCUnreachable
+from collectors.drivers.base import (
+    BMCAuthFailed,
+    BMCProtocolError,
+    BMCUnreachable,
+    PowerReading,
+)
 from collectors.drivers.ilo import ILODriver
 from collectors.drivers.redfish import RedfishDriver
 from collectors.simulators.faults import Fault
@@ -100,3 +105,22 @@ def test_ilo_faults_give_their_errors_within_the_timeout(make_sim, driver, fault
     with pytest.raises(error):
         driver.read_power(endpoint(sim, timeout=0.5))
     assert time.monotonic() - started < 1.5
+
+
+def test_a_fast_power_meter_average_is_dated_at_the_middle_of_its_20_s_window(
+    make_sim, driver
+) -> None:
+    # The power rose from 200 to 500 W 5 s ago: the last 20 s averaged 275 W, which is what
+    # the server drew on average around 10 s ago, not now.
+    profile = PowerProfile([(1000, 200), (1000, 500)], refresh=0, epoch=time.time() - 1005)
+    sim = make_sim(profile, flavour="ilo4", ilo_legacy_reading=False)
+    reading = driver.read_power(endpoint(sim))
+    assert reading.source == "ilo:FastPowerMeter"
+    assert reading.watts == pytest.approx(275, abs=5)
+    assert reading.averaged_over_ns == 20 * 10**9
+    assert reading.value_time_ns == reading.read_at_ns - 10 * 10**9
+
+
+def test_an_instant_reading_is_dated_when_it_was_asked_for() -> None:
+    reading = PowerReading(watts=300.0, read_at_ns=1_000_000_000_123, source="dcmi")
+    assert reading.value_time_ns == reading.read_at_ns

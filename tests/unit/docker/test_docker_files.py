@@ -48,8 +48,8 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     copy = tmp_path / "docker"
     shutil.copytree(DOCKER, copy, ignore=shutil.ignore_patterns("secrets"))
     (copy / "secrets").mkdir()
-    (copy / "secrets" / "secret_key").write_text("k")
-    (copy / "secrets" / "credentials_key").write_text("k")
+    for secret in COMPOSE["secrets"].values():
+        (copy / secret["file"]).write_text("k")
     done = subprocess.run(
         [*command, "-f", "compose.yaml", "--env-file", ".env.example", "config"],
         cwd=copy,
@@ -135,6 +135,50 @@ def test_secrets_come_from_files_that_docker_secrets_mount() -> None:
         assert "ENERGYLAB_CREDENTIALS_KEY" not in env
     ignored = (DOCKER / "secrets" / ".gitignore").read_text().split()
     assert "*" in ignored
+
+
+def test_every_password_is_a_secret_file_never_an_environment_value() -> None:
+    top = COMPOSE["secrets"]
+    assert all(secret["file"].startswith("./secrets/") for secret in top.values())
+    for name, service in SERVICES.items():
+        env = service.get("environment", {})
+        mounted = set(service.get("secrets", []))
+        for variable, value in env.items():
+            secret_like = re.search(r"PASSWORD|SECRET_KEY|CREDENTIALS_KEY", variable)
+            if secret_like and variable.endswith("FILE"):
+                secret = str(value).removeprefix("/run/secrets/")
+                assert str(value).startswith("/run/secrets/"), (name, variable)
+                assert secret in mounted, (name, variable)
+                assert secret in top, (name, variable)
+            elif secret_like:
+                raise AssertionError(f"{name}: {variable} is a plain environment value")
+        for value in env.values():
+            assert not re.search(r"://[^/@\s]*:[^/@\s]*@", str(value)), (name, value)
+    example = (DOCKER / ".env.example").read_text()
+    assert not re.search(r"^[A-Z_]*PASSWORD=", example, re.MULTILINE)
+
+
+def test_influxdb_runs_with_authentication_and_the_app_logs_in() -> None:
+    influx = SERVICES["influxdb"]
+    assert influx["environment"]["INFLUXDB_HTTP_AUTH_ENABLED"] == "true"
+    # the image's users get their passwords from the secrets, in its entrypoint
+    command = " ".join(influx["entrypoint"])
+    assert "/run/secrets/influxdb_energylab_password" in command
+    assert "exec /entrypoint.sh influxd" in command
+    env = SERVICES["web"]["environment"]
+    assert env["ENERGYLAB_INFLUXDB_USERNAME"] == influx["environment"]["INFLUXDB_ADMIN_USER"]
+    assert env["ENERGYLAB_INFLUXDB_PASSWORD_FILE"] == "/run/secrets/influxdb_energylab_password"
+    datasource = yaml.safe_load(
+        (DOCKER / "grafana" / "provisioning" / "datasources" / "energylab.yaml").read_text()
+    )["datasources"][0]
+    assert datasource["user"] == influx["environment"]["INFLUXDB_READ_USER"]
+    assert datasource["secureJsonData"]["password"] == "${INFLUXDB_GRAFANA_PASSWORD}"
+    assert "INFLUXDB_GRAFANA_PASSWORD" in " ".join(SERVICES["grafana"]["entrypoint"])
+
+
+def test_the_web_health_check_asks_healthz() -> None:
+    web_check = ENTRYPOINT.split("            web)", 1)[1].split(";;", 1)[0]
+    assert "/healthz" in web_check
 
 
 def test_the_app_reaches_the_services_by_their_compose_names() -> None:

@@ -103,6 +103,21 @@ def test_secrets_are_read_from_a_file_variable(tmp_path: Path) -> None:
     assert "wemYV8Vjv1r6U8eSqptEd2Iv8t9SElQoZssQ_bSKfV0=" in result.stdout
 
 
+def test_the_database_password_may_be_a_secret_file_apart_from_the_url(tmp_path: Path) -> None:
+    password = tmp_path / "postgres_password"
+    password.write_text("pg-s3cret\n")
+    env = {
+        "ENERGYLAB_DEBUG": "true",
+        "ENERGYLAB_DATABASE_URL": "postgres://energylab@db.example:5432/energylab",
+        "ENERGYLAB_DATABASE_PASSWORD_FILE": str(password),
+    }
+    code = "from django.conf import settings; d = settings.DATABASES['default']; "
+    code += "print(d['USER'], d['PASSWORD'], d['HOST'])"
+    result = start(env, "shell", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["energylab", "pg-s3cret", "db.example"]
+
+
 def test_an_unreadable_secret_file_is_named(tmp_path: Path) -> None:
     result = start(
         {"ENERGYLAB_DEBUG": "true", "ENERGYLAB_SECRET_KEY_FILE": str(tmp_path / "missing")}

@@ -152,3 +152,21 @@ def test_the_vectorised_arithmetic_agrees_with_plain_loops() -> None:
             assert fig.peak_w == max(w for _t, w, _c in inside)
         peak = energy.PowerSum([series_of(rows) for rows in series]).peak(start, end)
         assert peak == _peak_of_sum_loop(series, start, end)
+
+
+def test_a_counter_too_coarse_for_the_interval_gives_way_to_the_trapezoid() -> None:
+    # EnergykWh in steps of 0.001 kWh (3,600 J) at 200 W: it stands still for 18 polls in 19.
+    rows = [(float(t), 200.0, 3600.0 * ((200.0 * t) // 3600)) for t in range(0, 301)]
+    fig = energy.integrate(series_of(rows), 10.0, 130.0, poll_interval=1)
+    assert fig.method == energy.METHOD_TRAPEZOID
+    assert fig.energy_j == pytest.approx(200 * 120)
+    assert any("counter too coarse" in w for w in fig.warnings)
+
+
+def test_a_counter_fine_enough_for_the_interval_is_used_though_it_moves_in_steps() -> None:
+    # Steps of 10 J at 200 W, polled every second: it rises at every poll but one in 21.
+    rows = [(float(t), 200.0, 10.0 * ((200.0 * t + 5) // 10)) for t in range(0, 301)]
+    rows[50] = (50.0, 200.0, rows[49][2])
+    fig = energy.integrate(series_of(rows), 100.0, 220.0, poll_interval=1)
+    assert fig.method == energy.METHOD_COUNTER
+    assert fig.energy_j == pytest.approx(200 * 120, abs=20)
