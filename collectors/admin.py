@@ -14,7 +14,7 @@ from access.models import AuditAction
 from collectors import health
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
-from collectors.models import HEALTH_FIELDS, Pod, Server
+from collectors.models import HEALTH_FIELDS, BMCType, Pod, Server
 from energylab.api.permissions import visible_pods
 
 
@@ -46,6 +46,23 @@ def visible_name(name: str) -> str:
         stripped,
         "␣" * len(trail),
     )
+
+
+_LOGIN = ("host", "port", "username", "password", "clear_password")
+#: the connection fields each server type uses (the admin shows only those on a saved server)
+FIELDS_BY_TYPE: dict[str, frozenset[str]] = {
+    BMCType.IPMI: frozenset({*_LOGIN, "source_settings"}),  # settings: IPMB bridging
+    BMCType.REDFISH: frozenset({*_LOGIN, "verify_tls"}),
+    BMCType.ILO: frozenset({*_LOGIN, "verify_tls"}),
+    BMCType.SNMP: frozenset({*_LOGIN, "privacy_password", "source_settings"}),
+    BMCType.MODBUS: frozenset({"host", "port", "source_settings"}),
+    BMCType.SHELLY: frozenset({*_LOGIN, "verify_tls", "source_settings"}),
+    BMCType.PUSH: frozenset(),
+}
+
+
+#: every connection field; a saved server's page hides those its type does not use
+CONNECTION_FIELDS = frozenset({*_LOGIN, "verify_tls", "source_settings", "privacy_password"})
 
 
 class ServerInline(admin.TabularInline):
@@ -118,9 +135,28 @@ class ServerAdmin(TeamScopedAdmin):
             },
         ),
         ("Readings", {"fields": ["accuracy_pct", "refresh_s"]}),
+        (
+            "Meter (SNMP, Modbus, Shelly; IPMI bridging): see docs/sources.md",
+            {"fields": ["source_settings", "privacy_password"]},
+        ),
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
         ("Health", {"fields": readonly_fields}),
     ]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Server | None = None) -> Any:
+        """A new server shows every field; a saved one only those its type uses (fields left
+        out of the form keep their stored values). Change the type and save to see the new
+        type's fields."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or obj.bmc_type not in FIELDS_BY_TYPE:
+            return fieldsets
+        hidden = CONNECTION_FIELDS - FIELDS_BY_TYPE[obj.bmc_type]
+        kept: list[Any] = []
+        for title, options in fieldsets:
+            fields: list[Any] = [f for f in options["fields"] if f not in hidden]
+            if fields:
+                kept.append((title, {**options, "fields": fields}))
+        return kept
 
     actions = ["read_power_now"]
 

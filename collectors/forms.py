@@ -22,6 +22,13 @@ class ServerForm(forms.ModelForm):
     clear_password = forms.BooleanField(
         label="Clear the stored password", required=False, initial=False
     )
+    privacy_password = forms.CharField(
+        label="SNMPv3 privacy pass phrase",
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="SNMPv3 only. Write-only, stored encrypted. Leave blank to keep the stored one.",
+    )
 
     class Meta:
         model = Server
@@ -34,7 +41,9 @@ class ServerForm(forms.ModelForm):
             "username",
             "password",
             "clear_password",
+            "privacy_password",
             "verify_tls",
+            "source_settings",
             "active",
             "dc",
             "room",
@@ -48,6 +57,8 @@ class ServerForm(forms.ModelForm):
             server.password = ""
         elif self.cleaned_data.get("password"):
             server.password = self.cleaned_data["password"]
+        if self.cleaned_data.get("privacy_password"):
+            server.privacy_password = self.cleaned_data["privacy_password"]
         if commit:
             server.save()
         return server

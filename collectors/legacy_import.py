@@ -11,16 +11,23 @@ The original collector read::
     RECORDER_API_SERVER: {base_url, user, pass, verify_cert, timeout}
 
 :func:`parse_settings` turns such a text into an :class:`ImportPlan` (or raises
-:class:`LegacySettingsError` naming the place, e.g. ``PODS[1].servers[0]: missing 'id'``), and
-:func:`apply_plan` creates or updates pods and servers from it in one transaction, reporting per
-pod and per server what was created, updated, left unchanged or not imported (a type EnergyLab
-has no driver for). Passwords go through :attr:`Server.password` (encrypted) and never into a
-report.
+:class:`LegacySettingsError` when the file as a whole is unusable: not YAML, no ``PODS`` list),
+and :func:`apply_plan` creates or updates pods and servers from it in one transaction, reporting
+per pod and per server what was created, updated, left unchanged, not imported (a type EnergyLab
+has no driver for, named with what to do instead) or skipped (a pod or server whose settings are
+wrong, with the reason naming the place, e.g. ``PODS[1].servers[0]: missing 'id'``). One bad
+server never stops the others: a lab's file is imported as far as it can be. Passwords go
+through :attr:`Server.password` (encrypted) and never into a report.
+
+``snmp``, ``modbus`` and ``shelly`` servers import with their sensors as the original wrote them
+(:mod:`collectors.source_settings`); an IPMI host written ``address:0x82`` (the original's
+bridging to a target controller) becomes the address and the ``bridge_address`` setting.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +37,7 @@ import yaml
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from collectors import source_settings
 from collectors.models import BMCType, Pod, Server
 from energylab.validators import NAME_MAX_LENGTH, validate_name
 
@@ -40,6 +48,9 @@ TYPE_MAP: dict[str, str] = {
     "redfish": BMCType.REDFISH,
     "ilo": BMCType.ILO,
     "ilo-gui": BMCType.ILO,
+    "snmp": BMCType.SNMP,
+    "modbus": BMCType.MODBUS,
+    "shelly": BMCType.SHELLY,
 }
 
 #: legacy types EnergyLab does not poll, with what to do instead
@@ -49,15 +60,23 @@ UNSUPPORTED_ADVICE: dict[str, str] = {
     "ibmc-gui": "web-page scraping of Huawei iBMC; use type redfish if its firmware has Redfish",
 }
 _PUSH_ADVICE = (
-    "no EnergyLab driver; the old collector can keep posting its measurements to "
-    "EnergyLab's /resources, which registers the server as a push server"
+    "no EnergyLab driver; push its measurements instead: the old collector can keep posting "
+    "them to EnergyLab's /resources, or an agent (Telegraf...) to EnergyLab's /write, and "
+    "either registers the server as a push server"
 )
-for _legacy_type in ("csvftp", "modbus", "rpimon", "snmp", "shelly"):
+for _legacy_type in ("csvftp", "rpimon"):
     UNSUPPORTED_ADVICE[_legacy_type] = _PUSH_ADVICE
 
-#: types whose BMC is reached over HTTP(S): without a scheme they get https:// (the old
-#: collector tried HTTPS first)
-HTTP_TYPES = {BMCType.REDFISH, BMCType.ILO}
+#: types reached over HTTP(S), and the scheme a host without one gets (the old collector tried
+#: HTTPS first for BMCs; Shelly plugs serve plain HTTP out of the box)
+HTTP_TYPES: dict[str, str] = {
+    BMCType.REDFISH: "https",
+    BMCType.ILO: "https",
+    BMCType.SHELLY: "http",
+}
+
+#: the original's IPMI bridging: ``host: address:0x82`` (a target controller's IPMB address)
+_IPMI_BRIDGE = re.compile(r"^(?P<host>.+):(?P<address>0[xX][0-9a-fA-F]{1,2})$")
 
 DEFAULT_POLL_INTERVAL = 10
 
@@ -71,12 +90,15 @@ class LegacyServer:
     place: str
     name: str
     legacy_type: str
-    bmc_type: str | None  # None: not supported, not imported
+    bmc_type: str | None  # None: not supported, or skipped (see skip_reason)
     host: str = ""
     port: int | None = None
     username: str = ""
     password: str = field(default="", repr=False)
     active: bool = True
+    source_settings: dict[str, Any] = field(default_factory=dict)
+    privacy_password: str = field(default="", repr=False)
+    skip_reason: str | None = None  # the settings are wrong: not imported, for this reason
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class LegacyPod:
     poll_interval: int
     active: bool
     servers: list[LegacyServer]
+    skip_reason: str | None = None  # the pod's settings are wrong: neither it nor its servers
 
 
 @dataclass(frozen=True)
@@ -100,7 +123,7 @@ class Change:
 
     kind: str  # "pod" or "server"
     name: str
-    action: str  # created, updated, unchanged, not imported
+    action: str  # created, updated, unchanged, not imported, skipped
     detail: str = ""
     fields: list[str] = field(default_factory=list)
 
@@ -118,6 +141,10 @@ class ImportReport:
     def unsupported(self) -> list[Change]:
         return [c for c in self.changes if c.action == "not imported"]
 
+    @property
+    def skipped(self) -> list[Change]:
+        return [c for c in self.changes if c.action == "skipped"]
+
 
 # -- parsing ------------------------------------------------------------------------------------
 
@@ -125,8 +152,11 @@ class ImportReport:
 def parse_settings(text: str) -> ImportPlan:
     """Read the collector's YAML settings.
 
-    :raises LegacySettingsError: not YAML, or a structure other than the collector's; the
-        message names the place (``PODS[1].servers[0]: missing 'id'``).
+    A pod or server whose own settings are wrong is kept in the plan with its ``skip_reason``
+    (naming the place: ``PODS[1].servers[0]: missing 'id'``), so the rest can be imported.
+
+    :raises LegacySettingsError: not YAML, or a structure other than the collector's (no
+        ``PODS`` list): nothing in it can be imported.
     """
     try:
         data = yaml.safe_load(text)
@@ -148,20 +178,40 @@ def parse_settings(text: str) -> ImportPlan:
     pod_places: dict[str, str] = {}
     server_places: dict[str, str] = {}
     for i, pod_data in enumerate(pods_data):
-        pod = _pod(f"PODS[{i}]", pod_data)
-        if pod.name in pod_places:
-            raise LegacySettingsError(
-                f"{pod.place}: environment {pod.name!r} also at {pod_places[pod.name]}"
+        place = f"PODS[{i}]"
+        try:
+            pod = _pod(place, pod_data)
+        except LegacySettingsError as exc:
+            pods.append(
+                LegacyPod(place, _label(pod_data, "environment", place), 0, False, [], str(exc))
             )
+            continue
+        if pod.name in pod_places:
+            reason = f"{pod.place}: environment {pod.name!r} also at {pod_places[pod.name]}"
+            pods.append(LegacyPod(place, pod.name, 0, False, [], reason))
+            continue
         pod_places[pod.name] = pod.place
+        servers = []
         for server in pod.servers:
             if server.name in server_places:
-                raise LegacySettingsError(
-                    f"{server.place}: id {server.name!r} also at {server_places[server.name]}"
-                )
-            server_places[server.name] = server.place
-        pods.append(pod)
+                reason = f"{server.place}: id {server.name!r} also at {server_places[server.name]}"
+                server = _skipped(server.place, server.name, server.legacy_type, reason)
+            elif server.skip_reason is None:
+                server_places[server.name] = server.place
+            servers.append(server)
+        pods.append(LegacyPod(pod.place, pod.name, pod.poll_interval, pod.active, servers))
     return ImportPlan(pods, notes)
+
+
+def _label(data: Any, key: str, place: str) -> str:
+    """What to call a pod or server in the report when its settings are wrong."""
+    if isinstance(data, Mapping) and data.get(key) not in (None, ""):
+        return str(data[key]).strip()[:NAME_MAX_LENGTH]
+    return place
+
+
+def _skipped(place: str, name: str, legacy_type: str, reason: str) -> LegacyServer:
+    return LegacyServer(place, name, legacy_type, None, skip_reason=reason)
 
 
 def _notes(data: Mapping[Any, Any]) -> list[str]:
@@ -218,7 +268,16 @@ def _servers(place: str, data: Any) -> list[LegacyServer]:
         return []
     if not isinstance(data, list):
         raise LegacySettingsError(f"{place}: must be a list of servers")
-    return [_server(f"{place}[{k}]", item) for k, item in enumerate(data)]
+    servers = []
+    for k, item in enumerate(data):
+        try:
+            servers.append(_server(f"{place}[{k}]", item))
+        except LegacySettingsError as exc:
+            kind = str(item.get("type") or "").strip().lower() if isinstance(item, Mapping) else ""
+            servers.append(
+                _skipped(f"{place}[{k}]", _label(item, "id", f"{place}[{k}]"), kind, str(exc))
+            )
+    return servers
 
 
 def _server(place: str, data: Any) -> LegacyServer:
@@ -236,8 +295,17 @@ def _server(place: str, data: Any) -> LegacyServer:
     raw_host = data.get("host")
     if raw_host in (None, ""):
         raise LegacySettingsError(f"{place}: missing 'host'")
-    host, port = split_host(f"{place}.host", str(raw_host).strip(), bmc_type)
-    return LegacyServer(
+    host_text = str(raw_host).strip()
+    settings: dict[str, Any] = {}
+    if bmc_type == BMCType.IPMI:
+        bridged = _IPMI_BRIDGE.match(host_text)
+        if bridged:
+            host_text = bridged["host"]
+            settings["bridge_address"] = int(bridged["address"], 16)
+        if data.get("bridge_address") is not None:
+            settings["bridge_address"] = data["bridge_address"]
+    host, port = split_host(f"{place}.host", host_text, bmc_type)
+    server = LegacyServer(
         place,
         name,
         legacy_type,
@@ -247,14 +315,82 @@ def _server(place: str, data: Any) -> LegacyServer:
         username=_text(f"{place}.user", data.get("user")),
         password=_text(f"{place}.pass", data.get("pass")),
         active=active,
+        source_settings=settings,
+    )
+    if bmc_type == BMCType.SNMP:
+        server = _snmp(place, data, server)
+    elif bmc_type == BMCType.MODBUS:
+        server = _modbus(place, data, server)
+    try:
+        source_settings.validate(bmc_type, server.source_settings)
+    except source_settings.SourceSettingsError as exc:
+        raise LegacySettingsError(f"{place}: {exc}") from None
+    return server
+
+
+def _snmp(place: str, data: Mapping[str, Any], server: LegacyServer) -> LegacyServer:
+    """The original's snmp keys: ``port``, ``version``, ``community`` (v1/v2), ``username``,
+    ``auth_protocole``/``auth_secret``, ``privacy_protocole``/``privacy_secret`` (v3), and
+    ``sensors`` ``[{name, oid, unit}]``. Secrets become the password and privacy password."""
+    port = server.port
+    if data.get("port") not in (None, ""):
+        port_text = str(data["port"]).strip()
+        port = _port(f"{place}.port", port_text, port_text)
+    version = str(data.get("version") or "v2c").strip().lower()
+    settings: dict[str, Any] = {"version": version}
+    if version in {"v3", "3"}:
+        username = _text(f"{place}.username", data.get("username", data.get("user")))
+        password = _text(f"{place}.auth_secret", data.get("auth_secret"))
+        privacy = _text(f"{place}.privacy_secret", data.get("privacy_secret"))
+        for ours, theirs in (
+            ("auth_protocol", "auth_protocole"),
+            ("privacy_protocol", "privacy_protocole"),
+        ):
+            value = data.get(theirs, data.get(ours))
+            if value not in (None, ""):
+                settings[ours] = _text(f"{place}.{theirs}", value)
+    else:
+        username, privacy = "", ""
+        password = _text(f"{place}.community", data.get("community", data.get("pass")))
+    for key in ("sensors", "pdu", "outlets"):
+        if data.get(key) is not None:
+            settings[key] = data[key]
+    return LegacyServer(
+        server.place,
+        server.name,
+        server.legacy_type,
+        server.bmc_type,
+        host=server.host,
+        port=port,
+        username=username,
+        password=password,
+        active=server.active,
+        source_settings=settings,
+        privacy_password=privacy,
+    )
+
+
+def _modbus(place: str, data: Mapping[str, Any], server: LegacyServer) -> LegacyServer:
+    """The original's modbus keys: ``sensors`` as written, ``framer`` (only SOCKET is spoken)."""
+    settings = {key: data[key] for key in ("sensors", "framer", "device_unit") if key in data}
+    return LegacyServer(
+        server.place,
+        server.name,
+        server.legacy_type,
+        server.bmc_type,
+        host=server.host,
+        port=server.port,
+        active=server.active,
+        source_settings=settings,
     )
 
 
 def split_host(place: str, value: str, bmc_type: str) -> tuple[str, int | None]:
     """``name[:port]`` or ``http(s)://name[:port][/...]`` as :class:`Server`'s host and port.
 
-    Redfish and iLO hosts keep (or get, when they have none: https) a scheme, since
-    :meth:`Server.endpoint` reads it from the host; IPMI hosts are a bare name or address.
+    Redfish, iLO and Shelly hosts keep (or get, when they have none: https, or http for a
+    Shelly plug) a scheme, since :meth:`Server.endpoint` reads it from the host; IPMI, SNMP and
+    Modbus hosts are a bare name or address.
 
     :raises LegacySettingsError: an unusable address, naming ``place``.
     """
@@ -266,7 +402,7 @@ def split_host(place: str, value: str, bmc_type: str) -> tuple[str, int | None]:
             )
         if bmc_type not in HTTP_TYPES:
             raise LegacySettingsError(
-                f"{place}: {value!r}: an IPMI BMC has no URL, give name[:port]"
+                f"{place}: {value!r}: an {bmc_type} server has no URL, give name[:port]"
             )
         try:
             port = parts.port
@@ -278,7 +414,7 @@ def split_host(place: str, value: str, bmc_type: str) -> tuple[str, int | None]:
     if not name or any(c in name for c in "/?#@ "):
         raise LegacySettingsError(f"{place}: {value!r} is not a host name or address")
     if bmc_type in HTTP_TYPES:
-        return f"https://{_bracketed(name)}", port
+        return f"{HTTP_TYPES[bmc_type]}://{_bracketed(name)}", port
     return name, port
 
 
@@ -366,9 +502,22 @@ def apply_plan(plan: ImportPlan, *, dry_run: bool = False) -> ImportReport:
     try:
         with transaction.atomic():
             for legacy_pod in plan.pods:
+                if legacy_pod.skip_reason is not None:
+                    report.changes.append(
+                        Change("pod", legacy_pod.name, "skipped", legacy_pod.skip_reason)
+                    )
+                    continue
                 pod = _apply_pod(legacy_pod, report)
                 for legacy_server in legacy_pod.servers:
-                    _apply_server(pod, legacy_server, report)
+                    try:
+                        with (
+                            transaction.atomic()
+                        ):  # a savepoint: a refused server undoes only itself
+                            _apply_server(pod, legacy_server, report)
+                    except LegacySettingsError as exc:
+                        report.changes.append(
+                            Change("server", legacy_server.name, "skipped", str(exc))
+                        )
             if dry_run:
                 raise _DryRunRollback
     except _DryRunRollback:
@@ -403,6 +552,8 @@ def _pod_detail(legacy: LegacyPod) -> str:
 
 
 def _apply_server(pod: Pod, legacy: LegacyServer, report: ImportReport) -> None:
+    if legacy.skip_reason is not None:
+        raise LegacySettingsError(legacy.skip_reason)
     if legacy.bmc_type is None:
         advice = UNSUPPORTED_ADVICE.get(legacy.legacy_type, "unknown type")
         report.changes.append(
@@ -421,12 +572,17 @@ def _apply_server(pod: Pod, legacy: LegacyServer, report: ImportReport) -> None:
         "port": legacy.port,
         "username": legacy.username,
         "active": legacy.active,
+        "source_settings": legacy.source_settings,
     }
     detail = f"{legacy.legacy_type} -> {legacy.bmc_type} at {_address(legacy)}"
+    bridge = legacy.source_settings.get("bridge_address")
+    if isinstance(bridge, int):
+        detail += f" bridged to {bridge:#04x}"
     server = Server.objects.select_for_update().filter(name=legacy.name).first()
     if server is None:
         server = Server(name=legacy.name, **wanted)
         server.password = legacy.password
+        server.privacy_password = legacy.privacy_password
         _validate(legacy, server)
         server.save()
         report.changes.append(Change("server", legacy.name, "created", detail, list(wanted)))
@@ -437,9 +593,12 @@ def _apply_server(pod: Pod, legacy: LegacyServer, report: ImportReport) -> None:
     if _stored_password(server) != legacy.password:
         server.password = legacy.password
         changed.append("password")
+    if _stored_privacy_password(server) != legacy.privacy_password:
+        server.privacy_password = legacy.privacy_password
+        changed.append("privacy_password")
     if changed:
         _validate(legacy, server)
-        fields = [("password_encrypted" if k == "password" else k) for k in changed]
+        fields = [f"{k}_encrypted" if k in {"password", "privacy_password"} else k for k in changed]
         server.save(update_fields=[*fields, "updated"])
     report.changes.append(
         Change("server", legacy.name, "updated" if changed else "unchanged", detail, changed)
@@ -450,6 +609,13 @@ def _stored_password(server: Server) -> str | None:
     try:
         return server.password
     except Exception:  # a password no configured key can read: the file's replaces it
+        return None
+
+
+def _stored_privacy_password(server: Server) -> str | None:
+    try:
+        return server.privacy_password
+    except Exception:  # as for the password
         return None
 
 

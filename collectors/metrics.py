@@ -59,7 +59,7 @@ def record_polls(outcomes: Iterable[PollOutcome], servers: Mapping[int, Server])
 
 
 def from_database() -> Iterator[Metric]:
-    from collectors.models import BMCType, Server
+    from collectors.models import POLLED_TYPES, BMCType, Server
 
     now = timezone.now()
     backoff = GaugeMetricFamily(
@@ -95,7 +95,7 @@ def from_database() -> Iterator[Metric]:
         "(no worker reads their pod's queue, or beat is down).",
         labels=["bmc_type"],
     )
-    for bmc_type in (BMCType.IPMI, BMCType.REDFISH, BMCType.ILO):
+    for bmc_type in POLLED_TYPES:
         total, in_backoff, open_circuit = counts.get(bmc_type, (0, 0, 0))
         polled.add_metric([bmc_type], total)
         backoff.add_metric([bmc_type], in_backoff)

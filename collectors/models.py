@@ -10,7 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.utils import timezone
 
-from collectors import crypto
+from collectors import crypto, source_settings
 from collectors.drivers.base import BMCEndpoint
 from collectors.health import PollState, health
 from collectors.limits import MAX_POWER_W
@@ -34,7 +34,14 @@ class BMCType(models.TextChoices):
     IPMI = "ipmi", "IPMI (DCMI)"
     REDFISH = "redfish", "Redfish"
     ILO = "ilo", "HPE iLO"
+    SNMP = "snmp", "SNMP (PDU outlets, any OID)"
+    MODBUS = "modbus", "Modbus TCP meter"
+    SHELLY = "shelly", "Shelly plug (HTTP)"
     PUSH = "push", "Push (sends its own measurements)"
+
+
+#: the types EnergyLab polls (each has a driver): every type but push
+POLLED_TYPES: tuple[str, ...] = tuple(t.value for t in BMCType if t != BMCType.PUSH)
 
 
 queue_name_validator = RegexValidator(
@@ -119,7 +126,16 @@ class Server(models.Model):
     password_encrypted = models.TextField(
         blank=True, editable=False, help_text="Fernet token; never the clear text."
     )
+    privacy_password_encrypted = models.TextField(
+        blank=True, editable=False, help_text="SNMPv3 privacy pass phrase, as a Fernet token."
+    )
     verify_tls = models.BooleanField("verify TLS", default=False)
+    source_settings = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What to read on an SNMP, Modbus or Shelly meter (OIDs, outlets, registers), or an "
+        "IPMI bridge address; see docs/sources.md. Empty for other BMCs.",
+    )
     active = models.BooleanField(default=True, help_text="Inactive servers are not polled.")
 
     # How far its readings can be trusted: the error bounds of reports (docs/reports.md).
@@ -176,12 +192,25 @@ class Server(models.Model):
     def password(self, value: str) -> None:
         self.password_encrypted = crypto.encrypt(value) if value else ""
 
+    @property
+    def privacy_password(self) -> str:
+        encrypted = self.privacy_password_encrypted
+        return crypto.decrypt(encrypted) if encrypted else ""
+
+    @privacy_password.setter
+    def privacy_password(self, value: str) -> None:
+        self.privacy_password_encrypted = crypto.encrypt(value) if value else ""
+
     # -- rules and derived values ---------------------------------------------------------------
 
     def clean(self) -> None:
         # The host's own format is its field's validator (run by full_clean and the API).
         if self.bmc_type != BMCType.PUSH and not self.host:
             raise ValidationError({"host": "a polled server needs its BMC's address"})
+        try:
+            source_settings.validate(self.bmc_type, self.source_settings)
+        except source_settings.SourceSettingsError as exc:
+            raise ValidationError({"source_settings": str(exc)}) from None
 
     @property
     def is_polled(self) -> bool:
@@ -232,4 +261,6 @@ class Server(models.Model):
             verify_tls=self.verify_tls,
             scheme=scheme,
             timeout=timeout,
+            options=self.source_settings or {},
+            privacy_password=self.privacy_password,
         )

@@ -16,7 +16,7 @@ from django.db.models.functions import Mod, RowNumber
 from django.utils import timezone
 
 from collectors import heartbeats
-from collectors.models import BMCType, Pod, Server
+from collectors.models import POLLED_TYPES, BMCType, Pod, Server
 from collectors.polling import get_poller, record_health, samples_from
 from collectors.timing import read_timeout
 from events.ingest.buffer import BufferUnavailable, SampleBuffer
@@ -74,7 +74,7 @@ def _close_sessions(**kwargs: Any) -> None:
     """Log out of BMC sessions when a worker process stops."""
     from collectors.drivers import get_driver
 
-    for bmc_type in (BMCType.IPMI, BMCType.REDFISH, BMCType.ILO):
+    for bmc_type in POLLED_TYPES:
         try:
             get_driver(bmc_type).close()
         except Exception:  # noqa: S112 - shutting down: log out of what we can

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)  # naive on purpose: UTC, for rfc3339_ns
 
 
 def to_ns(value: dt.datetime) -> int:
@@ -31,3 +32,11 @@ def rfc3339(value: dt.datetime) -> str:
     """RFC 3339 in UTC, always with microseconds (``2026-11-25T10:00:00.000000Z``): how every
     answer of the APIs and reports spells a time (REST_FRAMEWORK's ``DATETIME_FORMAT`` too)."""
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def rfc3339_ns(ns: int) -> str:
+    """RFC 3339 in UTC with nanoseconds (``2026-11-25T10:00:00.123456789Z``) of integer
+    nanoseconds since the epoch: raw samples keep every digit InfluxDB stored."""
+    seconds, fraction = divmod(ns, 1_000_000_000)
+    # isoformat of a naive whole second: a third of strftime's time (an export formats millions).
+    return f"{(_NAIVE_EPOCH + dt.timedelta(seconds=seconds)).isoformat()}.{fraction:09d}Z"

@@ -18,9 +18,25 @@ class StepInline(admin.TabularInline):
 @admin.register(Run)
 class RunAdmin(TeamScopedAdmin):
     pod_field = "pod__"
-    list_display = ["id", "scenario", "pod_name", "started_at", "ended_at", "abandoned", "source"]
-    list_filter = ["source", "abandoned", "pod", ("ended_at", admin.EmptyFieldListFilter)]
-    search_fields = ["scenario", "pod__name", "steps__name"]
+    list_display = [
+        "id",
+        "scenario",
+        "pod_name",
+        "started_at",
+        "ended_at",
+        "abandoned",
+        "source",
+        "branch",
+        "commit",
+    ]
+    list_filter = [
+        "source",
+        "abandoned",
+        "ci_system",
+        "pod",
+        ("ended_at", admin.EmptyFieldListFilter),
+    ]
+    search_fields = ["scenario", "pod__name", "steps__name", "commit", "branch"]
     list_select_related = ["pod"]
     date_hierarchy = "started_at"
     readonly_fields = ["received_at", "ended_received_at", "abandoned"]

@@ -8,9 +8,18 @@ from django.conf import settings
 from influxdb import InfluxDBClient
 
 
-def make_client(database: str | None = None, timeout: float = 10.0) -> InfluxDBClient:
-    """A client for ``ENERGYLAB_INFLUXDB_URL`` (http or https), on the configured database."""
+def make_client(
+    database: str | None = None, timeout: float = 10.0, json_answers: bool = False
+) -> InfluxDBClient:
+    """A client for ``ENERGYLAB_INFLUXDB_URL`` (http or https), on the configured database.
+
+    It asks for msgpack answers (the client's default, the fastest to decode), or JSON with
+    ``json_answers``: a chunked query needs JSON, the client reading its chunks line by line.
+    """
     parts = urlsplit(settings.INFLUXDB_URL)
+    headers = {"Accept-Encoding": accept_encoding()}
+    if json_answers:
+        headers["Accept"] = "application/json"
     return InfluxDBClient(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or (443 if parts.scheme == "https" else 8086),
@@ -21,7 +30,7 @@ def make_client(database: str | None = None, timeout: float = 10.0) -> InfluxDBC
         password=settings.INFLUXDB_PASSWORD or "root",
         database=database or settings.INFLUXDB_DATABASE,
         timeout=timeout,
-        headers={"Accept-Encoding": accept_encoding()},
+        headers=headers,
     )
 
 

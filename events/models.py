@@ -9,7 +9,8 @@ from django.db import models
 from django.db.models import F, Q
 
 from collectors.models import Pod
-from energylab.validators import NAME_MAX_LENGTH, validate_name
+from energylab.validators import NAME_MAX_LENGTH, validate_name, validate_printable
+from events import provenance
 
 
 class RunSource(models.TextChoices):
@@ -44,6 +45,47 @@ class Run(models.Model):
     # run of thousands on every event cost more than the rest of the event. Never written by
     # Python (see save()).
     step_count = models.PositiveIntegerField(default=0, editable=False)
+    # Provenance (events.provenance): given with the start event, or detected by the SDK from
+    # the CI's environment. Blank: not known (legacy clients never say).
+    commit = models.CharField(
+        max_length=provenance.COMMIT_MAX_LENGTH,
+        blank=True,
+        default="",
+        db_index=True,
+        validators=[validate_printable],
+    )
+    branch = models.CharField(
+        max_length=provenance.BRANCH_MAX_LENGTH,
+        blank=True,
+        default="",
+        validators=[validate_printable],
+    )
+    ci_url = models.CharField(
+        "CI job URL",
+        max_length=provenance.CI_URL_MAX_LENGTH,
+        blank=True,
+        default="",
+        validators=[provenance.validate_ci_url],
+    )
+    ci_system = models.CharField(
+        "CI system",
+        max_length=provenance.CI_SYSTEM_MAX_LENGTH,
+        blank=True,
+        default="",
+        validators=[validate_printable],
+    )
+    build = models.CharField(
+        max_length=provenance.BUILD_MAX_LENGTH,
+        blank=True,
+        default="",
+        validators=[validate_printable],
+    )
+    labels = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[provenance.validate_labels],
+        help_text="Free labels: an object of names to strings.",
+    )
 
     class Meta:
         ordering = ["-started_at"]
@@ -63,6 +105,7 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["pod", "started_at"], name="run_pod_started"),
             models.Index(fields=["scenario", "started_at"], name="run_scenario_started"),
+            models.Index(fields=["branch", "started_at"], name="run_branch_started"),
         ]
 
     def __str__(self) -> str:

@@ -110,11 +110,15 @@ def start_run(
     step: str | None = None,
     at: dt.datetime | None = None,
     source: str = RunSource.API,
+    provenance: Mapping[str, Any] | None = None,
     *,
     actor: audit.Actor | None = None,
     new_pod: dict[str, Any] | None = None,
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
+
+    ``provenance`` holds the run's validated ``commit``, ``branch``, ``ci_url``, ``ci_system``,
+    ``build`` and ``labels`` (:mod:`events.provenance`); those not given stay blank.
 
     A run still running on the pod ends at ``at``. Runs of a pod follow each other: ``at`` may
     not be before the running run's start or its running step's start (it would end them before
@@ -122,7 +126,7 @@ def start_run(
     Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
     if that is later (a client may stamp its events up to five minutes ahead). A start that the
     running run already is (same scenario, time and step: a client's retry) changes nothing.
-    ``actor`` is written to the audit log (None: the command line); a pod created here belongs
+    ``actor`` is written to the audit log (None: the command line); a pod created here has the
     fields ``new_pod`` (its team: the caller checked that its credential may create pods there).
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
@@ -149,7 +153,9 @@ def start_run(
                 f"the start at {at.isoformat()} is before the end of the pod's last run "
                 f"({last_end.isoformat()}): runs of one pod may not overlap"
             )
-        run = Run.objects.create(pod_id=pod_id, scenario=scenario, started_at=at, source=source)
+        run = Run.objects.create(
+            pod_id=pod_id, scenario=scenario, started_at=at, source=source, **(provenance or {})
+        )
         if step is not None:
             Step.objects.create(run_id=run.pk, name=step, started_at=at)
         if previous is not None:

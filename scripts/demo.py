@@ -39,6 +39,8 @@ PORT = int(os.environ.get("ENERGYLAB_HTTP_PORT", "8000"))
 URL = f"http://127.0.0.1:{PORT}"
 EXIT_AFTER_REPORT = os.environ.get("DEMO_EXIT", "") not in ("", "0", "false")
 IDLE_W = 180.0
+LAB_SERVERS = 5  # IPMI, two Redfish, iLO, and the server on two PDU outlets
+
 # The scenario: (step, seconds, watts the servers draw meanwhile). The profile plays the same
 # script, so each step's work shows in the power.
 SCRIPT = [("provision", 20.0, 320.0), ("benchmark", 30.0, 460.0), ("teardown", 15.0, 240.0)]
@@ -186,7 +188,10 @@ def main() -> int:
     procs = Processes()
     STOP_SIGNALS.install()
     try:
-        say("starting a simulated lab: 1 IPMI, 2 Redfish (EnvironmentMetrics, legacy Power), 1 iLO")
+        say(
+            "starting a simulated lab: 1 IPMI, 2 Redfish (EnvironmentMetrics, legacy Power), "
+            "1 iLO, and a server fed by two outlets of an SNMP PDU"
+        )
         procs.start(
             "lab",
             python,
@@ -201,6 +206,8 @@ def main() -> int:
             "--redfish-flavour",
             "cycle",
             "--ilo",
+            "1",
+            "--snmp",
             "1",
             "--profile",
             ",".join(segments),
@@ -237,17 +244,17 @@ def main() -> int:
             procs,
         )
         wait_for(
-            "the first polls of the four BMCs",
+            "the first polls of the four BMCs and the PDU",
             lambda: (
                 Server.objects.filter(
                     pod__name=POD, active=True, last_success_at__isnull=False
                 ).count()
-                >= 4
+                >= LAB_SERVERS
             ),
             60,
             procs,
         )
-        say("all four BMCs answer; power is flowing into InfluxDB")
+        say("all four BMCs and the PDU answer; power is flowing into InfluxDB")
         run_id = record_scenario(epoch, token, procs)
         say("waiting for the writer to store the last samples (the report says when)")
         wait_for("the report's figures to be final", lambda: report_is_final(run_id), 60, procs)
@@ -327,7 +334,7 @@ def print_report(run_id: int) -> bool:
     print(as_table(report))
     complete = all(
         step["energy_j"] is not None
-        and len(step["servers"]) >= 4
+        and len(step["servers"]) >= LAB_SERVERS
         and all(s["energy_j"] is not None for s in step["servers"])
         for step in report["steps"]
     )

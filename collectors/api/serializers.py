@@ -76,6 +76,17 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
         "update keeps the stored one; null removes it.",
     )
     has_password = serializers.SerializerMethodField()
+    privacy_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=1024,
+        style={"input_type": "password"},
+        help_text="SNMPv3 privacy pass phrase; as password: encrypted, never returned, blank "
+        "keeps it, null removes it.",
+    )
     health = serializers.ChoiceField(
         choices=list(STATES),
         read_only=True,
@@ -96,7 +107,9 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             "username",
             "password",
             "has_password",
+            "privacy_password",
             "verify_tls",
+            "source_settings",
             "active",
             "accuracy_pct",
             "refresh_s",
@@ -128,7 +141,7 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
         candidate = Server(
             **{
                 field: attrs.get(field, getattr(self.instance, field, None))
-                for field in ("bmc_type", "host")
+                for field in ("bmc_type", "host", "source_settings")
             }
         )
         try:
@@ -139,9 +152,12 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
 
     def create(self, validated_data: dict[str, Any]) -> Server:
         password = validated_data.pop("password", None)
+        privacy_password = validated_data.pop("privacy_password", None)
         server = Server(**validated_data)
         if password:
             server.password = password
+        if privacy_password:
+            server.privacy_password = privacy_password
         server.save()
         return server
 
@@ -152,4 +168,9 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             instance.password = ""
         elif password is not marker and password != "":
             instance.password = str(password)
+        privacy_password = validated_data.pop("privacy_password", marker)
+        if privacy_password is None:
+            instance.privacy_password = ""
+        elif privacy_password is not marker and privacy_password != "":
+            instance.privacy_password = str(privacy_password)
         return super().update(instance, validated_data)

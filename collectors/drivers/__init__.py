@@ -22,4 +22,16 @@ def get_driver(bmc_type: str) -> PowerDriver:
         from collectors.drivers.ilo import ILODriver
 
         return ILODriver()
+    if bmc_type == "snmp":
+        from collectors.drivers.snmp import SNMPDriver
+
+        return SNMPDriver()
+    if bmc_type == "modbus":
+        from collectors.drivers.modbus import ModbusDriver
+
+        return ModbusDriver()
+    if bmc_type == "shelly":
+        from collectors.drivers.shelly import ShellyDriver
+
+        return ShellyDriver()
     raise KeyError(f"no driver polls BMC type {bmc_type!r}")

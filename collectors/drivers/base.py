@@ -12,7 +12,9 @@ Error messages must never contain the BMC password; :func:`redact` helps with th
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from collectors.drivers.deadline import DeadlinePassed, call_within
 
@@ -30,6 +32,11 @@ class BMCEndpoint:
         None  # "http" or "https" for HTTP-based drivers; None: the driver's default
     )
     timeout: float = 5.0  # seconds for one request, connect included
+    #: the server's per-type settings (``Server.source_settings``: OIDs, registers, outlets...);
+    #: empty for BMC types that need none
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: a second secret some sources need (the SNMPv3 privacy pass phrase)
+    privacy_password: str = field(default="", repr=False)
 
     @property
     def session_key(self) -> tuple[str, int | None, str, str | None]:
@@ -56,6 +63,8 @@ class PowerReading:
     source: str
     bmc_timestamp_ns: int | None = None
     energy_j: float | None = None
+    #: when the reading is a sum (PDU outlets, per-PSU sensors): each part's name and watts
+    parts: tuple[tuple[str, float], ...] = ()
     averaged_over_ns: int | None = None
 
     @property

@@ -23,6 +23,7 @@ pyghmi trap (lab notes): credentials go to pyghmi as *bytes*. With ``str`` crede
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import struct
 import threading
@@ -45,7 +46,7 @@ from collectors.drivers.base import (
     PowerUnsupported,
     redact,
 )
-from collectors.drivers.ipmi_sensors import power_sensor_names
+from collectors.drivers.ipmi_sensors import power_sensor_patterns
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +89,8 @@ class _BMC:
     state_lock: threading.Lock = field(default_factory=threading.Lock)
     command: Any = None
     credentials: tuple[str, str] | None = None
-    source: str | None = None  # what answered last time: "dcmi" or "sdr:<name>"
-    sensor: _Sensor | None = None
+    source: str | None = None  # what answered last time: "dcmi" or "sdr:<name>[+<name>...]"
+    sensors: tuple[_Sensor, ...] = ()  # the SDR power sensors found (one, or one per PSU)
     stuck: bool = False  # an abandoned request still holds ``lock``
     last_used: float = 0.0  # monotonic time of the last request on ``command``
     logins: int = 0
@@ -241,6 +242,14 @@ class IPMIDriver(PowerDriver):
 
     def _read_power(self, bmc: _BMC, command: Any, endpoint: BMCEndpoint) -> PowerReading:
         where = _where(endpoint)
+        bridge = _bridge_request(endpoint)
+        if bridge:
+            # A controller behind the BMC (the original's host:0x82): its DCMI reading, sent
+            # through the BMC. pyghmi reads SDRs of the BMC itself only, so no SDR fallback.
+            try:
+                return self._read_dcmi(command, where, bridge)
+            except _DCMIInactive as exc:
+                raise PowerUnsupported(str(exc)) from None
         if bmc.source not in (None, "dcmi"):
             return self._read_sdr(bmc, command, where, None)
         dcmi_error: DriverError
@@ -277,12 +286,20 @@ class IPMIDriver(PowerDriver):
             )
         return bytes(response.get("data", b""))
 
-    def _read_dcmi(self, command: Any, where: str) -> PowerReading:
+    def _read_dcmi(
+        self, command: Any, where: str, bridge: dict[str, int] | None = None
+    ) -> PowerReading:
         # Stamped when asked: the BMC answers at once, but pyghmi may hand the reply over up to
         # a second later (its retry timer), which would date the value too late.
         read_at_ns = time.time_ns()
+        extra: dict[str, Any] = {"bridge_request": bridge} if bridge else {}
         data = self._raw(
-            command, where, _DCMI_NETFN, _DCMI_GET_POWER_READING, data=(_DCMI_GROUP, 1, 0, 0)
+            command,
+            where,
+            _DCMI_NETFN,
+            _DCMI_GET_POWER_READING,
+            data=(_DCMI_GROUP, 1, 0, 0),
+            **extra,
         )
         if len(data) < 18 or data[0] != _DCMI_GROUP:
             raise BMCProtocolError(f"{where}: DCMI power reading of {len(data)} bytes unreadable")
@@ -301,32 +318,44 @@ class IPMIDriver(PowerDriver):
     def _read_sdr(
         self, bmc: _BMC, command: Any, where: str, dcmi_error: DriverError | None
     ) -> PowerReading:
-        if bmc.sensor is None:
-            bmc.sensor = self._find_sensor(command, where)
-            if bmc.sensor is None:
+        if not bmc.sensors:
+            bmc.sensors = self._find_sensors(command, where)
+            if not bmc.sensors:
                 if isinstance(dcmi_error, _DCMIInactive):
                     raise dcmi_error
                 raise PowerUnsupported(f"{where}: no DCMI power reading, no known SDR power sensor")
-            logger.debug("%s: reading power from SDR sensor %r", where, bmc.sensor.name)
-        entry = bmc.sensor.entry
-        read_at_ns = time.time_ns()  # when asked, as for DCMI
-        try:
-            data = self._raw(
-                command, where, 0x04, 0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
+            logger.debug(
+                "%s: reading power from SDR sensors %s", where, [s.name for s in bmc.sensors]
             )
-        except PowerUnsupported:
-            bmc.sensor, bmc.source = None, None  # the sensor went away: look again next time
-            raise
-        if len(data) < 2:
-            raise BMCProtocolError(f"{where}: sensor reading of {len(data)} bytes unreadable")
-        reading = entry.decode_sensor_reading(command, bytearray(data))
-        value = getattr(reading, "value", None)
-        if getattr(reading, "unavailable", 0) or value is None:
-            raise BMCProtocolError(f"{where}: SDR sensor {bmc.sensor.name!r} has no reading")
-        bmc.source = f"sdr:{bmc.sensor.name}"
-        return PowerReading(watts=float(value), read_at_ns=read_at_ns, source=bmc.source)
+        read_at_ns = time.time_ns()  # when asked, as for DCMI
+        parts: list[tuple[str, float]] = []
+        for sensor in bmc.sensors:
+            entry = sensor.entry
+            try:
+                data = self._raw(
+                    command, where, 0x04, 0x2D, rslun=entry.sensor_lun, data=(entry.sensor_number,)
+                )
+            except PowerUnsupported:
+                bmc.sensors, bmc.source = (), None  # a sensor went away: look again next time
+                raise
+            if len(data) < 2:
+                raise BMCProtocolError(f"{where}: sensor reading of {len(data)} bytes unreadable")
+            reading = entry.decode_sensor_reading(command, bytearray(data))
+            value = getattr(reading, "value", None)
+            if getattr(reading, "unavailable", 0) or value is None:
+                raise BMCProtocolError(f"{where}: SDR sensor {sensor.name!r} has no reading")
+            parts.append((sensor.name, float(value)))
+        bmc.source = ("sdr:" + "+".join(name for name, _ in parts))[:100]
+        return PowerReading(
+            watts=sum(watts for _, watts in parts),
+            read_at_ns=read_at_ns,
+            source=bmc.source,
+            parts=tuple(parts) if len(parts) > 1 else (),
+        )
 
-    def _find_sensor(self, command: Any, where: str) -> _Sensor | None:
+    def _find_sensors(self, command: Any, where: str) -> tuple[_Sensor, ...]:
+        """The readable power sensors the first matching name pattern finds (several for
+        per-PSU sensors), by name; none when no pattern matches."""
         try:
             repository = command.init_sdr()
         except pyghmi_exceptions.IpmiException as exc:
@@ -334,20 +363,28 @@ class IPMIDriver(PowerDriver):
             if code == _NO_ANSWER_CODE or exc.args[:1] == ("Session no longer connected",):
                 raise _SessionLost() from None
             if code in _UNSUPPORTED_CODES:
-                return None
+                return ()
             raise BMCProtocolError(f"{where}: reading the SDR failed: {exc}") from None
         except NotImplementedError:  # device SDRs pyghmi cannot read
-            return None
-        by_name = {
-            str(entry.name).lower(): entry
-            for entry in repository.sensors.values()
-            if getattr(entry, "readable", False)
-        }
-        for name in power_sensor_names(getattr(repository, "mfg_id", None)):
-            entry = by_name.get(name.lower())
-            if entry is not None:
-                return _Sensor(name=str(entry.name), entry=entry)
-        return None
+            return ()
+        readable = sorted(
+            (
+                (str(entry.name), entry)
+                for entry in repository.sensors.values()
+                if getattr(entry, "readable", False)
+            ),
+            key=lambda item: item[0],
+        )
+        for pattern in power_sensor_patterns(getattr(repository, "mfg_id", None)):
+            matcher = re.compile(pattern, re.IGNORECASE)
+            found = tuple(
+                _Sensor(name=name, entry=entry)
+                for name, entry in readable
+                if matcher.fullmatch(name.strip())
+            )
+            if found:
+                return found
+        return ()
 
     def _logout(self, bmc: _BMC, where: str) -> None:
         # A request abandoned on a hung BMC still holds the lock; its session will break.
@@ -393,6 +430,14 @@ def _login(endpoint: BMCEndpoint) -> Any:
 
 # Pauses before each retry of a login that lost pyghmi's race; None: the last attempt.
 _LOGIN_RACE_PAUSES: tuple[float | None, ...] = (0.05, 0.2, None)
+
+
+def _bridge_request(endpoint: BMCEndpoint) -> dict[str, int] | None:
+    """pyghmi's bridge_request for a server whose settings name a target controller."""
+    address = endpoint.options.get("bridge_address") if endpoint.options else None
+    if address is None:
+        return None
+    return {"addr": int(address), "channel": int(endpoint.options.get("bridge_channel", 0))}
 
 
 def _where(endpoint: BMCEndpoint) -> str:

@@ -9,7 +9,8 @@ Each :class:`IPMISimulator` is one BMC on its own UDP port. It is a ``pyghmi.ipm
   ``dcmi=False`` (then completion code 0xC1, as a BMC without DCMI);
 * Get SDR Repository Info / Reserve SDR Repository / Get SDR (netfn 0x0a) and Get Sensor Reading
   (netfn 0x04 cmd 0x2d) for one full-record power sensor (``sensor_name``, watts = raw x
-  ``sdr_watts_per_count``), which is what clients fall back to without DCMI.
+  ``sdr_watts_per_count``), or one per PSU (``sensor_names``, sharing the power equally), which
+  is what clients fall back to without DCMI.
 
 ``ipmitool -I lanplus`` and pyghmi's client both read it. Faults (:class:`Fault`) are read on
 every packet, so tests switch ``sim.fault`` while it runs.
@@ -59,7 +60,7 @@ import struct
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -215,6 +216,8 @@ class IPMISimulator(pyghmi_bmc.Bmc):
     :param port: 0 (default) picks a free port; ``.port`` is the real one.
     :param dcmi: False makes it refuse DCMI (completion code 0xC1); the SDR sensor still answers.
     :param sensor_name: name of the SDR power sensor.
+    :param sensor_names: names of several power sensors (per-PSU input power) instead, each
+        reading an equal share of the profile.
     :param sdr_watts_per_count: the sensor's resolution (its M factor); raw 0-255.
     :param group: the loop that serves it; None starts a private one on :meth:`start`.
     """
@@ -231,6 +234,7 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         slow_seconds: float = 2.0,
         dcmi: bool = True,
         sensor_name: str = "Total_Power",
+        sensor_names: Sequence[str] = (),
         sdr_watts_per_count: int = 4,
         manufacturer_id: int = EXAMPLE_MANUFACTURER_ID,
         product_id: int = 1,
@@ -245,6 +249,8 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         self.slow_seconds = slow_seconds
         self.dcmi = dcmi
         self.sensor_name = sensor_name
+        # several power sensors (one per PSU) share the profile's power equally
+        self.sensor_names = tuple(sensor_names) or (sensor_name,)
         self.sdr_watts_per_count = sdr_watts_per_count
         self.authdata = {username: password}
         self.uuid = uuid.uuid4()
@@ -270,7 +276,10 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         self.serversocket = _ReplyPort(self)
         self.port: int = sock.getsockname()[1]  # the real port when asked for 0
         self._sessions: dict[Any, _SimSession] = {}
-        self._sdr_records = [self._power_sensor_record(record_id=1, sensor_number=1)]
+        self._sdr_records = [
+            self._power_sensor_record(record_id=i + 1, sensor_number=i + 1, name=name)
+            for i, name in enumerate(self.sensor_names)
+        ]
         self._sdr_added_at = next(_sdr_epoch)  # unique: pyghmi caches SDRs process-wide by it
         self._group = group
         self._own_group = group is None
@@ -449,9 +458,9 @@ class IPMISimulator(pyghmi_bmc.Bmc):
 
     # -- SDR: one full sensor record ------------------------------------------------------------
 
-    def _power_sensor_record(self, *, record_id: int, sensor_number: int) -> bytes:
+    def _power_sensor_record(self, *, record_id: int, sensor_number: int, name: str) -> bytes:
         """A Full Sensor Record (IPMI 2.0 table 43-1) for a threshold power sensor in watts."""
-        name = self.sensor_name.encode("ascii")[:16]
+        encoded = name.encode("ascii")[:16]
         m = self.sdr_watts_per_count
         body = bytes(
             [
@@ -480,9 +489,9 @@ class IPMISimulator(pyghmi_bmc.Bmc):
                 0x00, 0x00,  # hysteresis
                 0x00, 0x00,  # reserved
                 0x00,  # OEM
-                0xC0 | len(name),  # id string: 8-bit ASCII
+                0xC0 | len(encoded),  # id string: 8-bit ASCII
             ]
-        ) + name  # fmt: skip
+        ) + encoded  # fmt: skip
         header = struct.pack("<HBBB", record_id, 0x51, 0x01, len(body))
         return header + body
 
@@ -509,13 +518,14 @@ class IPMISimulator(pyghmi_bmc.Bmc):
             session.send_ipmi_response(data=struct.pack("<H", next_id) + chunk)
 
     def _sensor_reading(self, data: bytes, session: _SimSession) -> None:
-        if not data or data[0] != 1:
+        if not data or not 1 <= data[0] <= len(self.sensor_names):
             session.send_ipmi_response(code=_CC_SENSOR_NOT_PRESENT)
             return
         if self.fault == Fault.NULL_READING:
             session.send_ipmi_response(data=[0x00, 0x60, 0x00])  # "reading unavailable"
             return
-        raw = round(self.profile.watts_at() / self.sdr_watts_per_count)
+        share = self.profile.watts_at() / len(self.sensor_names)
+        raw = round(share / self.sdr_watts_per_count)
         session.send_ipmi_response(data=[max(0, min(255, raw)), 0x40, 0x00])
 
 

@@ -12,6 +12,7 @@ _WHY = {
     401: "No or wrong credentials.",
     403: "Authenticated, but not allowed.",
     404: "Not found (or, for events, nothing runs on the pod).",
+    406: "No format the client accepts (`Accept`) is one this path answers in.",
     409: "The event's time is before the start of what it changes, or the run has ended.",
     413: "The request body is too large.",
     415: "The body is not JSON.",

@@ -7,12 +7,19 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.db.models.fields.json import KeyTransform
+from drf_spectacular.utils import extend_schema_field
 
 from collectors.api.filtersets import name_filter
 from energylab.api.filters import IdFilter
-from events import timestamps
+from energylab.validators import control_character_in
+from events import provenance, timestamps
 from events.models import Run
+
+# A commit shorter than this is not looked up by prefix: ``?commit=a`` would match a sixteenth
+# of all runs, which no one means.
+COMMIT_PREFIX_MIN_LENGTH = 4
 
 
 class TimeFormField(forms.Field):
@@ -57,6 +64,53 @@ class StrictBooleanFilter(django_filters.Filter):
     field_class = StrictBooleanFormField
 
 
+class LabelFormField(forms.Field):
+    """``?label=key:value`` (the label has this value) or ``?label=key`` (the run has the label),
+    repeatable: a run must match them all. A value may hold ``:``; a key may not."""
+
+    widget = forms.MultipleHiddenInput  # reads every ``label`` of the query string
+
+    def to_python(self, value: Any) -> list[tuple[str, str | None]]:
+        if value in self.empty_values:
+            return []
+        pairs: list[tuple[str, str | None]] = []
+        for text in value if isinstance(value, list) else [value]:
+            key, sep, wanted = str(text).partition(provenance.LABEL_SEPARATOR)
+            if key == "" or control_character_in(str(text)) is not None:
+                raise forms.ValidationError(
+                    f"`label` must be NAME:VALUE or NAME, without control characters (got {text!r})"
+                )
+            pairs.append((key, wanted if sep else None))
+        return pairs
+
+
+@extend_schema_field({"type": "array", "items": {"type": "string"}})
+class LabelFilter(django_filters.Filter):
+    field_class = LabelFormField
+
+    def filter(self, qs: QuerySet[Run], value: list[tuple[str, str | None]]) -> QuerySet[Run]:
+        for index, (key, wanted) in enumerate(value or []):
+            # KeyTransform, not ``labels__<key>``: a key may hold ``__`` or spaces.
+            alias = f"_label_{index}"
+            qs = qs.alias(**{alias: KeyTransform(key, "labels")})
+            qs = qs.filter(Q(**{f"{alias}__isnull": False}))
+            if wanted is not None:
+                qs = qs.filter(**{alias: wanted})
+        return qs
+
+
+class CommitFilter(django_filters.CharFilter):
+    """The whole commit, or a prefix of at least ``COMMIT_PREFIX_MIN_LENGTH`` characters (the
+    short form git and the CI pages show)."""
+
+    def filter(self, qs: QuerySet[Run], value: str) -> QuerySet[Run]:
+        if not value:
+            return qs
+        if len(value) < COMMIT_PREFIX_MIN_LENGTH:
+            return qs.filter(commit=value)
+        return qs.filter(commit__startswith=value)
+
+
 class TimeFilter(django_filters.Filter):
     field_class = TimeFormField
 
@@ -69,6 +123,15 @@ class RunFilterSet(django_filters.FilterSet):
     pod_id = IdFilter(field_name="pod_id")
     scenario = name_filter("scenario")
     source = django_filters.CharFilter()
+    commit = CommitFilter(
+        help_text=f"The commit, or a prefix of at least {COMMIT_PREFIX_MIN_LENGTH} characters."
+    )
+    branch = name_filter("branch", "The branch, exactly.")
+    ci_system = name_filter("ci_system", "github, gitlab, jenkins, zuul, or another name.")
+    label = LabelFilter(
+        help_text="`NAME:VALUE` (the label has this value) or `NAME` (the run has it); "
+        "repeat it to ask for several."
+    )
     running = StrictBooleanFilter(method="filter_running")
     started_after = TimeFilter(
         param="started_after",
@@ -85,7 +148,7 @@ class RunFilterSet(django_filters.FilterSet):
 
     class Meta:
         model = Run
-        fields = ["pod", "pod_id", "scenario", "source", "running"]
+        fields = ["pod", "pod_id", "scenario", "source", "running", "branch", "ci_system"]
 
     def filter_running(self, queryset: QuerySet[Run], name: str, value: bool) -> QuerySet[Run]:
         return queryset.filter(ended_at__isnull=value)

@@ -10,6 +10,8 @@ from rest_framework import serializers
 
 from energylab.api.fields import NameField
 from energylab.timestamps import rfc3339
+from energylab.validators import validate_printable
+from events import provenance as p
 from events.api.fields import TimestampField
 from events.models import Run, Step
 from events.services import RunState, Started
@@ -100,13 +102,22 @@ def started_summary(started: Started) -> dict[str, Any]:
     }
 
 
-class RunSerializer(RunSummarySerializer):
-    """A run with its steps, in time order (``GET /runs/{id}/``)."""
+class RunListSerializer(RunSummarySerializer):
+    """A run in the run list: its summary and where it comes from (``commit``, ``branch``,
+    ``ci_url``, ``ci_system``, ``build``: blank when not known; ``labels``: an object)."""
+
+    class Meta(RunSummarySerializer.Meta):
+        fields = [*RunSummarySerializer.Meta.fields, *p.FIELDS]
+        read_only_fields = fields
+
+
+class RunSerializer(RunListSerializer):
+    """A run with its provenance and its steps, in time order (``GET /runs/{id}/``)."""
 
     steps = StepSerializer(many=True, read_only=True)
 
-    class Meta(RunSummarySerializer.Meta):
-        fields = [*RunSummarySerializer.Meta.fields, "steps"]
+    class Meta(RunListSerializer.Meta):
+        fields = [*RunListSerializer.Meta.fields, "steps"]
         read_only_fields = fields
 
     def get_step(self, run: Run) -> str | None:
@@ -160,7 +171,53 @@ class AtMixin(serializers.Serializer):
     )
 
 
-class StartEventSerializer(AtMixin):
+def _text(max_length: int, help_text: str) -> NameField:
+    # A JSON string only (NameField): a build number sent as 17.5 is a mistyped field.
+    return NameField(
+        required=False,
+        allow_blank=True,
+        max_length=max_length,
+        validators=[validate_printable],
+        help_text=help_text,
+    )
+
+
+class ProvenanceMixin(serializers.Serializer):
+    """Where the run comes from (docs/ci.md); each field optional, blank when not known."""
+
+    commit = _text(p.COMMIT_MAX_LENGTH, "The commit under test (a git object name).")
+    branch = _text(p.BRANCH_MAX_LENGTH, "The branch (or other ref) under test.")
+    ci_url = NameField(
+        required=False,
+        allow_blank=True,
+        max_length=p.CI_URL_MAX_LENGTH,
+        validators=[p.validate_ci_url],
+        help_text="The CI job's page: an http(s) URL.",
+    )
+    ci_system = _text(
+        p.CI_SYSTEM_MAX_LENGTH, "The CI system: github, gitlab, jenkins, zuul, or another name."
+    )
+    build = _text(p.BUILD_MAX_LENGTH, "The CI's build or pipeline number.")
+    labels = serializers.DictField(
+        child=NameField(
+            allow_blank=True,
+            max_length=p.LABEL_VALUE_MAX_LENGTH,
+            validators=[validate_printable],
+        ),
+        required=False,
+        validators=[p.validate_labels],
+        help_text=f"Free labels: an object of at most {p.LABELS_MAX} names (1-"
+        f"{p.LABEL_KEY_MAX_LENGTH} printable characters, no `:`) to strings (at most "
+        f"{p.LABEL_VALUE_MAX_LENGTH} printable characters).",
+    )
+
+
+def provenance_of(data: dict[str, Any]) -> dict[str, Any]:
+    """The provenance fields of validated start data, as :func:`services.start_run` takes them."""
+    return {name: data[name] for name in p.FIELDS if name in data}
+
+
+class StartEventSerializer(AtMixin, ProvenanceMixin):
     type = serializers.ChoiceField(choices=[EVENT_START])
     pod = NameField(help_text="The pod's name; an unknown pod is created.")
     scenario = NameField()
@@ -191,7 +248,7 @@ class EventTypeSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=list(EVENT_SERIALIZERS))
 
 
-class RunStartSerializer(AtMixin):
+class RunStartSerializer(AtMixin, ProvenanceMixin):
     pod = NameField(help_text="The pod's name; an unknown pod is created.")
     scenario = NameField()
     step = NameField(required=False, allow_null=True)

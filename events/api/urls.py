@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from events.api import measurements, reports, views
+from events.api import measurements, reports, samples, views
 
 router = SimpleRouter()
 router.register("runs", views.RunViewSet)
@@ -15,6 +15,7 @@ urlpatterns = [
     path("time/", views.TimeView.as_view(), name="time"),
     path("measurements/", measurements.MeasurementsView.as_view(), name="measurements"),
     path("runs/<int:pk>/energy/", reports.RunEnergyView.as_view(), name="run-energy"),
+    path("runs/<int:pk>/samples/", samples.RunSamplesView.as_view(), name="run-samples"),
     path("energy/comparison/", reports.ScenarioComparisonView.as_view(), name="energy-comparison"),
     *router.urls,
 ]

@@ -146,7 +146,9 @@ class EventView(APIView):
         event = validated(s.EVENT_SERIALIZERS[kind], data)
         at, pod = event.get("at"), event["pod"]
         if kind == s.EVENT_START:
-            return start(request, pod, event["scenario"], event.get("step"), at)
+            return start(
+                request, pod, event["scenario"], event.get("step"), at, s.provenance_of(event)
+            )
         authorize_pod(request, pod, write=True, hidden_as=no_run_on(pod))
         if kind == s.EVENT_STEP:
             return run_answer(services.set_step(pod, event["step"], at))
@@ -158,11 +160,25 @@ def no_run_on(pod: str) -> services.NoRunningRun:
     return services.NoRunningRun(f"no run is running on pod {pod!r}")
 
 
-def start(request: Request, pod: str, scenario: str, step: str | None, at: Any) -> Response:
+def start(
+    request: Request,
+    pod: str,
+    scenario: str,
+    step: str | None,
+    at: Any,
+    provenance: dict[str, Any],
+) -> Response:
     """Start a run, once the credential may use the pod (or create it)."""
     _, new_pod = authorize_pod(request, pod, write=True, create=True)
     started = services.start_run(
-        pod, scenario, step, at, source_of(request), actor=Actor.of(request), new_pod=new_pod
+        pod,
+        scenario,
+        step,
+        at,
+        source_of(request),
+        provenance,
+        actor=Actor.of(request),
+        new_pod=new_pod,
     )
     return started_answer(started)
 
@@ -180,7 +196,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return found.filter(visible_pods(self.request, "pod__"))
 
     def get_serializer_class(self) -> type[s.RunSummarySerializer]:
-        return s.RunSummarySerializer if self.action == "list" else s.RunSerializer
+        return s.RunListSerializer if self.action == "list" else s.RunSerializer
 
     filterset_class = RunFilterSet
     parser_classes = [LimitedJSONParser]
@@ -206,7 +222,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         authorize_pod(self.request, pod, write=True, hidden_as=unknown)
         return run_id
 
-    @extend_schema(responses={200: s.RunSummarySerializer(many=True), **errors(400, *READ_ERRORS)})
+    @extend_schema(responses={200: s.RunListSerializer(many=True), **errors(400, *READ_ERRORS)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
@@ -222,7 +238,14 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     )
     def create(self, request: Request) -> Response:
         data = validated(s.RunStartSerializer, request.data)
-        return start(request, data["pod"], data["scenario"], data.get("step"), data.get("at"))
+        return start(
+            request,
+            data["pod"],
+            data["scenario"],
+            data.get("step"),
+            data.get("at"),
+            s.provenance_of(data),
+        )
 
     @extend_schema(
         methods=["GET"],

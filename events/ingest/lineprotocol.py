@@ -49,6 +49,12 @@ def tag_value(name: str) -> str:
     return _UNSAFE_BACKSLASH.sub("\\\\" + ZERO_WIDTH_SPACE, name) if "\\" in name else name
 
 
+def name_of_tag(value: str) -> str:
+    """The name a tag value read from InfluxDB stands for: undoes :func:`tag_value`'s zero-width
+    space after a backslash (a character it replaced stays U+FFFD)."""
+    return value.replace("\\" + ZERO_WIDTH_SPACE, "\\") if "\\" in value else value
+
+
 def _replaced(name: str) -> str:
     safe = _NOT_IN_A_NAME.sub(REPLACEMENT_CHARACTER, name)
     if name not in _replaced_logged:

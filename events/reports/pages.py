@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -14,29 +15,29 @@ from energylab.validators import control_character_in
 from events.models import Run
 from events.reports.report import ReportUnavailable, chart_series, run_report
 
+# The run list's filters: query parameter -> lookup (exact, as the API's).
+FILTERS = {"pod": "pod__name", "scenario": "scenario", "branch": "branch"}
+
 
 @login_required
 def run_list(request: HttpRequest) -> HttpResponse:
     runs = Run.objects.select_related("pod").filter(visible_pods(request, "pod__"))
     runs = runs.order_by("-started_at")
-    pod = request.GET.get("pod", "")
-    scenario = request.GET.get("scenario", "")
+    filters = {name: request.GET.get(name, "") for name in FILTERS}
     # No name holds a control character, and PostgreSQL refuses a NUL in a query (a 500): such
     # a filter matches nothing, and the page says why.
-    refused = [label for label, value in (("pod", pod), ("scenario", scenario)) if bad(value)]
+    refused = [name for name, value in filters.items() if bad(value)]
     if refused:
         runs = runs.none()
-    if pod:
-        runs = runs.filter(pod__name=pod)
-    if scenario:
-        runs = runs.filter(scenario=scenario)
+    runs = runs.filter(**{FILTERS[name]: value for name, value in filters.items() if value})
     page = Paginator(runs, 50).get_page(request.GET.get("page"))
-    context = {"page": page, "pod": pod, "scenario": scenario, "refused": refused}
+    kept = urlencode({name: value for name, value in filters.items() if value})
+    context = {"page": page, **filters, "refused": refused, "query": kept}
     return render(request, "events/run_list.html", context, status=400 if refused else 200)
 
 
 def bad(name: str) -> bool:
-    """Whether no pod or scenario can have this name (a control character in it)."""
+    """Whether no pod, scenario or branch can have this name (a control character in it)."""
     return control_character_in(name) is not None
 
 

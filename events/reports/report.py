@@ -27,6 +27,7 @@ from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
 from collectors.models import BMCType
 from energylab.timestamps import rfc3339, to_ns
+from events import provenance
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
@@ -377,6 +378,7 @@ def run_report(run: Run) -> dict[str, Any]:
             "ended_at": _iso(run.ended_at),
             "running": run.ended_at is None,
             "abandoned": run.abandoned,
+            **{name: getattr(run, name) for name in provenance.FIELDS},
         },
         "final": settled.final,
         "final_after": _iso(settled.final_after),

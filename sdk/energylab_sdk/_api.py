@@ -474,13 +474,30 @@ def configure(
     flush_timeout: Any = UNSET,
     timeout: Any = UNSET,
     queue_size: Any = UNSET,
+    commit: Any = UNSET,
+    branch: Any = UNSET,
+    ci_url: Any = UNSET,
+    ci_system: Any = UNSET,
+    build: Any = UNSET,
+    labels: Any = UNSET,
 ) -> None:
     """Set the SDK up; what is not given comes from the environment. Never raises.
 
     ``url`` is the server root (native API under ``/api/v1``), a URL ending in ``/api/v1``,
     or an old recorder's ``.../resources`` (legacy protocol). ``url=None`` turns recording off.
+
+    ``commit``, ``branch``, ``ci_url``, ``ci_system``, ``build`` and ``labels`` (a mapping of
+    names to strings) are the provenance sent with each run's start; what is not given comes
+    from ``ENERGYLAB_*`` variables, then from the CI's own (GitHub Actions, GitLab CI, Zuul,
+    Jenkins). None leaves a field out.
     """
     options = {
+        "commit": commit,
+        "branch": branch,
+        "ci_url": ci_url,
+        "ci_system": ci_system,
+        "build": build,
+        "labels": labels,
         "url": url,
         "pod": pod,
         "token": token,

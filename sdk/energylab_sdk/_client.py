@@ -213,6 +213,21 @@ class Client:
 
     def _judge(self, event: Event, answer: Response) -> bool:
         status = answer.status
+        if (
+            status == 400
+            and event.kind == START
+            and self._protocol.provenance
+            and not event.without_provenance
+        ):
+            # Never lose a run for its provenance: start it again without (a server with other
+            # limits than this SDK's).
+            self._warn_once(
+                "provenance",
+                "energylab: the API refused the run's provenance (%s); starting it without",
+                answer.body[:300].decode("utf-8", "replace"),
+            )
+            event.without_provenance = True
+            return self._deliver(event)
         if 200 <= status < 300:
             self.stats.sent += 1
             if event.kind == START:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+
+from . import _provenance
 
 logger = logging.getLogger("energylab_sdk")
 
@@ -65,6 +67,9 @@ class Config:
     timeout: float = DEFAULT_HTTP_TIMEOUT
     queue_size: int = DEFAULT_QUEUE_SIZE
     source: str = "sdk"  # what the server records as the run's source: "sdk" or "cli"
+    # Sent with every start event (native protocol): commit, branch, ci_url, ci_system, build,
+    # labels, as far as known (_provenance.resolve).
+    provenance: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -130,8 +135,13 @@ def resolve(
     queue_size: Any = UNSET,
     source: str = "sdk",
     environ: Mapping[str, str] | None = None,
+    **provenance: Any,
 ) -> Config:
-    """Resolve settings; never raises. A bad value is logged and replaced by its default."""
+    """Resolve settings; never raises. A bad value is logged and replaced by its default.
+
+    ``provenance`` takes ``commit``, ``branch``, ``ci_url``, ``ci_system``, ``build`` and
+    ``labels`` (UNSET: from the environment, see :mod:`._provenance`).
+    """
     env: Mapping[str, str] = os.environ if environ is None else environ
 
     def pick(name: str, explicit: Any) -> str | None:
@@ -162,4 +172,15 @@ def resolve(
         timeout=_number("timeout", timeout, DEFAULT_HTTP_TIMEOUT, env),
         queue_size=max(1, int(_number("queue_size", queue_size, DEFAULT_QUEUE_SIZE, env))),
         source=source,
+        provenance=_resolve_provenance(provenance, environ) if base_url is not None else {},
     )
+
+
+def _resolve_provenance(
+    given: Mapping[str, Any], environ: Mapping[str, str] | None
+) -> dict[str, Any]:
+    unknown = sorted(set(given) - set(_provenance.FIELDS))
+    if unknown:
+        logger.warning("energylab: ignoring unknown setting(s) %s", ", ".join(unknown))
+    explicit = {k: v for k, v in given.items() if k in _provenance.FIELDS and v is not UNSET}
+    return _provenance.resolve(explicit, environ)

@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -37,6 +38,8 @@ class Event:
     scenario: str | None = None
     step: str | None = None
     local_ns: int = 0
+    # Set when the server refused this start with its provenance: it is sent again without.
+    without_provenance: bool = False
 
 
 @dataclass
@@ -134,6 +137,7 @@ class Protocol:
     """Turns events into requests, and learns the server's clock."""
 
     clock_path = ""
+    provenance: Mapping[str, Any]  # what a start event carries besides its scenario and step
 
     def build(self, event: Event, at_ns: int) -> tuple[str, str, dict[str, Any] | None]:
         raise NotImplementedError
@@ -161,11 +165,16 @@ class Protocol:
 class NativeProtocol(Protocol):
     clock_path = "/time/"
 
+    def __init__(self, provenance: Mapping[str, Any] | None = None) -> None:
+        self.provenance = dict(provenance or {})
+
     def build(self, event: Event, at_ns: int) -> tuple[str, str, dict[str, Any] | None]:
         body: dict[str, Any] = {"type": event.kind, "pod": event.pod, "at": at_ns}
         if event.kind == START:
             body["scenario"] = event.scenario
             body["step"] = event.step
+            if not event.without_provenance:
+                body.update(self.provenance)
         elif event.kind == STEP:
             body["step"] = event.step
         return "POST", "/events/", body
@@ -180,7 +189,10 @@ class NativeProtocol(Protocol):
 
 
 class LegacyProtocol(Protocol):
+    """The old recorder's API: it has no provenance, which is therefore not sent."""
+
     clock_path = "/monitoring/ping"
+    provenance: Mapping[str, Any] = {}
 
     def build(self, event: Event, at_ns: int) -> tuple[str, str, dict[str, Any] | None]:
         path = "/recorders/environment/" + quote(event.pod, safe="")
@@ -193,4 +205,4 @@ class LegacyProtocol(Protocol):
 
 
 def protocol_for(config: Config) -> Protocol:
-    return LegacyProtocol() if config.protocol == LEGACY else NativeProtocol()
+    return LegacyProtocol() if config.protocol == LEGACY else NativeProtocol(config.provenance)

@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_REPORT_WAIT:g})",
     )
     _common(record)
+    _provenance_options(record)
     record.add_argument("cmd", nargs=argparse.REMAINDER, help="the command, after --")
 
     start = commands.add_parser(
@@ -96,6 +97,7 @@ def _parser() -> argparse.ArgumentParser:
     start.add_argument("--scenario", required=True, help="scenario name")
     start.add_argument("--step", help="initial step")
     _common(start)
+    _provenance_options(start)
     _strict(start)
 
     step = commands.add_parser(
@@ -145,6 +147,32 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _provenance_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "provenance (default: ENERGYLAB_COMMIT, ... then the CI's variables: GitHub Actions, "
+        "GitLab CI, Zuul, Jenkins)"
+    )
+    group.add_argument("--commit", help="the commit under test")
+    group.add_argument("--branch", help="the branch under test")
+    group.add_argument("--ci-url", metavar="URL", help="the CI job's page")
+    group.add_argument("--ci-system", metavar="NAME", help="github, gitlab, jenkins, zuul, ...")
+    group.add_argument("--build", help="the CI's build or pipeline number")
+    group.add_argument(
+        "--label",
+        action="append",
+        type=_label,
+        metavar="NAME=VALUE",
+        help="a free label of the run (repeat for more; added to ENERGYLAB_LABELS)",
+    )
+
+
+def _label(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), value.strip()
+
+
 def _strict(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--strict",
@@ -163,12 +191,20 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _configure(args: argparse.Namespace) -> _client.Client:
+    given = {
+        name: getattr(args, name)
+        for name in ("commit", "branch", "ci_url", "ci_system", "build")
+        if getattr(args, name, None)
+    }
+    if getattr(args, "label", None):
+        given["labels"] = dict(args.label)
     return _client.configure(
         url=args.url if args.url else UNSET,
         pod=args.pod if args.pod else UNSET,
         token=args.token if args.token else UNSET,
         flush_timeout=args.timeout if args.timeout else UNSET,
         source="cli",
+        **given,
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from . import _api, _client, _reports, report_format
+from . import _api, _client, _provenance, _reports, report_format
 
 REPORT_WAIT = 60.0
 
@@ -39,6 +39,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="at the end, print the run's energy per test (waits up to 60 s for its last samples)",
     )
     group.addoption(
+        "--energylab-label",
+        action="append",
+        metavar="NAME=VALUE",
+        default=None,
+        help="a label of the run (repeat for more); commit, branch and CI job are detected "
+        "from the CI's variables (or ENERGYLAB_COMMIT, ENERGYLAB_BRANCH, ...)",
+    )
+    group.addoption(
         "--energylab-url",
         metavar="URL",
         default=None,
@@ -55,20 +63,32 @@ def pytest_configure(config: pytest.Config) -> None:
             config.getoption("energylab_url", None),
             is_worker=hasattr(config, "workerinput"),
             report=config.getoption("energylab_report", False),
+            labels=config.getoption("energylab_label", None),
         )
         config.pluginmanager.register(recorder, "energylab-recorder")
 
 
 class SessionRecorder:
     def __init__(
-        self, scenario: str, pod: str | None, url: str | None, is_worker: bool, report: bool = False
+        self,
+        scenario: str,
+        pod: str | None,
+        url: str | None,
+        is_worker: bool,
+        report: bool = False,
+        labels: list[str] | None = None,
     ) -> None:
         self.scenario = scenario
         self.pod = pod
         self.is_worker = is_worker
         self.report = report
+        options: dict[str, Any] = {}
         if url:
-            _api.configure(url=url)
+            options["url"] = url
+        if labels:
+            options["labels"] = _provenance.parse_labels(labels)
+        if options:
+            _api.configure(**options)
         self.recording = _api.recording(scenario, pod=pod)
 
     @pytest.hookimpl(tryfirst=True)

@@ -108,6 +108,9 @@ def as_table(report: dict[str, Any]) -> str:
     table += [[_cell(key, row.get(key)) for key, _title in COLUMNS] for row in rows(report)]
     widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS) - 1)]
     lines = [head]
+    origin = provenance_line(run)
+    if origin:
+        lines.append(origin)
     for index, row in enumerate(table):
         # (Python 3.8: no zip(strict=), which the linter asks for)
         cells = [row[i].ljust(width) for i, width in enumerate(widths)]
@@ -117,6 +120,30 @@ def as_table(report: dict[str, Any]) -> str:
     for warning in report["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)
+
+
+def provenance_line(run: dict[str, Any]) -> str:
+    """``commit 3f786850e387 on main, github build 17: <job URL>, labels vnf=vFW``, as far as
+    the run's provenance is known ("" when none is: a legacy client's run, an older server)."""
+    parts = []
+    if run.get("commit"):
+        parts.append(f"commit {run['commit'][:12]}")
+    if run.get("branch"):
+        parts.append(f"on {run['branch']}")
+    origin = " ".join(parts)
+    build = " ".join(
+        str(part)
+        for part in (run.get("ci_system"), "build" if run.get("build") else "", run.get("build"))
+        if part
+    )
+    for extra in (build, run.get("ci_url")):
+        if extra:
+            origin = f"{origin}, {extra}" if origin else str(extra)
+    labels = run.get("labels") or {}
+    if labels:
+        listed = " ".join(f"{name}={value}" for name, value in labels.items())
+        origin = f"{origin}, labels {listed}" if origin else f"labels {listed}"
+    return origin
 
 
 def as_csv(reports: list[dict[str, Any]]) -> str:

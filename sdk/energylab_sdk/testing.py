@@ -59,6 +59,8 @@ class FakeEnergyLab:
         self.clock_offset_ns = 0
         self.token: str | None = None
         self.basic_auth: tuple[str, str] | None = None
+        # Refuse (400) a start that carries provenance, as a server with stricter limits would.
+        self.refuse_provenance = False
         self.requests: list[ReceivedRequest] = []
         self.runs: dict[str, _Run] = {}
         self.pods: set[str] | None = None
@@ -192,6 +194,8 @@ class FakeEnergyLab:
             errors["scenario"] = ["required"]
         if kind == "step" and not isinstance(body.get("step"), str):
             errors["step"] = ["required"]
+        if kind == "start" and self.refuse_provenance and "commit" in body:
+            errors["commit"] = ["refused (refuse_provenance)"]
         if errors:
             return 400, errors
         assert isinstance(kind, str)

@@ -13,7 +13,7 @@ from types import ModuleType
 
 import energylab_sdk
 import pytest
-from energylab_sdk import _api, _client
+from energylab_sdk import _api, _client, _provenance
 from energylab_sdk._config import ENV_VARS
 from energylab_sdk.testing import FakeEnergyLab
 
@@ -34,6 +34,10 @@ def isolated_sdk(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for names in ENV_VARS.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
+    # Nor provenance from the CI these tests may run under.
+    for name in (*_provenance.ENV_VARS.values(), *_provenance.CI_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
+    _provenance._forget_detected()
     energylab_sdk.configure(url=None)
     _api._reset_state()
     yield

@@ -73,7 +73,7 @@ def test_make_demo_from_a_clean_clone_reports_every_step_and_server(
     assert result.returncode == 0, output[-3000:]
     rows = table_rows(output)
     servers = {row[1] for row in rows if row[1] != "all"}
-    assert len(servers) == 4  # IPMI, two Redfish, iLO
+    assert len(servers) == 5  # IPMI, two Redfish, iLO, a server on two outlets of an SNMP PDU
     for step in STEPS:
         step_rows = [row for row in rows if row[0] == step]
         assert len(step_rows) == 1 + len(servers), step

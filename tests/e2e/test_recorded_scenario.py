@@ -1,6 +1,8 @@
-"""The whole job: simulated BMCs with a known power profile are polled by a real worker and beat,
-CI records a three-step scenario through the SDK against the live API, the writer correlates
-the samples into InfluxDB, and the report's energy per step is within 1 % of the truth."""
+"""The whole job: simulated BMCs and meters (IPMI, Redfish, an SNMP PDU feeding one server from
+two outlets, a Modbus meter, a Shelly plug) with a known power profile are polled by a real
+worker and beat, CI records a three-step scenario through the SDK against the live API, the
+writer correlates the samples into InfluxDB, and the report's energy per step is within 1 % of
+the truth."""
 
 from __future__ import annotations
 
@@ -13,8 +15,11 @@ from django.contrib.auth.models import User
 from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
+from collectors.simulators.modbus import ModbusSimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
+from collectors.simulators.shelly import ShellySimulator
+from collectors.simulators.snmp import SNMPSimulator
 from energylab.testing import wait_until
 from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
@@ -30,6 +35,20 @@ STEPS = ["boot, cold", "load = heavy", "cool\\down"]
 WATTS = {"ipmi": [180, 420, 240], "redfish": [150, 300, 200], "legacy": [220, 260, 500]}
 # The legacy BMC holds its reading 3 s (sample-and-hold), polled every second.
 REFRESH_S = {"ipmi": 1.0, "redfish": 1.0, "legacy": 3.0}
+# meters; the PDU's server draws through two outlets (one per PSU), each an "outlet" profile
+WATTS |= {"outlet a": [90, 210, 120], "outlet b": [95, 200, 130], "modbus": [160, 280, 220]}
+WATTS |= {"shelly": [120, 200, 170]}  # loads as large as the BMCs': the same noise (4 W)
+REFRESH_S |= {"outlet a": 1.0, "outlet b": 1.0, "modbus": 1.0, "shelly": 1.0}
+
+
+class Sum:
+    """The truth of a server fed by several outlets: their profiles' sum."""
+
+    def __init__(self, *profiles: PowerProfile) -> None:
+        self.profiles = profiles
+
+    def energy_j(self, start: float, end: float) -> float:
+        return sum(p.energy_j(start, end) for p in self.profiles)
 
 
 @pytest.mark.timeout(180)
@@ -50,31 +69,50 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
         )
         for index, (kind, watts) in enumerate(WATTS.items())
     }
+    modbus_power = {"name": "power", "unit": "W", "register_address": 10, "register_type": "MBF"}
     with (
         IPMISimulator(profiles["ipmi"]) as ipmi,
         RedfishSimulator(profiles["redfish"], flavour="environment-metrics") as redfish,
         RedfishSimulator(profiles["legacy"], flavour="legacy-power") as legacy,
+        SNMPSimulator([profiles["outlet a"], profiles["outlet b"]]) as pdu,
+        ModbusSimulator(profiles["modbus"]) as meter,
+        ShellySimulator(profiles["shelly"], generation=2, password="password") as plug,
     ):
         pod = Pod.objects.create(name=POD, poll_interval=1)
-        for name, kind, host, port in [
-            ("node ipmi", BMCType.IPMI, "127.0.0.1", ipmi.port),
-            ("node, redfish", BMCType.REDFISH, "http://127.0.0.1", redfish.port),
-            ('node "legacy"', BMCType.REDFISH, "http://127.0.0.1", legacy.port),
+        for name, kind, host, port, settings_ in [
+            ("node ipmi", BMCType.IPMI, "127.0.0.1", ipmi.port, {}),
+            ("node, redfish", BMCType.REDFISH, "http://127.0.0.1", redfish.port, {}),
+            ('node "legacy"', BMCType.REDFISH, "http://127.0.0.1", legacy.port, {}),
+            ("node pdu", BMCType.SNMP, "127.0.0.1", pdu.port, {"pdu": "apc", "outlets": [1, 2]}),
+            ("switch modbus", BMCType.MODBUS, "127.0.0.1", meter.port, {"sensors": [modbus_power]}),
+            ("box shelly", BMCType.SHELLY, "http://127.0.0.1", plug.port, {}),
         ]:
             server = Server(
-                pod=pod, name=name, bmc_type=kind, host=host, port=port, username="admin"
+                pod=pod,
+                name=name,
+                bmc_type=kind,
+                host=host,
+                port=port,
+                username="admin",
+                source_settings=settings_,
             )
-            server.password = "password"
+            server.password = "public" if kind == BMCType.SNMP else "password"
+            server.full_clean()
             server.save()
-        truth = dict(
-            zip(["node ipmi", "node, redfish", 'node "legacy"'], profiles.values(), strict=True)
-        )
+        truth = {
+            "node ipmi": profiles["ipmi"],
+            "node, redfish": profiles["redfish"],
+            'node "legacy"': profiles["legacy"],
+            "node pdu": Sum(profiles["outlet a"], profiles["outlet b"]),
+            "switch modbus": profiles["modbus"],
+            "box shelly": profiles["shelly"],
+        }
 
         stack.worker("poll,writer,default")
         stack.beat()
         buffer = SampleBuffer.from_settings()
         wait_until(
-            lambda: Server.objects.filter(pod=pod, last_success_at__isnull=False).count() == 3,
+            lambda: Server.objects.filter(pod=pod, last_success_at__isnull=False).count() == 6,
             60,
             "first polls",
         )

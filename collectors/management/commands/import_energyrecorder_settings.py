@@ -21,9 +21,11 @@ class Command(BaseCommand):
     help = (
         "Create or update pods and servers from the original OPNFV energy recorder's "
         "collector-settings.yaml (PODS: environment, polling_interval, active, servers: host, "
-        "id, type, user, pass, active). Types ipmi, redfish, ilo and ilo-gui are imported; every "
-        "other type is listed as not supported. Running it again updates, never duplicates. "
-        "Passwords are stored encrypted and never printed."
+        "id, type, user, pass, active). Types ipmi, redfish, ilo, ilo-gui, snmp, modbus and shelly "
+        "are imported (with their sensors); every other type is listed as not supported, with "
+        "what to do instead. A pod or server whose settings are wrong is skipped with its reason "
+        "and the rest imported. Exits 1 when anything was not imported. Running it again "
+        "updates, never duplicates. Passwords are stored encrypted and never printed."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -58,7 +60,11 @@ class Command(BaseCommand):
             out.write(f"note: {note}")
         for change in report.changes:
             indent = "" if change.kind == "pod" else "  "
-            action = change.action if change.action == "not imported" else prefix + change.action
+            action = (
+                change.action
+                if change.action in {"not imported", "skipped"}
+                else prefix + change.action
+            )
             fields = (
                 f" ({', '.join(change.fields)})"
                 if change.action == "updated" and change.fields
@@ -74,9 +80,20 @@ class Command(BaseCommand):
             f"servers: {report.count('server', 'created')} created, "
             f"{report.count('server', 'updated')} updated, "
             f"{report.count('server', 'unchanged')} unchanged, "
-            f"{len(report.unsupported)} not imported (unsupported type)"
+            f"{len(report.unsupported)} not imported (unsupported type), "
+            f"{report.count('server', 'skipped')} skipped (wrong settings)"
         )
+        skipped_pods = report.count("pod", "skipped")
+        if skipped_pods:
+            summary += f"; pods skipped: {skipped_pods}"
         out.write(("dry run, nothing written: " if report.dry_run else "") + summary)
-        if report.unsupported:
-            names = ", ".join(repr(c.name) for c in report.unsupported)
+        left = report.unsupported + report.skipped
+        if left:
+            names = ", ".join(repr(c.name) for c in left)
             out.write(f"not imported: {names}")
+            # The rest is imported (committed): the exit status tells a script some was not.
+            raise CommandError(
+                f"{len(left)} of the file's pods and servers were not imported (reasons above); "
+                "the others were",
+                returncode=1,
+            )

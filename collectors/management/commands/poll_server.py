@@ -42,12 +42,15 @@ class Command(BaseCommand):
                         if reading.bmc_timestamp_ns is not None
                         else None,
                         "energy_j": reading.energy_j,
+                        # a sum's parts (PDU outlets, meter sensors): each one's share
+                        "parts": [{"name": n, "watts": w} for n, w in reading.parts],
                     },
                     ensure_ascii=False,
                 )
             )
         else:
             counter = f", counter {reading.energy_j:.0f} J" if reading.energy_j is not None else ""
+            parts = "".join(f"\n  {name}: {watts:.1f} W" for name, watts in reading.parts)
             self.stdout.write(
-                f"{server.name}: {reading.watts:.1f} W from {reading.source}{counter}"
+                f"{server.name}: {reading.watts:.1f} W from {reading.source}{counter}{parts}"
             )

@@ -1,8 +1,12 @@
-"""Start simulated BMCs on loopback, and optionally register them as a pod to poll.
+"""Start simulated BMCs and meters on loopback, and optionally register them as a pod to poll.
 
-``python manage.py simulate_lab --pod NAME --ipmi N --redfish M [--ilo K] [--profile FILE]
-[--register]`` runs until Ctrl-C (or SIGTERM). Each BMC speaks its real protocol (IPMI over LAN,
-Redfish over HTTP), so a running EnergyLab, ``ipmitool`` or any Redfish client can read it.
+``python manage.py simulate_lab --pod NAME --ipmi N --redfish M [--ilo K] [--snmp P]
+[--modbus Q] [--shelly R] [--profile FILE] [--register]`` runs until Ctrl-C (or SIGTERM). Each
+speaks its real protocol (IPMI over LAN, Redfish over HTTP, SNMP, Modbus TCP, Shelly's HTTP
+API), so a running EnergyLab, ``ipmitool``, ``snmpget``, a Modbus client or any Redfish client
+can read it. An SNMP server is fed by two outlets of one simulated PDU (APC preset), each
+drawing half its profile; a Modbus meter holds its power in holding register 10 (MBF); Shelly
+plugs alternate Gen2 and Gen1.
 """
 
 from __future__ import annotations
@@ -20,8 +24,17 @@ from django.db import transaction
 
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulatorGroup
+from collectors.simulators.modbus import ModbusSimulator
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import FLAVOURS, RedfishSimulator
+from collectors.simulators.shelly import ShellySimulator
+from collectors.simulators.snmp import SNMPSimulator
+
+# The simulated PDUs' SNMP community (a server's password is its community)
+SIM_COMMUNITY = "public"
+
+# Types whose address is a bare host (the others are URLs with their scheme)
+_BARE_HOSTS = {BMCType.IPMI, BMCType.SNMP, BMCType.MODBUS}
 
 # Redfish flavours a simulated lab cycles through, so every generation of BMC is exercised.
 REDFISH_FLAVOURS = ["environment-metrics", "legacy-power", "power-subsystem"]
@@ -35,6 +48,11 @@ class Command(BaseCommand):
         parser.add_argument("--ipmi", type=int, default=0, help="IPMI (DCMI) BMCs")
         parser.add_argument("--redfish", type=int, default=0, help="Redfish BMCs")
         parser.add_argument("--ilo", type=int, default=0, help="iLO-flavoured Redfish BMCs")
+        parser.add_argument(
+            "--snmp", type=int, default=0, help="servers fed by two outlets of a simulated PDU"
+        )
+        parser.add_argument("--modbus", type=int, default=0, help="Modbus TCP power meters")
+        parser.add_argument("--shelly", type=int, default=0, help="Shelly plugs (Gen2, Gen1...)")
         parser.add_argument(
             "--redfish-flavour",
             choices=[*FLAVOURS, "cycle"],
@@ -63,9 +81,12 @@ class Command(BaseCommand):
         parser.add_argument("--json-out", help="write the lab's description to this file")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["ipmi"] + options["redfish"] + options["ilo"] <= 0:
-            raise CommandError("nothing to simulate: give --ipmi, --redfish or --ilo")
-        if min(options["ipmi"], options["redfish"], options["ilo"]) < 0:
+        kinds = ("ipmi", "redfish", "ilo", "snmp", "modbus", "shelly")
+        if sum(options[kind] for kind in kinds) <= 0:
+            raise CommandError(
+                "nothing to simulate: give --ipmi, --redfish, --ilo, --snmp, --modbus or --shelly"
+            )
+        if min(options[kind] for kind in kinds) < 0:
             raise CommandError("counts cannot be negative")
 
         def profile(index: int) -> PowerProfile:
@@ -119,6 +140,7 @@ class Command(BaseCommand):
                     )
                     stack.enter_context(redfish)  # starts it, and stops it on the way out
                     lab.append(self._entry(f"{pod}-{kind}-{i + 1}", kind, redfish.port, flavour))
+            self._meters(stack, lab, pod, options, lambda: profile(next(counter)))
             for bmc in lab:
                 self.stdout.write(
                     f"{bmc['type']:8} {bmc['name']:30} {bmc['host']}:{bmc['port']} ({bmc['flavour']})"
@@ -147,8 +169,61 @@ class Command(BaseCommand):
                     self.stdout.write("simulated lab stopped; its servers are now inactive")
 
     @staticmethod
+    def _meters(
+        stack: ExitStack,
+        lab: list[dict[str, Any]],
+        pod: str,
+        options: dict[str, Any],
+        next_profile: Any,
+    ) -> None:
+        """Start the SNMP PDUs, Modbus meters and Shelly plugs, adding them to ``lab``."""
+        for i in range(options["snmp"]):
+            whole = next_profile()
+            half = PowerProfile(
+                [(s.seconds, s.watts / 2) for s in whole.segments],
+                refresh=whole.refresh,
+                noise=whole.noise / 2,
+                seed=whole.seed,
+                epoch=whole.epoch,
+            )
+            pdu = stack.enter_context(SNMPSimulator([half, half], communities=[SIM_COMMUNITY]))
+            entry = Command._entry(f"{pod}-snmp-{i + 1}", BMCType.SNMP, pdu.port, "apc #1 + #2")
+            entry["source_settings"] = {"pdu": "apc", "outlets": [1, 2]}
+            entry["password"] = SIM_COMMUNITY
+            lab.append(entry)
+        for i in range(options["modbus"]):
+            meter = stack.enter_context(ModbusSimulator(next_profile()))
+            entry = Command._entry(f"{pod}-modbus-{i + 1}", BMCType.MODBUS, meter.port, "MBF")
+            entry["source_settings"] = {
+                "sensors": [
+                    {
+                        "name": "power",
+                        "unit": "W",
+                        "register_address": 10,
+                        "register_type": "MBF",
+                    }
+                ]
+            }
+            lab.append(entry)
+        for i in range(options["shelly"]):
+            generation = 2 if i % 2 == 0 else 1
+            plug = stack.enter_context(
+                ShellySimulator(
+                    next_profile(),
+                    generation=generation,
+                    username=options["username"],
+                    password=options["password"],
+                )
+            )
+            lab.append(
+                Command._entry(
+                    f"{pod}-shelly-{i + 1}", BMCType.SHELLY, plug.port, f"gen{generation}"
+                )
+            )
+
+    @staticmethod
     def _entry(name: str, kind: str, port: int, flavour: str) -> dict[str, Any]:
-        host = "127.0.0.1" if kind == BMCType.IPMI else "http://127.0.0.1"
+        host = "127.0.0.1" if kind in _BARE_HOSTS else "http://127.0.0.1"
         return {"name": name, "type": kind, "host": host, "port": port, "flavour": flavour}
 
     @staticmethod
@@ -166,7 +241,8 @@ class Command(BaseCommand):
             server.host = bmc["host"]
             server.port = bmc["port"]
             server.username = options["username"]
-            server.password = options["password"]
+            server.password = bmc.get("password", options["password"])
+            server.source_settings = bmc.get("source_settings", {})
             server.active = True
             server.consecutive_failures = 0
             server.backoff_until = None

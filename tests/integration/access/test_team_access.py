@@ -355,3 +355,10 @@ def test_pushes_of_many_servers_and_influx_writes_keep_to_the_teams_pods(
     assert not Server.objects.filter(name__in=["s1", "s2", "s3"]).exists()
     line = b"power,pod=pod-a,server=s3 watts=1"
     assert team_a.generic("POST", "/write?db=x", line, content_type="text/plain").status_code == 204
+
+
+def test_the_raw_samples_of_another_teams_run_are_not_found(
+    team_a: APIClient, teams: dict[str, Any]
+) -> None:
+    assert team_a.get(f"/api/v1/runs/{teams['b']['run']}/samples/").status_code == 404
+    assert team_a.get(f"/api/v1/runs/{teams['a']['run']}/samples/").status_code != 404

@@ -30,7 +30,15 @@ def test_the_run_list_filters_by_pod_and_scenario(browser: Client) -> None:
     assert [run.pod.name for run in page.context["page"]] == ["p"]
 
 
-@pytest.mark.parametrize("param", ["pod", "scenario"])
+def test_the_run_list_filters_by_branch_and_shows_commits(browser: Client) -> None:
+    services.start_run("p", "s", None, T0, provenance={"branch": "main", "commit": "a" * 40})
+    services.start_run("q", "s", None, T0, provenance={"branch": "other"})
+    page = browser.get("/runs/", {"branch": "main"})
+    assert [run.pod.name for run in page.context["page"]] == ["p"]
+    assert f'title="{"a" * 40}"' in page.content.decode()
+
+
+@pytest.mark.parametrize("param", ["pod", "scenario", "branch"])
 @pytest.mark.parametrize("value", ["\x00", "a\nb"])
 def test_a_filter_no_name_can_match_is_an_explained_empty_list(
     browser: Client, param: str, value: str

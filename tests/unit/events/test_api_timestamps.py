@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from energylab.timestamps import from_ns, to_ns
+from energylab.timestamps import from_ns, rfc3339_ns, to_ns
 from events import timestamps
 
 NOW = dt.datetime(2026, 11, 25, 10, 0, 0, tzinfo=dt.UTC)
@@ -88,3 +88,16 @@ def test_leading_zeros_do_not_count_as_digits() -> None:
 def test_an_int_too_large_to_print_is_refused_without_printing_it() -> None:
     with pytest.raises(timestamps.TimestampError, match="an integer of 16610 bits is out of range"):
         timestamps.parse_any(10**5000)
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "1970-01-01T00:00:00.000000000Z"),
+        (1_795_000_000_123_456_789, "2026-11-18T11:06:40.123456789Z"),
+        (946_684_799_999_999_999, "1999-12-31T23:59:59.999999999Z"),
+    ],
+)
+def test_rfc3339_ns_keeps_every_nanosecond(ns: int, text: str) -> None:
+    assert rfc3339_ns(ns) == text
+    assert to_ns(dt.datetime.fromisoformat(text[:-4] + "+00:00")) == ns // 1000 * 1000

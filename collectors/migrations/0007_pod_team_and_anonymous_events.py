@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('auth', '0012_alter_user_first_name_max_length'),
-        ('collectors', '0005_server_accuracy_and_refresh'),
+        ('collectors', '0006_meter_sources'),
     ]
 
     operations = [
