@@ -31,6 +31,7 @@ BENCHES: list[tuple[str, str, list[str], int]] = [
     ("push", "push", ["--seconds", "8", "--runs", "2"], 300),
     ("ingest", "ingest", ["--size", "200000"], 240),
     ("report", "report", ["--repeat", "2"], 240),
+    ("history", "history", ["--repeat", "5"], 120),
     ("poll", "poll", ["--size", "100,500,2000", "--seconds", "25"], 480),
     ("poll-capacity", "poll", ["--size", "2000", "--interval", "2", "--seconds", "20"], 240),
 ]

@@ -53,7 +53,8 @@ def raw_write(lines: list[str], database: str) -> float:
             body = "\n".join(lines[i : i + RAW_BATCH]).encode()
             r = session.post(
                 f"{INFLUX_URL}/write",
-                params={"db": database, "precision": "u"},
+                # The writer's lines carry nanoseconds, as it writes them.
+                params={"db": database, "precision": "n"},
                 data=body,
                 timeout=60,
             )

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Field, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -142,6 +143,20 @@ class ServerAdmin(TeamScopedAdmin):
         ("Topology", {"fields": ["dc", "room", "row", "rack"]}),
         ("Health", {"fields": readonly_fields}),
     ]
+
+    class Media:
+        js = ("collectors/server-type-fields.js",)
+
+    def formfield_for_dbfield(
+        self, db_field: Field[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> Any:
+        """The type select carries which fields each type uses, for the page's script."""
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "bmc_type" and formfield is not None:
+            by_type = {kind: sorted(fields) for kind, fields in FIELDS_BY_TYPE.items()}
+            formfield.widget.attrs["data-fields-by-type"] = json.dumps(by_type)
+            formfield.widget.attrs["data-connection-fields"] = json.dumps(sorted(CONNECTION_FIELDS))
+        return formfield
 
     def get_fieldsets(self, request: HttpRequest, obj: Server | None = None) -> Any:
         """A new server shows every field; a saved one only those its type uses (fields left

@@ -189,6 +189,9 @@ WRITER_INTERVAL = 1.0
 # event and marked abandoned, checked every ABANDONED_CHECK_INTERVAL seconds.
 RUN_MAX_IDLE = env.number("ENERGYLAB_RUN_MAX_IDLE", 86_400.0, minimum=60)
 ABANDONED_CHECK_INTERVAL = 60.0
+# Ended runs whose report is final by now (or was corrected late) are stored every this many
+# seconds (events.reports.stored), on the default queue: a report can take a second.
+REPORTS_CHECK_INTERVAL = env.number("ENERGYLAB_REPORTS_CHECK_INTERVAL", 10.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "flush samples to InfluxDB": {
         "task": "events.tasks.flush_samples",
@@ -200,9 +203,17 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": ABANDONED_CHECK_INTERVAL,
         "options": {"expires": ABANDONED_CHECK_INTERVAL, "queue": "writer"},
     },
+    "store final reports": {
+        "task": "events.reports.tasks.queue_final_reports",
+        "schedule": REPORTS_CHECK_INTERVAL,
+        "options": {"expires": REPORTS_CHECK_INTERVAL, "queue": "default"},
+    },
 }
+# Task modules outside an app's tasks.py (which autodiscovery finds).
+CELERY_IMPORTS = ["events.reports.tasks"]
 CELERY_TASK_ROUTES = {
     "events.tasks.*": {"queue": "writer"},
+    "events.reports.tasks.*": {"queue": "default"},
     "collectors.tasks.*": {"queue": "poll"},
 }
 
@@ -229,6 +240,8 @@ PUSH_SEEN_SECONDS = env.integer("ENERGYLAB_PUSH_SEEN_SECONDS", 600, minimum=1)
 CORRELATION_DELAY = env.number("ENERGYLAB_CORRELATION_DELAY", 5.0, minimum=0)
 BUFFER_MAX_SAMPLES = env.integer("ENERGYLAB_BUFFER_MAX_SAMPLES", 5_000_000, minimum=1000)
 GRID_GCO2_PER_KWH = env.number("ENERGYLAB_GRID_GCO2_PER_KWH", 0.0, minimum=0)
+# /badges/<pod>/<scenario>.svg without logging in (README images cannot send a token).
+PUBLIC_BADGES = env.boolean("ENERGYLAB_PUBLIC_BADGES", True)
 # A pod's idle power: measured over this much time when no run runs on it (seconds), from
 # this long after a run ends (its fans and caches settle), looking back at most this far.
 IDLE_WINDOW = env.number("ENERGYLAB_IDLE_WINDOW", 300.0, minimum=1)

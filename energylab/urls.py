@@ -11,6 +11,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from energylab.api.views import not_found
 from energylab.health import healthz
 from energylab.metrics import metrics_view
+from events.reports.badges import badge
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -25,5 +26,6 @@ urlpatterns = [
     path("", include("events.api.influx.urls")),
     path("healthz", healthz, name="healthz"),
     path("runs/", include("events.reports.urls")),
+    re_path(r"^badges/(?P<rest>.+/.+)\.svg$", badge, name="badge"),
     path("", RedirectView.as_view(pattern_name="events:run-list", permanent=False)),
 ]

@@ -1,11 +1,13 @@
-"""Admin for runs and their steps."""
+"""Admin for runs, their steps and their stored reports."""
 
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from collectors.admin import TeamScopedAdmin, visible_name
-from events.models import Run, Step
+from events.models import Run, RunReport, Step
 
 
 class StepInline(admin.TabularInline):
@@ -54,3 +56,27 @@ class StepAdmin(TeamScopedAdmin):
     search_fields = ["name", "run__scenario"]
     list_select_related = ["run", "run__pod"]
     raw_id_fields = ["run"]
+
+
+@admin.register(RunReport)
+class RunReportAdmin(admin.ModelAdmin):
+    """Stored reports, read-only: they are computed (events.reports.stored); an operator may
+    only have some recomputed (from the samples still in InfluxDB)."""
+
+    list_display = ["run", "energy_j", "energy_above_idle_j", "duration_s", "stale", "computed_at"]
+    list_filter = ["stale"]
+    list_select_related = ["run", "run__pod"]
+    search_fields = ["run__scenario", "run__pod__name"]
+    raw_id_fields = ["run"]
+    actions = ["recompute"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(description="Recompute from the samples (marks them stale)")
+    def recompute(self, request: HttpRequest, queryset: QuerySet[RunReport]) -> None:
+        marked = queryset.update(stale=True)
+        self.message_user(request, f"{marked} report(s) will be recomputed at the next check")

@@ -13,6 +13,7 @@ class EventsConfig(AppConfig):
         from energylab.api.authentication import connect_signals
         from events.health import writer_lag
         from events.metrics import SOURCE
+        from events.reports import signals  # noqa: F401 - connects the receivers
 
         connect_signals()
         metrics.register(SOURCE)

@@ -173,3 +173,66 @@ class Step(models.Model):
             overlapping = overlapping.filter(started_at__lt=end)
         if overlapping.exists():
             raise ValidationError("steps of one run may not overlap")
+
+
+class RunReport(models.Model):
+    """A run's final report, stored once its samples are settled (events.reports.stored).
+
+    ``document`` is the whole report as :func:`events.reports.report.run_report` answers it;
+    the figures that lists and history pages query are columns beside it (and per step and
+    server in :class:`ReportFigure`), so those pages never read InfluxDB, and a run past the
+    InfluxDB retention keeps its figures. ``stale``: a late correction (late samples, an edited
+    run or step) came after it was stored; it is served until recomputed.
+    """
+
+    run = models.OneToOneField(
+        Run, on_delete=models.CASCADE, related_name="stored_report", primary_key=True
+    )
+    document = models.JSONField()
+    computed_at = models.DateTimeField()
+    stale = models.BooleanField(default=False, db_index=True)
+    # The samples the figures rest on: [window_start, window_end] of the run's pod. Samples
+    # written later inside it are a late correction.
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    duration_s = models.FloatField()
+    energy_j = models.FloatField(null=True)
+    energy_j_low = models.FloatField(null=True)
+    energy_j_high = models.FloatField(null=True)
+    energy_above_idle_j = models.FloatField(null=True)
+    idle_w = models.FloatField(null=True)
+    sample_count = models.PositiveIntegerField()
+    coverage = models.FloatField()
+    warning_count = models.PositiveIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window_end", "window_start"], name="report_window")]
+
+    def __str__(self) -> str:
+        return f"report of run {self.run_id}"
+
+
+class ReportFigure(models.Model):
+    """One interval of a stored report: a step (``step_index``; null for the whole run) on one
+    server (``server``; blank for all the pod's servers together)."""
+
+    report = models.ForeignKey(RunReport, on_delete=models.CASCADE, related_name="figures")
+    step_index = models.PositiveIntegerField(null=True)
+    step = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
+    server = models.CharField(max_length=NAME_MAX_LENGTH, blank=True)
+    duration_s = models.FloatField()
+    energy_j = models.FloatField(null=True)
+    energy_j_low = models.FloatField(null=True)
+    energy_j_high = models.FloatField(null=True)
+    energy_above_idle_j = models.FloatField(null=True)
+    mean_w = models.FloatField(null=True)
+    peak_w = models.FloatField(null=True)
+    sample_count = models.PositiveIntegerField()
+    coverage = models.FloatField()
+
+    class Meta:
+        ordering = ["report", "step_index", "server"]
+        indexes = [models.Index(fields=["report", "server"], name="figure_report_server")]
+
+    def __str__(self) -> str:
+        return f"{self.step or 'total'} on {self.server or 'all servers'}"

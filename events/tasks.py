@@ -17,6 +17,7 @@ from events.influx import make_client
 from events.ingest.buffer import SampleBuffer
 from events.ingest.writer import InfluxWriter
 from events.metrics import record_batches
+from events.reports import stored
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def get_writer() -> InfluxWriter:
             make_client(),
             delay=settings.CORRELATION_DELAY,
             legacy_schema=settings.INFLUXDB_LEGACY_SCHEMA,
+            on_written=stored.samples_written,  # late samples mark stored reports stale
         )
     return _writer
 

@@ -13,7 +13,9 @@ remembered resource stops holding a reading (404, field gone, null) the driver d
    over supplies whose ``Status.State`` is Enabled (a disabled or absent supply's 0 or null is not
    the server's power);
 3. legacy ``Chassis/{id}/Power`` ``PowerControl[0].PowerConsumedWatts``;
-4. vendor paths from :data:`OEM_POWER_PATHS`, for the vendor the service root names.
+4. vendor paths from :data:`OEM_POWER_PATHS`, for the vendor the service root or the chassis'
+   ``Manufacturer`` names (a row marked ``preferred`` is tried first: it adds an energy
+   counter to the standard reading, as Huawei's iBMC does).
 
 Library, ``requests`` and socket exceptions become :mod:`collectors.drivers.base` errors; no
 message or log record of this module or of the library carries the password (see
@@ -67,6 +69,9 @@ class OemPowerPath:
     """A vendor's own power resource: data, so a new vendor is a new row, not new code.
 
     ``path`` may use ``{chassis}`` (the chassis' ``@odata.id``) and ``{id}`` (its ``Id``).
+    ``energy_kwh`` points at an energy counter in the same resource, if the vendor keeps one.
+    A ``preferred`` row is tried before the standard resources: it reads what they hold and
+    more (an energy counter); the others are tried after them, where Redfish lacks a reading.
     """
 
     vendor: str
@@ -75,9 +80,40 @@ class OemPowerPath:
     source: str
     timestamp: Pointer | None = None
     averaging_s: float | None = None  # the reading is the mean power over this many seconds
+    energy_kwh: Pointer | None = None
+    preferred: bool = False
 
 
+# Where each vendor's power lives, with the sources that show it. Vendors not listed keep their
+# power in the standard resources only (as far as any published capture or document shows):
+# - Lenovo XClarity Controller: standard Power, PowerControl[0] "Server Power Control" (then CPU
+#   and memory sub-systems, which the driver never reads); its PowerControl[0].Oem.Lenovo links a
+#   HistoryPowerMetric whose content no published source shows, so it is not read
+#   (cholcombe973/libredfish src/model/testdata/power-lenovo.json; Lenovo's own example
+#   lenovo/python-redfish-lenovo examples/get_power_metrics.py reads Power.PowerControl too);
+# - Supermicro: standard Power; its service root names no Vendor, only Oem.Supermicro
+#   (libredfish supermicro_service_root.json);
+# - Inspur: nothing beyond standard Redfish was found.
 OEM_POWER_PATHS: tuple[OemPowerPath, ...] = (
+    # Huawei iBMC: standard Power whose PowerControl[0].Oem.Huawei.PowerMetricsExtended holds the
+    # energy counter TotalConsumedPowerkWh (and CurrentCPUPowerWatts, CurrentMemoryPowerWatts):
+    # the iBMC Redfish source's RFPROP_POWER_CONTROL_TOTAL_CONSUMED_POWER_OEM_PATH
+    # "Oem/Huawei/PowerMetricsExtended/TotalConsumedPowerkWh".
+    OemPowerPath(
+        "Huawei",
+        "{chassis}/Power",
+        ("PowerControl", 0, "PowerConsumedWatts"),
+        "ibmc:PowerMetricsExtended",
+        energy_kwh=(
+            "PowerControl",
+            0,
+            "Oem",
+            "Huawei",
+            "PowerMetricsExtended",
+            "TotalConsumedPowerkWh",
+        ),
+        preferred=True,
+    ),
     # iLO 5/6: 20-second averages, oldest first; the last entry is the latest.
     OemPowerPath(
         "HPE",
@@ -96,10 +132,49 @@ OEM_POWER_PATHS: tuple[OemPowerPath, ...] = (
         ("PowerDetail", -1, "Time"),
         averaging_s=20.0,
     ),
+    # Dell iDRAC 9: standard Power (PowerControl[0].PowerConsumedWatts; the supplies' Oem.Dell
+    # holds no watts, libredfish power-dell.json), and the board's power sensor that Dell's own
+    # scripts read (dell/iDRAC-Redfish-Scripting GetSystemGpuSensorTempDetailsREDFISH.py:
+    # Chassis/System.Embedded.1/Sensors/SystemBoardPwrConsumption, Reading).
+    OemPowerPath(
+        "Dell",
+        "{chassis}/Sensors/SystemBoardPwrConsumption",
+        ("Reading",),
+        "idrac:SystemBoardPwrConsumption",
+    ),
+    # Lenovo ThinkSystem System Manager (TSM): PSU AC input power history, entries 30 s apart,
+    # oldest first, avgPower as strings; their timeStamp is the BMC's local time, so not used
+    # (pubs.lenovo.com/tsm/fast_accurate_power_metering).
+    OemPowerPath(
+        "Lenovo",
+        "{chassis}/Power/Oem/Lenovo/HistoryPowerMeter/PsuAC",
+        ("historyPower", -1, "avgPower"),
+        "tsm:HistoryPowerMeter",
+        averaging_s=30.0,
+    ),
 )
 
-#: service root ``Vendor`` values and ``Oem`` keys, mapped to the vendor names of the table
-VENDOR_ALIASES = {"hpe": "HPE", "hp": "HPE", "hewlett packard enterprise": "HPE"}
+#: names a service root's ``Vendor``, its ``Oem`` keys or a chassis' ``Manufacturer`` give a
+#: vendor (lower case, up to the first comma or period), mapped to the vendor names of the table
+VENDOR_ALIASES = {
+    "hpe": "HPE",
+    "hp": "HPE",
+    "hewlett packard enterprise": "HPE",
+    "dell": "Dell",
+    "dell inc": "Dell",
+    "lenovo": "Lenovo",
+    "huawei": "Huawei",
+    "huawei technologies co": "Huawei",
+    "supermicro": "Supermicro",
+    "super micro computer": "Supermicro",
+    "inspur": "Inspur",
+}
+
+
+def vendor_name(name: str) -> str:
+    """The table's name for a vendor as a BMC spells it (``Dell Inc.`` is ``Dell``)."""
+    key = re.split(r"[,.]", name.strip().lower(), maxsplit=1)[0].strip()
+    return VENDOR_ALIASES.get(key, name.strip())
 
 
 class _Missing(Exception):
@@ -379,7 +454,7 @@ class RedfishDriver(PowerDriver):
         oem = root.get("Oem")
         if isinstance(oem, dict):
             names.extend(oem)
-        return frozenset(VENDOR_ALIASES.get(n.lower(), n) for n in names if n)
+        return frozenset(vendor_name(n) for n in names if n.strip())
 
     def _call(self, endpoint: BMCEndpoint, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run a library call; retry once at once if a kept-alive connection had been dropped."""
@@ -512,17 +587,26 @@ class RedfishDriver(PowerDriver):
         )
 
     def _candidates(self, bmc: _BMC, chassis: Json) -> list[_Source]:
-        found = [
+        """Where this chassis' power may be: preferred OEM rows, the standard resources newest
+        first, then the other OEM rows, for the vendors the service root or the chassis'
+        ``Manufacturer`` names (some services, e.g. Supermicro's, name none in the root)."""
+        standard = [
             _Source(kind, path, f"redfish:{kind}")
             for kind in ("EnvironmentMetrics", "PowerSubsystem", "Power")
             if (path := _link(chassis, kind))
         ]
+        vendors = set(bmc.vendors)
+        if isinstance(chassis.get("Manufacturer"), str) and chassis["Manufacturer"].strip():
+            vendors.add(vendor_name(chassis["Manufacturer"]))
+        preferred: list[_Source] = []
+        fallback: list[_Source] = []
         chassis_path = str(chassis.get("@odata.id") or "").rstrip("/")
         for oem in OEM_POWER_PATHS:
-            if oem.vendor in bmc.vendors and chassis_path:
+            if oem.vendor in vendors and chassis_path:
                 path = oem.path.format(chassis=chassis_path, id=chassis.get("Id", ""))
-                found.append(_Source("oem", path, oem.source, oem))
-        return found
+                source = _Source("oem", path, oem.source, oem)
+                (preferred if oem.preferred else fallback).append(source)
+        return preferred + standard + fallback
 
     def _read_source(self, bmc: _BMC, endpoint: BMCEndpoint, source: _Source) -> PowerReading:
         """One reading from a known place. :raises _Missing, _Null: the place has none."""
@@ -547,6 +631,12 @@ class RedfishDriver(PowerDriver):
             else:
                 assert source.oem is not None
                 raw = _walk(data, source.oem.watts)
+                if source.oem.energy_kwh:
+                    try:
+                        kwh = _number(_walk(data, source.oem.energy_kwh), "energy counter")
+                    except (_Missing, BMCProtocolError):
+                        kwh = None  # the counter is a bonus; its absence does not spoil the watts
+                    energy_j = None if kwh is None else kwh * 3.6e6
                 if source.oem.averaging_s:
                     averaged_over_ns = int(source.oem.averaging_s * 1e9)
                 if source.oem.timestamp:

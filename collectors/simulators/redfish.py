@@ -15,7 +15,10 @@ Flavours (where the power reading lives):
   ints, floats and numeric strings, and HPE's ``/rest/v1/Chassis/1/PowerMetrics/FastPowerMeter``;
 * ``ilo5``: ``Vendor: HPE``, ``Oem.Hpe``, legacy Power (with ``Oem.Hpe.Links.FastPowerMeter``),
   PowerSubsystem as iLO 6 firmware adds it, and ``Chassis/1/Power/FastPowerMeter``;
-* ``no-power``: a chassis without any power resource (as sushy-tools' emulator has).
+* ``no-power``: a chassis without any power resource (as sushy-tools' emulator has);
+* ``idrac``, ``xcc``, ``lenovo-tsm``, ``ibmc``, ``supermicro``: vendors' BMCs, see
+  :mod:`collectors.simulators.redfish_vendors` (``oem_only`` leaves their standard ``Power``
+  out where they have an OEM reading).
 
 Why not one ``ThreadingHTTPServer`` per BMC: it keeps a thread per keep-alive connection and one
 more per listening socket, which is 2,000 threads for 1,000 BMCs polled over keep-alive. Here one
@@ -53,10 +56,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from collectors.simulators import redfish_vendors
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
 
-FLAVOURS = ("environment-metrics", "power-subsystem", "legacy-power", "ilo4", "ilo5", "no-power")
+FLAVOURS = (
+    "environment-metrics",
+    "power-subsystem",
+    "legacy-power",
+    "ilo4",
+    "ilo5",
+    "no-power",
+    *redfish_vendors.VENDOR_FLAVOURS,
+)
 NUMBER_STYLES = ("int", "float", "string", "null", "mixed")
 ROOT = "/redfish/v1"
 SESSIONS = f"{ROOT}/SessionService/Sessions"
@@ -376,6 +388,8 @@ class RedfishSimulator:
     :param decoy_chassis: list a ``Card`` chassis with its own 25 W EnvironmentMetrics first.
     :param ilo_legacy_reading: on iLO flavours, False leaves ``PowerConsumedWatts`` out of the
         legacy Power resource (as some iLO 4 firmware does), so only FastPowerMeter has it.
+    :param oem_only: on the ``idrac`` and ``lenovo-tsm`` flavours, leave the standard ``Power``
+        resource out, so that only the vendor's own resource has the reading.
 
     :param drip_seconds: with ``Fault.DRIP``, the pause between two bytes of an answer's body.
 
@@ -398,6 +412,7 @@ class RedfishSimulator:
         session_timeout: float = 600.0,
         decoy_chassis: bool = False,
         ilo_legacy_reading: bool = True,
+        oem_only: bool = False,
         slow_seconds: float = 2.0,
         drip_seconds: float = 0.4,
         error_status: int = 500,
@@ -421,6 +436,7 @@ class RedfishSimulator:
         self.session_timeout = session_timeout
         self.decoy_chassis = decoy_chassis
         self.ilo_legacy_reading = ilo_legacy_reading
+        self.oem_only = oem_only
         self.slow_seconds = slow_seconds
         self.drip_seconds = drip_seconds
         self.error_status = error_status
@@ -665,6 +681,8 @@ class RedfishSimulator:
             root["Oem"] = {
                 "Hpe": {"Manager": [{"ManagerType": "iLO 5", "ManagerFirmwareVersion": "2.81"}]}
             }
+        elif self.flavour in redfish_vendors.VENDOR_FLAVOURS:
+            root.update(redfish_vendors.service_root_fields(self.flavour))
         else:
             root["Vendor"] = "EnergyLab"
         return root
@@ -682,6 +700,11 @@ class RedfishSimulator:
             f"{ROOT}/Chassis": self._chassis_collection,
             CHASSIS: self._chassis,
         }
+        if f in redfish_vendors.VENDOR_FLAVOURS:
+            del builders[CHASSIS]
+            builders.update(redfish_vendors.resources(self))
+            build = builders.get(path)
+            return build() if build else None
         if self.decoy_chassis:
             builders[f"{ROOT}/Chassis/Riser1"] = self._decoy
             builders[f"{ROOT}/Chassis/Riser1/EnvironmentMetrics"] = lambda: self._environment(

@@ -232,6 +232,15 @@ def may_name(request: Request | Any, pod_name: str) -> bool:
     return True
 
 
+def may_read(request: Request | Any, pod_name: str) -> bool:
+    """Whether the request's credential may read the pod (an unknown pod: yes, it has nothing)."""
+    try:
+        authorize_pod(request, pod_name, write=False)
+    except (NotFound, NotAuthenticated, PermissionDenied):
+        return False
+    return True
+
+
 def visible_pods(request: Request | Any, field: str = "") -> Q:
     """A filter of rows (pods, or rows with a ``pod`` relation named by ``field``, e.g.
     ``"pod__"``) down to the pods the request's credential may read; everything for a superuser.

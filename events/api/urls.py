@@ -17,5 +17,7 @@ urlpatterns = [
     path("runs/<int:pk>/energy/", reports.RunEnergyView.as_view(), name="run-energy"),
     path("runs/<int:pk>/samples/", samples.RunSamplesView.as_view(), name="run-samples"),
     path("energy/comparison/", reports.ScenarioComparisonView.as_view(), name="energy-comparison"),
+    path("energy/change/", reports.EnergyChangeView.as_view(), name="energy-change"),
+    path("energy/ranking/", reports.ScenarioRankingView.as_view(), name="energy-ranking"),
     *router.urls,
 ]

@@ -15,7 +15,9 @@ Schema (database ``ENERGYLAB_INFLUXDB_DATABASE``, retention policy ``energylab``
 - ``steps``: one point per step start and end (Grafana annotations): tags pod, run, scenario,
   step, event (start/end); fields title, text, run_id.
 - with ``ENERGYLAB_INFLUXDB_LEGACY_SCHEMA``, also the original recorder's ``PowerMeasurement``
-  (tags hardware, environment, scenario, step; field power) and ``SensorMeasurement``.
+  (tags hardware, environment, scenario, step; field power) and ``SensorMeasurement`` (tags
+  equipement, environment, scenario, step, dc/room/row/rack, sensor, unit; field value), the
+  latter for power too (see :meth:`InfluxWriter._legacy_prefixes`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +48,8 @@ from events.models import Step
 
 log = logging.getLogger(__name__)
 
-# One pod's current span of run tags: (lo, hi, run tags, {server: tags}, {server: legacy tags}).
-_Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, str]]
+# One pod's current span of run tags: (lo, hi, run tags, {server: tags}, {key: legacy prefixes}).
+_Span = tuple[int, int, "RunTags | None", dict[Any, str], dict[Any, tuple[str, ...]]]
 # A batch whose write is in flight: (the write, its entries, its points).
 _InFlight = tuple["Future[None]", "list[Entry]", int]
 # How a batch about to be written was tagged: [last entry id, Correlator.to_json()], in order;
@@ -61,6 +63,19 @@ ATTEMPT_TTL_S = 24 * 3600
 def _entry_order(entry_id: str) -> tuple[int, ...]:
     """A Redis stream id ("ms-seq") as a number pair, for comparing ids."""
     return tuple(int(part) for part in entry_id.split("-"))
+
+
+def _add_spans(spans: dict[str, tuple[int, int]], entries: Sequence[Entry]) -> None:
+    for entry in entries:
+        for sample in entry.samples:
+            t = sample.measured_at_ns
+            span = spans.get(sample.pod)
+            if span is None:
+                spans[sample.pod] = (t, t)
+            elif t < span[0]:
+                spans[sample.pod] = (t, span[1])
+            elif t > span[1]:
+                spans[sample.pod] = (span[0], t)
 
 
 class InfluxUnavailable(Exception):
@@ -80,6 +95,8 @@ class FlushStats:
     rejected: int = 0
     batch_sizes: list[int] = field(default_factory=list)
     error: str | None = None
+    # Per pod, the first and last time (ns) of the samples written in the pass.
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 class InfluxWriter:
@@ -91,8 +108,13 @@ class InfluxWriter:
         delay: float,
         batch_samples: int = 20_000,
         legacy_schema: bool = False,
+        on_written: Callable[[dict[str, tuple[int, int]]], object] | None = None,
     ) -> None:
+        """``on_written`` is called after a pass that wrote samples, with what it wrote per
+        pod (:attr:`FlushStats.spans`): stored reports use it to notice late samples. Its
+        errors are logged, never raised into the pass."""
         self.buffer = buffer
+        self.on_written = on_written
         self.client = client
         self.delay = delay
         self.batch_samples = batch_samples
@@ -140,6 +162,11 @@ class InfluxWriter:
             with contextlib.suppress(redis.RedisError):
                 self._last_depth = self.buffer.depth()
                 self._last_pass_at = time.time()
+        if self.on_written is not None and stats.spans:
+            try:
+                self.on_written(stats.spans)
+            except Exception:  # the samples are written and acknowledged whatever it does
+                log.exception("after-write hook failed")
         if self._failing and (stats.batches or stats.steps):
             log.warning("InfluxDB accepts writes again")
             self._failing = False
@@ -188,6 +215,8 @@ class InfluxWriter:
             stats.rejected += sum(e.size for e in entries)
             return
         self.buffer.acknowledge(entries)
+        if self.on_written is not None:
+            _add_spans(stats.spans, entries)
         stats.batches += 1
         stats.samples += sum(e.size for e in entries)
         stats.points += written
@@ -268,7 +297,9 @@ class InfluxWriter:
         legacy = self.legacy_schema
         current: dict[str, _Span] = {}
         # (pod, run tags) -> the span's tag strings, for samples going back to an earlier span
-        by_tags: dict[tuple[str, RunTags | None], tuple[dict[Any, str], dict[Any, str]]] = {}
+        by_tags: dict[
+            tuple[str, RunTags | None], tuple[dict[Any, str], dict[Any, tuple[str, ...]]]
+        ] = {}
         sources: dict[str, str] = {}
         sensor_tags: dict[tuple[str, str], str] = {}
         lines: list[str] = []
@@ -311,17 +342,13 @@ class InfluxWriter:
                 append(f"sensors{base}{extra} value={value!r}{src} {timestamp}")
             if legacy:
                 legacy_key = server if sensor == "power" else (server, sensor, unit)
-                legacy_tags = span[4].get(legacy_key)
-                if legacy_tags is None:
-                    legacy_tags = span[4][legacy_key] = self._legacy_tags(
-                        pod, server, span[2], sensor, unit
+                prefixes = span[4].get(legacy_key)
+                if prefixes is None:
+                    prefixes = span[4][legacy_key] = self._legacy_prefixes(
+                        pod, server, span[2], sensor, unit, topology.get(server)
                     )
-                measurement, name = (
-                    ("PowerMeasurement", "power")
-                    if sensor == "power"
-                    else ("SensorMeasurement", "value")
-                )
-                append(f"{measurement}{legacy_tags} {name}={value!r} {timestamp}")
+                for prefix in prefixes:
+                    append(f"{prefix}{value!r} {timestamp}")
         return lines
 
     def _tags(
@@ -341,13 +368,30 @@ class InfluxWriter:
         return cached
 
     @staticmethod
-    def _legacy_tags(pod: str, server: str, tags: RunTags | None, sensor: str, unit: str) -> str:
-        values = {"hardware": server, "environment": pod}
-        if tags is not None:
-            values.update(scenario=tags.scenario, step=tags.step or "")
-        if sensor != "power":
-            values.update(sensor=sensor, unit=unit)
-        return tag_set(values)
+    def _legacy_prefixes(
+        pod: str,
+        server: str,
+        tags: RunTags | None,
+        sensor: str,
+        unit: str,
+        topo: dict[str, str] | None,
+    ) -> tuple[str, ...]:
+        """The original recorder's points for one sample, up to the value: ``PowerMeasurement``
+        (tags ``hardware``, ``environment``, ``scenario``, ``step``; field ``power``) for power,
+        as its ``/resources/servers/{server}/consumption`` wrote it; and ``SensorMeasurement``
+        (tags ``equipement`` [sic], ``environment``, ``scenario``, ``step``, the topology,
+        ``sensor``, ``unit``; field ``value``) for every sample, power included as
+        ``sensor=power,unit=W``, as both of its endpoints wrote it (``recording-api/api/
+        endpoints/servers.py`` and ``equipements.py``). Outside a run the original recorded only
+        with ``always_record``, under scenario and step ``n/s``: so does this.
+        """
+        scenario, step = ("n/s", "n/s") if tags is None else (tags.scenario, tags.step or "")
+        run = {"environment": pod, "scenario": scenario, "step": step}
+        sensor_tags = {**(topo or {}), **run, "equipement": server, "sensor": sensor, "unit": unit}
+        prefixes = [f"SensorMeasurement{tag_set(sensor_tags)} value="]
+        if sensor == "power":
+            prefixes.insert(0, f"PowerMeasurement{tag_set({**run, 'hardware': server})} power=")
+        return tuple(prefixes)
 
     def _topology(self, servers: set[str]) -> dict[str, dict[str, str]]:
         rows = Server.objects.filter(name__in=servers).values_list(

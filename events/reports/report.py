@@ -33,7 +33,7 @@ from events.ingest.buffer import SampleBuffer
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
-from events.reports import bounds, energy
+from events.reports import bounds, energy, stored
 from events.reports.idle import Idle, measure_idle
 from events.reports.silence import why_no_samples
 
@@ -275,7 +275,38 @@ def _reported_servers(
 
 
 def run_report(run: Run) -> dict[str, Any]:
-    """The report of one run (see docs/reports.md for the shape)."""
+    """The report of one run (see docs/reports.md for the shape): THE entry point.
+
+    An ended run's final report is stored (events.reports.stored) and served from the
+    database: no InfluxDB read, and past the InfluxDB retention too. Otherwise it is computed
+    from the samples, and stored when it comes out final. A stored report marked stale by a late
+    correction is recomputed; while InfluxDB cannot be read it is served as stored, saying so.
+
+    :raises ReportUnavailable: InfluxDB cannot be queried and no report of the run is stored.
+    """
+    found = stored.load(run) if run.ended_at is not None else None
+    if found is not None and not found.stale:
+        return dict(found.document)
+    computed_at = timezone.now()
+    try:
+        report = compute_report(run)
+    except ReportUnavailable:
+        if found is None:
+            raise
+        return stored.with_warning(found.document, stored.STALE_UNREADABLE)
+    if found is not None and found.sample_count and not report["total"]["sample_count"]:
+        return stored.keep(found)  # past the retention: the samples are gone, not the energy
+    if report["final"] is True and run.ended_at is not None:
+        stored.store(run, report, computed_at)
+    return report
+
+
+def compute_report(run: Run) -> dict[str, Any]:
+    """The report of one run computed from its samples in InfluxDB, never stored (callers
+    want :func:`run_report`).
+
+    :raises ReportUnavailable: InfluxDB cannot be queried.
+    """
     pod = run.pod
     interval = float(pod.poll_interval)
     end = run.ended_at or timezone.now()

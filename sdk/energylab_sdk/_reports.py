@@ -91,6 +91,19 @@ class ReportClient:
         )
         return data
 
+    def change(
+        self, pod: str, scenario: str, a: str, b: str, threshold_pct: float
+    ) -> dict[str, Any]:
+        """Set ``b`` of the scenario's runs against set ``a``, per step (the server's
+        ``/energy/change/``: Welch's t-test, regressions)."""
+        data: dict[str, Any] = self._get(
+            "/energy/change/",
+            {"pod": pod, "scenario": scenario, "a": a, "b": b, "threshold_pct": threshold_pct},
+        )
+        if not isinstance(data, dict) or not isinstance(data.get("steps"), list):
+            raise ReportError(f"{self.url} answered something that is not a comparison")
+        return data
+
     def final_report(
         self,
         run_id: int,
@@ -145,6 +158,31 @@ def fetch(
     finally:
         client.close()
     return reports, comparison
+
+
+def reference_set(compare_to: str) -> str:
+    """``--compare-to``'s set: ``last:N`` and ``runs:...`` as given, else a branch's name."""
+    if compare_to.startswith(("last:", "runs:", "branch:")):
+        return compare_to
+    return f"branch:{compare_to}"
+
+
+def change(
+    config: Config, reports: list[dict[str, Any]], compare_to: str, threshold_pct: float
+) -> dict[str, Any]:
+    """The reported runs (set B) against ``compare_to`` (set A), per step.
+
+    :raises ReportError: it cannot be had; the message says why.
+    """
+    run = reports[-1]["run"]
+    ids = ",".join(str(report["run"]["id"]) for report in reports)
+    client = ReportClient(config)
+    try:
+        return client.change(
+            run["pod"], run["scenario"], reference_set(compare_to), f"runs:{ids}", threshold_pct
+        )
+    finally:
+        client.close()
 
 
 def of_recording(

@@ -3,8 +3,9 @@
 Exit codes: ``record`` exits with the command's code (128+N when killed by signal N; 127 when
 it cannot be run). ``start``/``step``/``stop`` exit 0 even when the API is down (a warning goes
 to stderr) unless ``--strict``, then 2. ``report`` exits 1 when the report cannot be had, and 3
-when a reported run has no sample at all (the report's warnings say why; ``--allow-empty``: 0).
-Bad usage exits 2.
+when a reported run has no sample at all (the report's warnings say why; ``--allow-empty``: 0),
+4 when ``--fail-on-regression`` finds a step significantly costlier than ``--compare-to``'s runs,
+5 when a step or the run is over its budget (``--budget-j``, ``--budgets``). Bad usage exits 2.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import __version__, _api, _client, _config, _reports, report_format
+from . import __version__, _api, _client, _config, _gate, _reports, ci_format, gating, report_format
 from ._config import UNSET, Config
 from ._transport import START, STEP, STOP, Event
 
@@ -120,15 +121,24 @@ def _parser() -> argparse.ArgumentParser:
         "W, coverage per step and server), or of the last N runs of a scenario on the pod with their comparison. A run "
         "that just ended is reported once its last samples are in (up to --wait seconds). "
         "Exits 1 when the report cannot be had (unknown run, server unreachable), 3 when a "
-        "run has no sample at all (unless --allow-empty).",
-        usage="energylab report (--run ID | --scenario S [--last N]) [--format table|json|csv] "
-        "[--wait SECONDS] [--allow-empty] [options]",
+        "run has no sample at all (unless --allow-empty), 4 when --fail-on-regression finds a "
+        "regression, 5 when a budget is exceeded (a regression and a budget: 4).",
+        usage="energylab report (--run ID | --scenario S [--last N]) "
+        "[--format table|json|csv|junit|markdown] [--wait SECONDS] [--allow-empty] "
+        "[--compare-to BRANCH|last:N [--fail-on-regression] [--threshold-pct P]] "
+        "[--budget-j J | --budgets FILE] [options]",
     )
     which = report.add_mutually_exclusive_group(required=True)
     which.add_argument("--run", type=int, help="the run's id")
     which.add_argument("--scenario", help="the scenario's name (its last runs on the pod)")
     report.add_argument("--last", type=int, default=1, help="how many recent runs (default 1)")
-    report.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    report.add_argument(
+        "--format",
+        choices=["table", "json", "csv", "junit", "markdown"],
+        default="table",
+        help="junit: one test case per step, failing on a budget or regression; markdown: a job "
+        "summary, also appended to $GITHUB_STEP_SUMMARY when set",
+    )
     report.add_argument(
         "--wait",
         type=float,
@@ -143,8 +153,44 @@ def _parser() -> argparse.ArgumentParser:
         help=f"exit 0 for a run without any sample (default: exit {EXIT_NO_DATA}; the report's "
         "warnings say why it has none)",
     )
+    _gate_options(report)
     _common(report, timeout_default=f"{_reports.DEFAULT_TIMEOUT:g}")
     return parser
+
+
+def _gate_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("CI gating (docs/ci.md on the server)")
+    group.add_argument(
+        "--compare-to",
+        metavar="BRANCH|last:N",
+        help="compare the reported runs per step with a branch's last runs, or with the N runs "
+        "before them (Welch's t-test on the server)",
+    )
+    group.add_argument(
+        "--fail-on-regression",
+        action="store_true",
+        help=f"exit {_gate.EXIT_REGRESSION} when a step is significantly (p < 0.05) and more than "
+        "--threshold-pct costlier than --compare-to's runs",
+    )
+    group.add_argument(
+        "--threshold-pct",
+        type=float,
+        default=_gate.DEFAULT_THRESHOLD_PCT,
+        metavar="P",
+        help=f"smallest increase that counts as a regression (default {_gate.DEFAULT_THRESHOLD_PCT:g})",
+    )
+    budget = group.add_mutually_exclusive_group()
+    budget.add_argument(
+        "--budget-j",
+        type=float,
+        metavar="J",
+        help=f"exit {_gate.EXIT_OVER_BUDGET} when a run's energy is above J (mean of the runs)",
+    )
+    budget.add_argument(
+        "--budgets",
+        metavar="FILE",
+        help="per-scenario and per-step budgets in J, JSON or YAML (docs/ci.md)",
+    )
 
 
 def _provenance_options(parser: argparse.ArgumentParser) -> None:
@@ -294,6 +340,12 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("--last must be at least 1")
     if args.wait < 0:
         parser.error("--wait must not be negative")
+    if args.fail_on_regression and not args.compare_to:
+        parser.error("--fail-on-regression needs --compare-to BRANCH or last:N")
+    if args.threshold_pct < 0:
+        parser.error("--threshold-pct must not be negative")
+    if args.budget_j is not None and args.budget_j <= 0:
+        parser.error("--budget-j must be positive")
     config = _config.resolve(
         url=args.url if args.url else UNSET,
         pod=args.pod if args.pod else UNSET,
@@ -318,7 +370,28 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     except _reports.ReportError as exc:
         print(f"energylab: {exc}", file=sys.stderr)
         return EXIT_REPORT_FAILED
-    sys.stdout.write(report_format.render(reports, comparison, args.format, args.run is not None))
+    options = _gate.GateOptions(
+        args.compare_to, args.fail_on_regression, args.threshold_pct, args.budget_j, args.budgets
+    )
+    result = None
+    if options.active or args.format in ("junit", "markdown"):
+        try:
+            result = _gate.check(config, reports, options)
+        except (_reports.ReportError, gating.BudgetError) as exc:
+            print(f"energylab: {exc}", file=sys.stderr)
+            return EXIT_REPORT_FAILED
+    if args.format == "junit":
+        assert result is not None
+        sys.stdout.write(ci_format.junit(reports, result.verdicts))
+    elif args.format == "markdown":
+        assert result is not None
+        sys.stdout.write(_gate.summarise(reports, result))
+    else:
+        sys.stdout.write(
+            report_format.render(reports, comparison, args.format, args.run is not None)
+        )
+        if result is not None and result.change and args.format == "table":
+            sys.stdout.write(ci_format.markdown(reports, result.verdicts, result.change))
     empty = [r["run"]["id"] for r in reports if _has_no_samples(r)]
     if empty and not args.allow_empty:
         print(
@@ -327,6 +400,10 @@ def _report(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_NO_DATA
+    if result is not None and result.exit_code:
+        for line in _gate.failures(result):
+            print(f"energylab: {line}", file=sys.stderr)
+        return result.exit_code
     return 0
 
 

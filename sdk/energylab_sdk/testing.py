@@ -64,6 +64,9 @@ class FakeEnergyLab:
         self.requests: list[ReceivedRequest] = []
         self.runs: dict[str, _Run] = {}
         self.pods: set[str] | None = None
+        # Served at /api/v1/runs/{id}/energy/ and /api/v1/energy/change/ when set.
+        self.reports: dict[int, dict[str, Any]] = {}
+        self.change: dict[str, Any] | None = None
         self._cond = threading.Condition()
         self._release = threading.Event()
         self._next_id = 1
@@ -179,6 +182,11 @@ class FakeEnergyLab:
             now = self.now_ns()
             iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9))
             return 200, {"now": f"{iso}.{now % 10**9:09d}Z", "now_ns": now}
+        if request.method == "GET" and path.startswith("/runs/") and path.endswith("/energy/"):
+            report = self.reports.get(int(path.split("/")[2] or 0))
+            return (200, report) if report else (404, {"detail": "no such run"})
+        if request.method == "GET" and path == "/energy/change/" and self.change is not None:
+            return 200, self.change
         if path != "/events/" or request.method != "POST":
             return 404, {"detail": "Not found."}
         body = request.body if isinstance(request.body, dict) else {}

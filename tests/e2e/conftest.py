@@ -48,6 +48,8 @@ class Stack:
             ENERGYLAB_CORRELATION_DELAY=str(settings.CORRELATION_DELAY),
             ENERGYLAB_CREDENTIALS_KEY=",".join(settings.CREDENTIALS_KEYS),
             ENERGYLAB_LOG_LEVEL="INFO",
+            # Beat looks for final reports to store every 2 s, not 10: tests wait for them.
+            ENERGYLAB_REPORTS_CHECK_INTERVAL="2",
             DJANGO_SETTINGS_MODULE="energylab.settings",
         )
         env.update(extra)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = {
     "ingest": ["--size", "2000", "--servers", "10", "--per-sample", "50"],
+    "history": ["--runs", "5", "--steps", "2", "--servers", "2", "--pods", "2", "--repeat", "1"],
     "report": ["--servers", "4", "--seconds", "120", "--steps", "2", "--repeat", "1"],
 }
 

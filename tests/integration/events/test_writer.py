@@ -187,8 +187,14 @@ def test_sensors_and_legacy_schema(buffer, influx, run) -> None:
     assert legacy_power["step"] == "step one"
     (sensor,) = points(influx, "SELECT * FROM sensors")
     assert (sensor["sensor"], sensor["unit"], sensor["value"]) == ("inlet temp", "°C", 42.5)
-    (legacy_sensor,) = points(influx, 'SELECT * FROM "SensorMeasurement"')
-    assert legacy_sensor["value"] == 42.5
+    legacy_sensors = points(influx, 'SELECT * FROM "SensorMeasurement"')
+    assert [(p["equipement"], p["sensor"], p["unit"], p["value"]) for p in legacy_sensors] == [
+        (SERVER, "power", "W", 180.0),
+        (SERVER, "inlet temp", "°C", 42.5),
+    ]
+    assert {(p["environment"], p["rack"], p["step"]) for p in legacy_sensors} == {
+        (POD, "R 1", "step one")
+    }
 
 
 def test_steps_are_exported_once_per_edge_for_annotations(buffer, influx, run) -> None:
