@@ -362,3 +362,21 @@ def test_the_raw_samples_of_another_teams_run_are_not_found(
 ) -> None:
     assert team_a.get(f"/api/v1/runs/{teams['b']['run']}/samples/").status_code == 404
     assert team_a.get(f"/api/v1/runs/{teams['a']['run']}/samples/").status_code != 404
+
+
+def test_comparisons_and_rankings_of_another_teams_pod_find_nothing(
+    team_a: APIClient, teams: dict[str, Any]
+) -> None:
+    services.stop_run("pod-a")
+    services.stop_run("pod-b")
+    ranking = team_a.get("/api/v1/energy/ranking/", {"pod": "pod-b"})
+    assert (ranking.status_code, ranking.json()["scenarios"]) == (200, [])
+    query = {"pod": "pod-b", "scenario": "s", "a": "last:5", "b": "last:5"}
+    change = team_a.get("/api/v1/energy/change/", query)
+    assert change.status_code == 404
+    own = team_a.get("/api/v1/energy/change/", {**query, "pod": "pod-a"})
+    assert own.status_code != 404  # found (a report, or 503 without a test InfluxDB database)
+    browser = Client()
+    browser.force_login(teams["a"]["user"])
+    assert browser.get("/runs/scenario/", {"pod": "pod-b", "scenario": "s"}).status_code == 404
+    assert browser.get("/runs/compare/", {"pod": "pod-b", "scenario": "s"}).status_code == 404
