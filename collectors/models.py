@@ -263,4 +263,5 @@ class Server(models.Model):
             timeout=timeout,
             options=self.source_settings or {},
             privacy_password=self.privacy_password,
+            poll_interval=float(self.pod.poll_interval) if self.pod_id else None,
         )

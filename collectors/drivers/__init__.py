@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from collectors.drivers.base import PowerDriver
+from collectors.drivers.base import AVERAGED_SOURCES, PowerDriver
+
+
+@cache
+def averaged_sources() -> frozenset[str]:
+    """Every ``PowerReading.source`` whose readings are a BMC's average over a window: the
+    standard ones, and the vendor resources that state an averaging window (iLO's
+    FastPowerMeter, Lenovo's HistoryPowerMeter...)."""
+    from collectors.drivers.redfish import OEM_POWER_PATHS
+
+    return AVERAGED_SOURCES | {row.source for row in OEM_POWER_PATHS if row.averaging_s}
 
 
 @cache

@@ -37,11 +37,25 @@ class BMCEndpoint:
     options: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
     #: a second secret some sources need (the SNMPv3 privacy pass phrase)
     privacy_password: str = field(default="", repr=False)
+    #: seconds between two polls of this server (its pod's interval); None: unknown. A driver
+    #: takes the BMC's own average over a window no longer than about this (drivers.averaging)
+    poll_interval: float | None = None
 
     @property
     def session_key(self) -> tuple[str, int | None, str, str | None]:
         """The key of the session cache: one session per BMC address and user."""
         return (self.host, self.port, self.username, self.scheme)
+
+
+#: the ``source`` of readings that are the BMC's mean power over a window (``averaged_over_ns``
+#: set) from the standard resources; :func:`collectors.drivers.averaged_sources` adds the OEM
+#: ones. Reports treat them as averages (nothing passes between two of them unseen).
+SOURCE_DCMI_AVERAGE = "dcmi:average"
+SOURCE_REDFISH_AVERAGE = "redfish:PowerMetrics"
+SOURCE_REDFISH_SENSOR_AVERAGE = "redfish:Sensor:average"
+AVERAGED_SOURCES = frozenset(
+    {SOURCE_DCMI_AVERAGE, SOURCE_REDFISH_AVERAGE, SOURCE_REDFISH_SENSOR_AVERAGE}
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,9 @@ from pyghmi import exceptions as pyghmi_exceptions
 from pyghmi.ipmi import command as pyghmi_command
 
 from collectors.drivers import pyghmi_patches
+from collectors.drivers.averaging import use_average
 from collectors.drivers.base import (
+    SOURCE_DCMI_AVERAGE,
     BMCAuthFailed,
     BMCEndpoint,
     BMCProtocolError,
@@ -247,14 +249,14 @@ class IPMIDriver(PowerDriver):
             # A controller behind the BMC (the original's host:0x82): its DCMI reading, sent
             # through the BMC. pyghmi reads SDRs of the BMC itself only, so no SDR fallback.
             try:
-                return self._read_dcmi(command, where, bridge)
+                return self._read_dcmi(command, where, bridge, endpoint.poll_interval)
             except _DCMIInactive as exc:
                 raise PowerUnsupported(str(exc)) from None
         if bmc.source not in (None, "dcmi"):
             return self._read_sdr(bmc, command, where, None)
         dcmi_error: DriverError
         try:
-            reading = self._read_dcmi(command, where)
+            reading = self._read_dcmi(command, where, poll_interval=endpoint.poll_interval)
         except PowerUnsupported as exc:
             if bmc.source == "dcmi":
                 logger.debug("%s: DCMI power gone, looking again", where)
@@ -287,7 +289,11 @@ class IPMIDriver(PowerDriver):
         return bytes(response.get("data", b""))
 
     def _read_dcmi(
-        self, command: Any, where: str, bridge: dict[str, int] | None = None
+        self,
+        command: Any,
+        where: str,
+        bridge: dict[str, int] | None = None,
+        poll_interval: float | None = None,
     ) -> PowerReading:
         # Stamped when asked: the BMC answers at once, but pyghmi may hand the reply over up to
         # a second later (its retry timer), which would date the value too late.
@@ -303,16 +309,27 @@ class IPMIDriver(PowerDriver):
         )
         if len(data) < 18 or data[0] != _DCMI_GROUP:
             raise BMCProtocolError(f"{where}: DCMI power reading of {len(data)} bytes unreadable")
-        current, _min, _max, _avg, timestamp, _period, state = struct.unpack_from(
+        current, _min, _max, average, timestamp, period_ms, state = struct.unpack_from(
             "<HHHHIIB", data, 1
         )
         if not state & _DCMI_POWER_ACTIVE:
             raise _DCMIInactive(f"{where}: DCMI power measurement not active")
+        stamp = timestamp * 1_000_000_000 if timestamp else None
+        # The average over the statistics period, when that period is about a poll interval
+        # (drivers.averaging); many BMCs state the time since their statistics were reset
+        # instead, hours or days, and then the current power is the reading. A zero average
+        # beside a current power is a BMC that keeps no statistics.
+        keeps_statistics = average > 0 or current == 0
+        if keeps_statistics and use_average(period_ms / 1000, poll_interval):
+            return PowerReading(
+                watts=float(average),
+                read_at_ns=read_at_ns,
+                source=SOURCE_DCMI_AVERAGE,
+                bmc_timestamp_ns=stamp,
+                averaged_over_ns=period_ms * 1_000_000,
+            )
         return PowerReading(
-            watts=float(current),
-            read_at_ns=read_at_ns,
-            source="dcmi",
-            bmc_timestamp_ns=timestamp * 1_000_000_000 if timestamp else None,
+            watts=float(current), read_at_ns=read_at_ns, source="dcmi", bmc_timestamp_ns=stamp
         )
 
     def _read_sdr(

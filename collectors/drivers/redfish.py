@@ -8,11 +8,16 @@ one request is in flight per BMC: BMCs serve few concurrent sessions and slow do
 Where the power lives is discovered once per BMC, newest schema first, and remembered; when the
 remembered resource stops holding a reading (404, field gone, null) the driver discovers again:
 
-1. ``Chassis/{id}/EnvironmentMetrics`` ``PowerWatts.Reading`` (and ``EnergykWh.Reading``);
+1. ``Chassis/{id}/EnvironmentMetrics`` ``PowerWatts.Reading`` (and ``EnergykWh.Reading``); or,
+   when the Sensor it names (``PowerWatts.DataSourceUri``) states an ``AverageReading`` over an
+   ``AveragingInterval`` no longer than two poll intervals, that Sensor's average, read instead
+   (source ``redfish:Sensor:average``; no energy counter then);
 2. ``Chassis/{id}/PowerSubsystem/PowerSupplies/*/Metrics`` ``InputPowerWatts.Reading``, summed
    over supplies whose ``Status.State`` is Enabled (a disabled or absent supply's 0 or null is not
    the server's power);
-3. legacy ``Chassis/{id}/Power`` ``PowerControl[0].PowerConsumedWatts``;
+3. legacy ``Chassis/{id}/Power`` ``PowerControl[0].PowerConsumedWatts``, or its
+   ``PowerMetrics.AverageConsumedWatts`` when its ``IntervalInMin`` window is no longer than two
+   poll intervals (:mod:`collectors.drivers.averaging`; source ``redfish:PowerMetrics``);
 4. vendor paths from :data:`OEM_POWER_PATHS`, for the vendor the service root or the chassis'
    ``Manufacturer`` names (a row marked ``preferred`` is tried first: it adds an energy
    counter to the standard reading, as Huawei's iBMC does).
@@ -40,7 +45,10 @@ import redfish
 import requests
 from redfish.rest import v1 as rf
 
+from collectors.drivers.averaging import duration_s, use_average
 from collectors.drivers.base import (
+    SOURCE_REDFISH_AVERAGE,
+    SOURCE_REDFISH_SENSOR_AVERAGE,
     BMCAuthFailed,
     BMCEndpoint,
     BMCProtocolError,
@@ -247,6 +255,10 @@ class _Source:
     oem: OemPowerPath | None = None
     supply_metrics: list[str] = field(default_factory=list)
     supplies_listed_at: float = -math.inf
+    #: EnvironmentMetrics: the power Sensor (its ``DataSourceUri``) read instead, because it
+    #: states an average over a window short enough to be the reading; "" when it does not
+    #: (looked at once), None before it was looked at
+    average_sensor: str | None = None
 
 
 @dataclass
@@ -326,6 +338,38 @@ def _timestamp_ns(value: Any) -> int | None:
     except ValueError:
         return None
     return to_ns(stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC))
+
+
+def _power_metrics_average(power: Json, endpoint: BMCEndpoint) -> tuple[float, int] | None:
+    """``(watts, window in ns)`` of the legacy Power resource's ``PowerControl[0].PowerMetrics``
+    (``AverageConsumedWatts`` over the last ``IntervalInMin`` minutes) when that window is
+    short enough to be the reading (drivers.averaging: at least a minute, so only for servers
+    polled every 30 s or slower), else None: the current ``PowerConsumedWatts`` is."""
+    try:
+        metrics = _walk(power, ("PowerControl", 0, "PowerMetrics"))
+        minutes = _number(_walk(metrics, ("IntervalInMin",)), "IntervalInMin")
+        watts = _number(_walk(metrics, ("AverageConsumedWatts",)), "AverageConsumedWatts")
+    except (_Missing, BMCProtocolError):
+        return None  # the average is a bonus; its absence or garbage leaves the current power
+    if minutes is None or watts is None or not use_average(minutes * 60, endpoint.poll_interval):
+        return None
+    return watts, round(minutes * 60e9)
+
+
+def _sensor_average(sensor: Json, endpoint: BMCEndpoint) -> tuple[float, int] | None:
+    """``(watts, window in ns)`` of a power Sensor's ``AverageReading`` over its
+    ``AveragingInterval`` when the BMC achieved that window and it is short enough to be the
+    reading (drivers.averaging), else None."""
+    if sensor.get("AveragingIntervalAchieved") is False:
+        return None  # the BMC has not yet averaged over a whole window
+    window = duration_s(sensor.get("AveragingInterval"))
+    try:
+        watts = _number(sensor.get("AverageReading"), "AverageReading")
+    except BMCProtocolError:
+        return None
+    if window is None or watts is None or not use_average(window, endpoint.poll_interval):
+        return None
+    return watts, round(window * 1e9)
 
 
 class RedfishDriver(PowerDriver):
@@ -615,11 +659,19 @@ class RedfishDriver(PowerDriver):
         averaged_over_ns = None
         watts: float | None
         asked_at_ns = time.time_ns()  # the value's time: when we asked, not when it was parsed
+        if source.average_sensor:  # one GET, of the Sensor, instead of EnvironmentMetrics
+            reading = self._read_sensor_average(bmc, endpoint, source, asked_at_ns)
+            if reading is not None:
+                return reading
         if source.kind == "PowerSubsystem":
             watts = self._read_supplies(bmc, endpoint, source)
         else:
             data = self._get(bmc, endpoint, source.path)
             if source.kind == "EnvironmentMetrics":
+                if source.average_sensor is None:  # once: does its Sensor average? (see above)
+                    source.average_sensor = self._averaging_sensor(bmc, endpoint, data)
+                    if source.average_sensor:
+                        return self._read_source(bmc, endpoint, source)
                 raw = _walk(data, ("PowerWatts", "Reading"))
                 try:
                     kwh = _number(_walk(data, ("EnergykWh", "Reading")), "EnergykWh")
@@ -627,6 +679,14 @@ class RedfishDriver(PowerDriver):
                     kwh = None  # the counter is a bonus; its absence does not spoil the watts
                 energy_j = None if kwh is None else kwh * 3.6e6
             elif source.kind == "Power":
+                average = _power_metrics_average(data, endpoint)
+                if average is not None:
+                    return PowerReading(
+                        watts=average[0],
+                        read_at_ns=asked_at_ns,
+                        source=SOURCE_REDFISH_AVERAGE,
+                        averaged_over_ns=average[1],
+                    )
                 raw = _walk(data, ("PowerControl", 0, "PowerConsumedWatts"))
             else:
                 assert source.oem is not None
@@ -654,6 +714,39 @@ class RedfishDriver(PowerDriver):
             bmc_timestamp_ns=stamp,
             energy_j=energy_j,
             averaged_over_ns=averaged_over_ns,
+        )
+
+    def _averaging_sensor(self, bmc: _BMC, endpoint: BMCEndpoint, environment: Json) -> str:
+        """The path of the Sensor behind ``PowerWatts`` when it states an average over a window
+        short enough to be the reading (drivers.averaging), else ""."""
+        try:
+            path = _walk(environment, ("PowerWatts", "DataSourceUri"))
+            if not isinstance(path, str) or not path:
+                return ""
+            sensor = self._get(bmc, endpoint, path)
+        except (_Missing, BMCProtocolError):
+            return ""  # a broken link to the Sensor must not spoil EnvironmentMetrics' reading
+        return path if _sensor_average(sensor, endpoint) is not None else ""
+
+    def _read_sensor_average(
+        self, bmc: _BMC, endpoint: BMCEndpoint, source: _Source, asked_at_ns: int
+    ) -> PowerReading | None:
+        """The remembered Sensor's average, or None (and the Sensor forgotten) when it stopped
+        stating one that qualifies: then EnvironmentMetrics' current power is the reading."""
+        assert source.average_sensor
+        try:
+            average = _sensor_average(self._get(bmc, endpoint, source.average_sensor), endpoint)
+        except (_Missing, BMCProtocolError):
+            average = None
+        if average is None:
+            source.average_sensor = ""
+            return None
+        # The time is when we asked for the Sensor: a second GET is about a millisecond later.
+        return PowerReading(
+            watts=average[0],
+            read_at_ns=asked_at_ns,
+            source=SOURCE_REDFISH_SENSOR_AVERAGE,
+            averaged_over_ns=average[1],
         )
 
     def _read_supplies(self, bmc: _BMC, endpoint: BMCEndpoint, source: _Source) -> float:

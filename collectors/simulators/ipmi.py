@@ -6,7 +6,10 @@ Each :class:`IPMISimulator` is one BMC on its own UDP port. It is a ``pyghmi.ipm
 * Get Device ID (netfn 0x06 cmd 0x01), Get Channel Auth Capabilities, Get Channel Cipher Suites,
   Set Session Privilege, Close Session, Get Chassis Status;
 * DCMI Get Power Reading (netfn 0x2c cmd 0x02) from its :class:`PowerProfile`, unless built with
-  ``dcmi=False`` (then completion code 0xC1, as a BMC without DCMI);
+  ``dcmi=False`` (then completion code 0xC1, as a BMC without DCMI): the current power, and the
+  minimum, maximum and average over its statistics period (``dcmi_period``, by default a day,
+  as many BMCs state the time since their statistics were reset) ending now, with that period
+  and its clock's time;
 * Get SDR Repository Info / Reserve SDR Repository / Get SDR (netfn 0x0a) and Get Sensor Reading
   (netfn 0x04 cmd 0x2d) for one full-record power sensor (``sensor_name``, watts = raw x
   ``sdr_watts_per_count``), or one per PSU (``sensor_names``, sharing the power equally), which
@@ -89,6 +92,8 @@ _CC_UNSPECIFIED = 0xFF
 
 _DCMI_GROUP = 0xDC
 _DCMI_POWER_ACTIVE = 0x40
+#: the DCMI statistics period a simulated BMC states unless told: since its statistics were reset
+DCMI_DEFAULT_PERIOD_S = 86_400.0
 _SUITE_3 = (1, 1, 1)  # RAKP-HMAC-SHA1, HMAC-SHA1-96, AES-CBC-128: all pyghmi's server can do
 
 # RFC 5612's "example enterprise number": an IANA id no real vendor owns, and one pyghmi has no
@@ -215,6 +220,10 @@ class IPMISimulator(pyghmi_bmc.Bmc):
     :param profile: the power it reports; defaults to a constant 250 W.
     :param port: 0 (default) picks a free port; ``.port`` is the real one.
     :param dcmi: False makes it refuse DCMI (completion code 0xC1); the SDR sensor still answers.
+    :param dcmi_period: the DCMI statistics period it states, in seconds: its min, max and
+        average are over that long, ending now (at most the last minute is computed: a period
+        longer than that is never used as an average). The default, a day, is what many real
+        BMCs state: the time since their statistics were reset.
     :param sensor_name: name of the SDR power sensor.
     :param sensor_names: names of several power sensors (per-PSU input power) instead, each
         reading an equal share of the profile.
@@ -233,6 +242,7 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         fault: Fault = Fault.NONE,
         slow_seconds: float = 2.0,
         dcmi: bool = True,
+        dcmi_period: float = DCMI_DEFAULT_PERIOD_S,
         sensor_name: str = "Total_Power",
         sensor_names: Sequence[str] = (),
         sdr_watts_per_count: int = 4,
@@ -248,6 +258,7 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         self.fault = fault
         self.slow_seconds = slow_seconds
         self.dcmi = dcmi
+        self.dcmi_period = dcmi_period
         self.sensor_name = sensor_name
         # several power sensors (one per PSU) share the profile's power equally
         self.sensor_names = tuple(sensor_names) or (sensor_name,)
@@ -431,14 +442,13 @@ class IPMISimulator(pyghmi_bmc.Bmc):
             session.send_ipmi_response(code=_CC_INVALID_DATA)
             return
         now = time.time()
-        period = max(self.profile.refresh, 1.0)
+        period = self.dcmi_period
         if self.fault == Fault.NULL_READING:
             # DCMI says "measurement not active": the numbers mean nothing.
             body = struct.pack("<BHHHHIIB", _DCMI_GROUP, 0, 0, 0, 0, int(now), 0, 0)
             session.send_ipmi_response(data=body)
             return
-        samples = [self.profile.watts_at(now - period * k / 4) for k in range(5)]
-        average = self.profile.energy_j(now - period, now) / period
+        low, high, average = self.profile.statistics(period, now)
 
         def u16(watts: float) -> int:
             return max(0, min(0xFFFF, round(watts)))
@@ -446,12 +456,12 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         body = struct.pack(
             "<BHHHHIIB",
             _DCMI_GROUP,
-            u16(samples[0]),
-            u16(min(samples)),
-            u16(max(samples)),
+            u16(self.profile.watts_at(now)),
+            u16(low),
+            u16(high),
             u16(average),
             int(now),
-            int(period * 1000),
+            min(0xFFFFFFFF, round(period * 1000)),
             _DCMI_POWER_ACTIVE,
         )
         session.send_ipmi_response(data=body)

@@ -23,6 +23,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+#: the longest stretch a BMC's statistics (min, max, average) are computed over
+STATISTICS_HORIZON_S = 60.0
+
 
 @dataclass(frozen=True)
 class Segment:
@@ -158,6 +161,20 @@ class PowerProfile:
         for left, right in itertools.pairwise(edges):
             total += self.watts_at(left) * (right - left)
         return total
+
+    def statistics(self, period: float, now: float | None = None) -> tuple[float, float, float]:
+        """``(min, max, average)`` watts over the ``period`` seconds ending at ``now``, as a BMC
+        states them beside its current power (DCMI, Redfish ``PowerMetrics``). At most the last
+        :data:`STATISTICS_HORIZON_S` are computed: a longer window costs a step per refresh
+        period, and is never taken as a reading (collectors.drivers.averaging)."""
+        now = time.time() if now is None else now
+        window = min(period, STATISTICS_HORIZON_S)
+        if window <= 0:
+            watts = self.watts_at(now)
+            return watts, watts, watts
+        start = now - window
+        values = [self.watts_at(t) for t in (start, *self._breakpoints(start, now))]
+        return min(values), max(values), self.energy_j(start, now) / window
 
     def counter_j(self, t: float | None = None) -> float:
         """The BMC's cumulative energy counter at time t, in joules, counted from the epoch."""

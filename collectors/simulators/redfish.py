@@ -392,6 +392,11 @@ class RedfishSimulator:
         resource out, so that only the vendor's own resource has the reading.
 
     :param drip_seconds: with ``Fault.DRIP``, the pause between two bytes of an answer's body.
+    :param sensor_averaging_s: the EnvironmentMetrics flavour's power Sensor states its average
+        over this many seconds (``AverageReading``, ``AveragingInterval``); None: no average.
+    :param metrics_interval_min: the legacy Power resource's ``PowerMetrics.IntervalInMin``: its
+        min, max and average are over that many minutes ending now (at most the last minute is
+        computed; see :meth:`PowerProfile.statistics`).
 
     ``fault``, ``slow_seconds``, ``drip_seconds``, ``flavour``, ``numbers`` and ``profile`` are read on every request
     and may be changed while the simulator runs.
@@ -417,6 +422,8 @@ class RedfishSimulator:
         drip_seconds: float = 0.4,
         error_status: int = 500,
         fault: Fault = Fault.NONE,
+        metrics_interval_min: float = 20,
+        sensor_averaging_s: float | None = None,
     ) -> None:
         if flavour not in FLAVOURS:
             raise ValueError(f"flavour must be one of {FLAVOURS}")
@@ -441,6 +448,8 @@ class RedfishSimulator:
         self.drip_seconds = drip_seconds
         self.error_status = error_status
         self.fault = fault
+        self.metrics_interval_min = metrics_interval_min
+        self.sensor_averaging_s = sensor_averaging_s
         self.cert_path: str | None = None
         self.ssl_context: ssl.SSLContext | None = None
         # counters for tests
@@ -712,6 +721,7 @@ class RedfishSimulator:
             )
         if f == "environment-metrics":
             builders[f"{CHASSIS}/EnvironmentMetrics"] = lambda: self._environment(CHASSIS, None)
+            builders[f"{CHASSIS}/Sensors/TotalPower"] = self._power_sensor
         if f in ("power-subsystem", "ilo5"):
             builders[f"{CHASSIS}/PowerSubsystem"] = self._power_subsystem
             builders[f"{CHASSIS}/PowerSubsystem/PowerSupplies"] = self._supplies
@@ -804,6 +814,26 @@ class RedfishSimulator:
             "TemperatureCelsius": {"Reading": 24.5},
         }
 
+    def _power_sensor(self) -> Json:
+        """The Sensor behind EnvironmentMetrics' ``PowerWatts``: with ``sensor_averaging_s``,
+        its average over that window ending now, as BMCs that average state it."""
+        now = time.time()
+        sensor: Json = {
+            "@odata.id": f"{CHASSIS}/Sensors/TotalPower",
+            "@odata.type": "#Sensor.v1_7_0.Sensor",
+            "Id": "TotalPower",
+            "Name": "Total Power",
+            "ReadingType": "Power",
+            "ReadingUnits": "W",
+            "Reading": self._num(self.profile.watts_at(now)),
+        }
+        if self.sensor_averaging_s:
+            _, _, average = self.profile.statistics(self.sensor_averaging_s, now)
+            sensor["AverageReading"] = self._num(average)
+            sensor["AveragingInterval"] = f"PT{self.sensor_averaging_s:g}S"
+            sensor["AveragingIntervalAchieved"] = True
+        return sensor
+
     def _power_subsystem(self) -> Json:
         return {
             "@odata.id": f"{CHASSIS}/PowerSubsystem",
@@ -857,17 +887,19 @@ class RedfishSimulator:
         }
 
     def _legacy_power(self) -> Json:
-        watts = self.profile.watts_at()
+        now = time.time()
+        watts = self.profile.watts_at(now)
+        low, high, average = self.profile.statistics(self.metrics_interval_min * 60, now)
         control: Json = {
             "@odata.id": f"{CHASSIS}/Power#/PowerControl/0",
             "MemberId": "0",
             "Name": "System Power Control",
             "PowerCapacityWatts": 1600,
             "PowerMetrics": {
-                "IntervalInMin": 20,
-                "AverageConsumedWatts": self._num(watts),
-                "MinConsumedWatts": self._num(watts),
-                "MaxConsumedWatts": self._num(watts),
+                "IntervalInMin": self.metrics_interval_min,
+                "AverageConsumedWatts": self._num(average),
+                "MinConsumedWatts": self._num(low),
+                "MaxConsumedWatts": self._num(high),
             },
         }
         ilo = self.flavour in ("ilo4", "ilo5")

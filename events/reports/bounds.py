@@ -16,6 +16,14 @@ highest value of the polls from the last one at or before ``τ`` to the first on
 ``[energy_j_low, energy_j_high]``. It is the worst case the samples admit under that model, and
 no wider: a power curve that jumps at the right moments reaches either end.
 
+Unseen excursions: a BMC that samples and holds (not one that averages) misses a power level
+shorter than its refresh period that falls between two refreshes; if that level was beyond both
+of its neighbours, the envelope above would not hold it. Where the polls that bracket an instant
+differ by more than their accuracy (the power moved there), such a level may have come and gone,
+so the envelope there is the server's limits: its lowest and highest reading (widened by the
+accuracy as the rest is). Where the readings agree, the power is taken to have held (a level that leaves and
+comes back to the very same reading between two refreshes is not seen, and not bounded).
+
 Arithmetic over :class:`events.reports.energy.Series`, no I/O: :func:`source_timing` says what
 a server's bounds are computed with, an :class:`Envelope` per server gives them for any interval.
 """
@@ -75,6 +83,9 @@ class SourceTiming:
     refresh_from: str  # "configured", "learned" or "default"
     accuracy: float  # relative: 0.05 is ± 5 %
     accuracy_from: str  # "configured" or "default"
+    #: the BMC samples and holds, so a short level can pass unseen between two refreshes (see
+    #: the module's docstring); False for a reading that is the BMC's average over its window
+    unseen_excursions: bool = True
 
 
 def source_timing(
@@ -83,22 +94,26 @@ def source_timing(
     cadence: float,
     refresh_s: float | None = None,
     accuracy_pct: float | None = None,
+    averaged: bool = False,
 ) -> SourceTiming:
     """A server's timing: what it states (its ``refresh_s``, ``accuracy_pct``), else what its
     samples show, else its protocol's default. ``cadence`` is the spacing its samples are
-    expected at (a refresh period shorter than it cannot be told apart from it)."""
+    expected at (a refresh period shorter than it cannot be told apart from it); ``averaged``
+    says its readings are the BMC's averages over a window (nothing passes between them
+    unseen)."""
     if accuracy_pct is not None:
         accuracy, accuracy_from = accuracy_pct / 100, "configured"
     else:
         accuracy = DEFAULT_ACCURACY.get(bmc_type or "", FALLBACK_ACCURACY)
         accuracy_from = "default"
+    held = not averaged
     if refresh_s is not None:
-        return SourceTiming(refresh_s, "configured", accuracy, accuracy_from)
+        return SourceTiming(refresh_s, "configured", accuracy, accuracy_from, held)
     learned = learned_refresh_s(series)
     if learned is not None:
-        return SourceTiming(max(learned, cadence), "learned", accuracy, accuracy_from)
+        return SourceTiming(max(learned, cadence), "learned", accuracy, accuracy_from, held)
     default = DEFAULT_REFRESH_S.get(bmc_type or "", cadence)
-    return SourceTiming(max(default, cadence), "default", accuracy, accuracy_from)
+    return SourceTiming(max(default, cadence), "default", accuracy, accuracy_from, held)
 
 
 class Envelope:
@@ -114,7 +129,19 @@ class Envelope:
 
     __slots__ = ("cuts", "high_sum", "low_sum", "lower", "upper")
 
-    def __init__(self, series: Series, refresh_s: float) -> None:
+    def __init__(
+        self,
+        series: Series,
+        refresh_s: float,
+        unseen_excursions: bool = False,
+        accuracy: float = 0.0,
+    ) -> None:
+        """:param unseen_excursions: the BMC samples and holds: where the bracketing polls
+        differ by more than their ``accuracy`` (relative), an unseen level may have come
+        and gone, and the envelope there is the server's limits, its lowest and highest
+        reading (the accuracy widens them with the rest in :meth:`bounds`). False: the
+        readings are averages, or the model without unseen levels.
+        """
         t, w = series.t, series.w
         n = len(t)
         if n == 0:
@@ -126,6 +153,11 @@ class Envelope:
         first = np.clip(np.searchsorted(t, middles, "right") - 1, 0, n - 1)
         last = np.maximum(np.clip(np.searchsorted(t, middles + refresh, "left"), 0, n - 1), first)
         self.lower, self.upper = _range_min_max(w, first, last)
+        if unseen_excursions:
+            # Readings whose accuracy ranges do not overlap: the power moved in between.
+            moved = self.upper - self.lower > accuracy * (self.upper + self.lower)
+            self.lower = np.where(moved, w.min(), self.lower)
+            self.upper = np.where(moved, w.max(), self.upper)
         widths = np.diff(cuts)
         with np.errstate(over="ignore", invalid="ignore"):  # absurd stored powers: "unknown"
             self.low_sum = np.concatenate(([0.0], np.cumsum(self.lower * widths)))
@@ -189,7 +221,12 @@ def _range_min_max(
 
 
 def energy_bounds(
-    series: Series, start: float, end: float, refresh_s: float, accuracy: float
+    series: Series,
+    start: float,
+    end: float,
+    refresh_s: float,
+    accuracy: float,
+    unseen_excursions: bool = True,
 ) -> tuple[float, float] | None:
     """``(low, high)`` joules the true energy over [start, end] lies in (see the module's
     docstring), or None when the server has no sample at all. (One interval: a report asks
@@ -197,10 +234,12 @@ def energy_bounds(
 
     :param refresh_s: how long the BMC holds (or averages) each value, in seconds (>= 0).
     :param accuracy: the reading's stated relative accuracy (0.05 for ± 5 %).
+    :param unseen_excursions: the BMC samples and holds (False: its readings are averages).
     """
     if len(series) == 0 or end <= start:
         return None
-    return Envelope(series, refresh_s).bounds(start, end, accuracy)
+    envelope = Envelope(series, refresh_s, unseen_excursions, accuracy)
+    return envelope.bounds(start, end, accuracy)
 
 
 def attach(

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.utils import timezone
 from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
 
+from collectors.drivers import averaged_sources
 from collectors.models import BMCType
 from energylab.timestamps import rfc3339, to_ns
 from events import provenance
@@ -249,9 +250,9 @@ def _reported_servers(
     """
     interval = float(run.pod.poll_interval)
     known = {
-        name: (bmc_type, active, refresh_s, accuracy_pct)
-        for name, bmc_type, active, refresh_s, accuracy_pct in run.pod.servers.values_list(
-            "name", "bmc_type", "active", "refresh_s", "accuracy_pct"
+        name: (bmc_type, active, refresh_s, accuracy_pct, source)
+        for name, bmc_type, active, refresh_s, accuracy_pct, source in run.pod.servers.values_list(
+            "name", "bmc_type", "active", "refresh_s", "accuracy_pct", "last_source"
         )
     }
     lo, hi = _seconds(run.started_at), _seconds(until)
@@ -261,7 +262,9 @@ def _reported_servers(
     for name, series in samples.items():
         first = int(np.searchsorted(series.t, lo, "left"))
         sampled_in_run = first < len(series.t) and series.t[first] <= hi
-        bmc_type, active, refresh_s, accuracy_pct = known.get(name, (None, False, None, None))
+        bmc_type, active, refresh_s, accuracy_pct, source = known.get(
+            name, (None, False, None, None, "")
+        )
         if not (sampled_in_run or active):
             continue
         kept[name] = series
@@ -269,7 +272,7 @@ def _reported_servers(
         if bmc_type == BMCType.PUSH and len(series.t) >= 3:
             cadence[name] = max(interval, float(np.median(np.diff(series.t))))
         timing[name] = bounds.source_timing(
-            series, bmc_type, cadence[name], refresh_s, accuracy_pct
+            series, bmc_type, cadence[name], refresh_s, accuracy_pct, source in averaged_sources()
         )
     return kept, cadence, timing
 
@@ -334,7 +337,14 @@ def compute_report(run: Run) -> dict[str, Any]:
     idle_total, idle_by_server = idle.watts, idle.per_server
     power_sum = energy.PowerSum([samples[name] for name in servers])
     envelopes = {
-        name: bounds.Envelope(samples[name], timing[name].refresh_s) if len(samples[name]) else None
+        name: bounds.Envelope(
+            samples[name],
+            timing[name].refresh_s,
+            timing[name].unseen_excursions,
+            timing[name].accuracy,
+        )
+        if len(samples[name])
+        else None
         for name in servers
     }
     # The total's pieces are the steps' intervals again: each is integrated once.
@@ -423,6 +433,8 @@ def compute_report(run: Run) -> dict[str, Any]:
                 "refresh_from": timing[name].refresh_from,
                 "accuracy_pct": _round(timing[name].accuracy * 100),
                 "accuracy_from": timing[name].accuracy_from,
+                # the BMC's mean over its window, or its current (sampled and held) power
+                "reading": "current" if timing[name].unseen_excursions else "average",
             }
             for name in servers
         },

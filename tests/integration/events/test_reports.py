@@ -130,6 +130,7 @@ def test_every_step_server_and_total_carries_bounds_around_the_truth(buffer, inf
         "refresh_from": "learned",
         "accuracy_pct": 5.0,
         "accuracy_from": "default",
+        "reading": "current",
     }
 
 

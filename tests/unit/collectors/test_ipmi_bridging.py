@@ -35,3 +35,11 @@ def test_an_unbridged_server_sends_no_bridge_request() -> None:
     command = FakeCommand()
     IPMIDriver()._read_power(_BMC(), command, BMCEndpoint("10.0.0.1"))
     assert "bridge_request" not in command.calls[0]
+
+
+def test_a_zero_average_beside_a_current_power_is_not_taken_for_the_reading() -> None:
+    # A BMC that keeps no statistics answers 0 for them, with a 1-s period: the current power.
+    reading = IPMIDriver()._read_power(
+        _BMC(), FakeCommand(), BMCEndpoint("10.0.0.1", poll_interval=1.0)
+    )
+    assert (reading.watts, reading.source, reading.averaged_over_ns) == (321, "dcmi", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -69,6 +70,31 @@ def test_it_reads_dcmi_power_from_the_simulator(driver, sim):
     assert reading.bmc_timestamp_ns is not None
     assert abs(reading.read_at_ns - reading.bmc_timestamp_ns) < 2 * 10**9
     assert abs(reading.read_at_ns - time.time_ns()) < 5 * 10**9
+
+
+def test_it_reads_dcmis_average_dated_at_its_windows_middle_when_it_spans_about_a_poll(driver):
+    # 100 W and 300 W by turns, a second each: any 2-s window averages 200 W, whatever the
+    # current power is when asked.
+    profile = PowerProfile([(1.0, 100.0), (1.0, 300.0)], refresh=0.0, epoch=time.time())
+    with IPMISimulator(profile, dcmi_period=2.0) as simulator:
+        endpoint = dataclasses.replace(endpoint_of(simulator), poll_interval=1.0)
+        reading = driver.read_power(endpoint)
+    assert reading.source == "dcmi:average"
+    assert reading.watts == 200.0
+    assert reading.averaged_over_ns == 2_000_000_000
+    assert reading.value_time_ns == reading.read_at_ns - 1_000_000_000
+
+
+def test_it_reads_the_current_power_when_dcmis_period_is_long_past_a_poll(driver):
+    # The simulator's default states a day (the time since its statistics were reset), as
+    # many BMCs do; a 20-s window is 4 polls of 5 s: both too long to be a reading.
+    with IPMISimulator(PowerProfile.constant(312.0)) as simulator:
+        reading = driver.read_power(dataclasses.replace(endpoint_of(simulator), poll_interval=5))
+        simulator.dcmi_period = 20.0
+        twenty = driver.read_power(dataclasses.replace(endpoint_of(simulator), poll_interval=5))
+    assert (reading.source, reading.averaged_over_ns) == ("dcmi", None)
+    assert reading.value_time_ns == reading.read_at_ns
+    assert (twenty.source, twenty.averaged_over_ns) == ("dcmi", None)
 
 
 def test_it_follows_the_profile_as_it_changes(driver):

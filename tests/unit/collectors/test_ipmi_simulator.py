@@ -68,6 +68,21 @@ def test_ipmitool_reads_dcmi_power_from_the_simulator(sim):
 
 
 @needs_ipmitool
+def test_dcmis_statistics_are_the_min_max_and_average_over_the_period_it_states():
+    # 100 W and 300 W by turns, a second each, stated over 4 s: min 100, max 300, mean 200.
+    profile = PowerProfile([(1.0, 100.0), (1.0, 300.0)], refresh=0.0, epoch=time.time())
+    with IPMISimulator(profile, dcmi_period=4.0) as simulator:
+        result = ipmitool(simulator, "dcmi", "power", "reading")
+    assert result.returncode == 0, result.stderr
+    found = [
+        int(value)
+        for value in re.findall(r"(?:Minimum|Maximum|Average)[^:]*:\s+(\d+) Watts", result.stdout)
+    ]
+    assert found == [100, 300, 200], result.stdout
+    assert re.search(r"Sampling period:\s+0*4 Seconds", result.stdout), result.stdout
+
+
+@needs_ipmitool
 def test_ipmitool_reads_the_sdr_power_sensor(sim):
     result = ipmitool(sim, "sdr")
     assert result.returncode == 0, result.stderr

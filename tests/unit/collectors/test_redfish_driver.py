@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -47,6 +48,40 @@ def test_it_reads_each_flavour_as_the_profile_says(make_sim, driver, flavour, so
     assert reading.watts == pytest.approx(312.5)
     assert reading.source == source
     assert abs(reading.read_at_ns - time.time_ns()) < 5 * 10**9
+
+
+def test_power_metrics_average_is_the_reading_only_when_its_window_is_about_a_poll(
+    make_sim, driver
+):
+    # 100 W and 300 W by turns, a second each: a minute's average is 200 W, the current power
+    # 100 or 300. A 1-minute PowerMetrics window is two polls of 30 s, but 30 polls of 2 s.
+    profile = PowerProfile([(1.0, 100.0), (1.0, 300.0)], refresh=0.0, epoch=time.time())
+    sim = make_sim(profile, flavour="legacy-power", metrics_interval_min=1)
+    slow = driver.read_power(dataclasses.replace(endpoint(sim), poll_interval=30.0))
+    fast = driver.read_power(dataclasses.replace(endpoint(sim), poll_interval=2.0))
+    assert (slow.source, slow.watts) == ("redfish:PowerMetrics", pytest.approx(200.0))
+    assert slow.value_time_ns == slow.read_at_ns - 30 * 10**9  # the window's middle
+    assert (fast.source, fast.averaged_over_ns) == ("redfish:Power", None)
+    assert fast.watts in (100.0, 300.0)
+
+
+def test_an_environment_sensors_average_is_the_reading_when_its_window_is_about_a_poll(
+    make_sim, driver
+):
+    # 100 W and 300 W by turns, a second each: the Sensor's 2-s average is 200 W, read in place
+    # of EnvironmentMetrics once found; a 10-s average is five polls of 2 s: the current power.
+    profile = PowerProfile([(1.0, 100.0), (1.0, 300.0)], refresh=0.0, epoch=time.time())
+    sim = make_sim(profile, sensor_averaging_s=2)
+    polled = dataclasses.replace(endpoint(sim), poll_interval=2.0)
+    first = driver.read_power(polled)
+    requests = sim.requests
+    second = driver.read_power(polled)
+    assert sim.requests == requests + 1  # the Sensor alone, not EnvironmentMetrics as well
+    for reading in (first, second):
+        assert (reading.source, reading.watts) == ("redfish:Sensor:average", pytest.approx(200))
+        assert reading.averaged_over_ns == 2 * 10**9
+    sim.sensor_averaging_s = 10
+    assert driver.read_power(polled).source == "redfish:EnvironmentMetrics"
 
 
 def test_the_registry_hands_out_the_redfish_driver():
