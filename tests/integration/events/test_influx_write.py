@@ -117,7 +117,9 @@ def test_a_buffer_refusal_after_some_servers_says_how_many_were_stored(
 ) -> None:
     calls: list[str] = []
 
-    def record(pod_name: str, server: str, samples: Any, topology: Any = None) -> int:
+    def record(
+        pod_name: str, server: str, samples: Any, topology: Any = None, **kwargs: Any
+    ) -> int:
         calls.append(server)
         if len(calls) == 2:
             raise BufferUnavailable("Redis refused the connection")
@@ -204,6 +206,7 @@ def test_anonymous_writes_pass_when_anonymous_events_are_allowed(
     anonymous: APIClient, buffer: SampleBuffer, pod: str, settings
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     assert write(anonymous, f"m,pod={tag(pod)},server=s watts=1 {T}").status_code == 204
     assert len(buffered(buffer, pod)) == 1
 
@@ -219,6 +222,7 @@ def test_anonymous_writes_are_rate_limited_per_address_with_an_influx_error(
     anonymous: APIClient, buffer: SampleBuffer, pod: str, settings
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     rates = {**settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "anonymous measurements": "1/min"}
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
     line = f"m,pod={tag(pod)},server=s watts=1 {T}"
