@@ -18,6 +18,12 @@ What is kept, and for how long:
   Redis channel that every process listens to (docs/access.md). A change that bypasses model signals
   (``QuerySet.update``), or one made while Redis does not answer, is seen at most
   ``ENERGYLAB_AUTH_CACHE_SECONDS`` later.
+- When a basic-auth entry lapses, the password is not hashed again if the user's stored
+  password hash is still the one it was verified against (one query instead of PBKDF2): a
+  process serving old collectors that all send basic auth otherwise ran the hasher for each of
+  them every cache period, and queued requests waited behind it (bench/push.py ``--auth basic``).
+  A new password, a deactivated or deleted user fails that comparison and goes through the
+  hasher again.
 """
 
 from __future__ import annotations
@@ -49,6 +55,10 @@ class CredentialCache:
         self._entries: OrderedDict[bytes, tuple[float, Any, str | None, tuple[Any, ...], Any]] = (
             OrderedDict()
         )
+        # Credential digest -> the password hash it was verified against (basic auth). Kept
+        # through clear(): it grants nothing by itself, a lapsed entry is only renewed while
+        # the user's row still holds this very hash.
+        self._hashes: OrderedDict[bytes, str] = OrderedDict()
         self._lock = threading.Lock()  # gunicorn's gthread workers serve requests in threads
 
     @staticmethod
@@ -97,6 +107,19 @@ class CredentialCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
 
+    def remember_hash(self, key: bytes, user: AbstractBaseUser) -> None:
+        """Note the password hash a basic-auth credential was verified against."""
+        with self._lock:
+            self._hashes[key] = user.password
+            self._hashes.move_to_end(key)
+            while len(self._hashes) > self.max_entries:
+                self._hashes.popitem(last=False)
+
+    def verified_hash(self, key: bytes) -> str | None:
+        """The password hash this credential was last verified against, or None."""
+        with self._lock:
+            return self._hashes.get(key)
+
     def forget_user(self, user_id: Any) -> None:
         with self._lock:
             for key in [k for k, entry in self._entries.items() if entry[1] == user_id]:
@@ -138,10 +161,29 @@ class CachedBasicAuthentication(BasicAuthentication):
         found = credentials.lookup(digest)
         if found is not None:
             return found
-        user, _ = super().authenticate_credentials(userid, password, request)
+        user = self._still_verified(userid, digest)
+        if user is None:
+            user, _ = super().authenticate_credentials(userid, password, request)
+            credentials.remember_hash(digest, user)
         auth = self.auth_for(user)
         credentials.put(digest, user, auth)
         return user, auth
+
+    @staticmethod
+    def _still_verified(userid: str, digest: bytes) -> AbstractBaseUser | None:
+        """The active user whose stored password hash is the one this credential was verified
+        against (so the password still matches it), or None: hash the password again."""
+        known = credentials.verified_hash(digest)
+        if known is None:
+            return None
+        model = get_user_model()
+        try:
+            user = model._default_manager.get_by_natural_key(userid)
+        except model.DoesNotExist:
+            return None
+        if not user.is_active or not hmac.compare_digest(user.password, known):
+            return None
+        return user
 
 
 class CachedBasicScheme(BasicScheme):

@@ -77,6 +77,56 @@ def test_a_password_is_hashed_once_within_the_cache_time(
     assert len(checked) == 1
 
 
+@pytest.fixture
+def hashed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The passwords Django's hasher checks, in order."""
+    checked: list[str] = []
+    check_password = User.check_password
+
+    def counting(user: User, raw: str) -> bool:
+        checked.append(raw)
+        return check_password(user, raw)
+
+    monkeypatch.setattr(User, "check_password", counting)
+    return checked
+
+
+def test_a_lapsed_password_is_not_hashed_again_while_its_stored_hash_is_unchanged(
+    ci_user: User, hashed: list[str], clock: list[float], settings: Any
+) -> None:
+    settings.AUTH_CACHE_SECONDS = 5
+    api = with_auth(basic("ci", PASSWORD))
+    for _ in range(3):
+        assert api.get(RUNS).status_code == 200
+        clock[0] += 6  # past the cache time each time
+    assert hashed == [PASSWORD]
+
+
+def test_a_lapsed_password_changed_without_a_signal_is_hashed_again_and_refused(
+    ci_user: User, hashed: list[str], clock: list[float], settings: Any
+) -> None:
+    # Another process's change (no signal reaches this one), or QuerySet.update.
+    settings.AUTH_CACHE_SECONDS = 5
+    api = with_auth(basic("ci", PASSWORD))
+    assert api.get(RUNS).status_code == 200
+    ci_user.set_password("a new password")
+    User.objects.filter(pk=ci_user.pk).update(password=ci_user.password)
+    clock[0] += 6
+    assert api.get(RUNS).status_code == 401
+    assert hashed == [PASSWORD, PASSWORD]
+
+
+def test_a_lapsed_password_of_a_user_deactivated_without_a_signal_is_refused(
+    ci_user: User, hashed: list[str], clock: list[float], settings: Any
+) -> None:
+    settings.AUTH_CACHE_SECONDS = 5
+    api = with_auth(basic("ci", PASSWORD))
+    assert api.get(RUNS).status_code == 200
+    User.objects.filter(pk=ci_user.pk).update(is_active=False)
+    clock[0] += 6
+    assert api.get(RUNS).status_code == 401
+
+
 def test_a_cached_password_stops_working_after_a_password_change(ci_user: User) -> None:
     old = with_auth(basic("ci", PASSWORD))
     assert old.get(RUNS).status_code == 200
