@@ -10,10 +10,27 @@ from django.db.models import Field, QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
+from access import audit
+from access.models import AuditAction
 from collectors import health
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
 from collectors.models import HEALTH_FIELDS, BMCType, Pod, Server
+from energylab.api.permissions import visible_pods
+
+
+class TeamScopedAdmin(admin.ModelAdmin):
+    """Rows of the pods the user may use: a superuser's all, a staff user's their teams'."""
+
+    pod_field = ""  # "" for pods, "pod__" for rows of a pod
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(visible_pods(request, self.pod_field))
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "pod":
+            kwargs["queryset"] = Pod.objects.filter(visible_pods(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 def visible_name(name: str) -> str:
@@ -58,9 +75,10 @@ class ServerInline(admin.TabularInline):
 
 
 @admin.register(Pod)
-class PodAdmin(admin.ModelAdmin):
-    list_display = ["pod_name", "poll_interval", "active", "queue", "server_count", "updated"]
-    list_filter = ["active", "queue"]
+class PodAdmin(TeamScopedAdmin):
+    list_display = ["pod_name", "team", "poll_interval", "active", "queue", "server_count"]
+    list_display += ["updated"]
+    list_filter = ["active", "team", "queue"]
     search_fields = ["name", "description"]
     inlines = [ServerInline]
 
@@ -79,8 +97,9 @@ class PodAdmin(admin.ModelAdmin):
 
 
 @admin.register(Server)
-class ServerAdmin(admin.ModelAdmin):
+class ServerAdmin(TeamScopedAdmin):
     form = ServerForm
+    pod_field = "pod__"
     list_display = [
         "server_name",
         "pod_name",
@@ -155,6 +174,16 @@ class ServerAdmin(admin.ModelAdmin):
         return kept
 
     actions = ["read_power_now"]
+
+    def save_model(self, request: HttpRequest, obj: Server, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        action = AuditAction.SERVER_CHANGE if change else AuditAction.SERVER_CREATE
+        changed = sorted(form.changed_data) if change else None
+        audit.record_server(audit.Actor.of_user(request.user), action, obj, changed)
+
+    def delete_model(self, request: HttpRequest, obj: Server) -> None:
+        audit.record_server(audit.Actor.of_user(request.user), AuditAction.SERVER_DELETE, obj)
+        super().delete_model(request, obj)
 
     @admin.action(description="Read power now")
     def read_power_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -71,6 +72,20 @@ class Pod(models.Model):
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_POWER_W)],
         help_text="The pod's idle power in watts; blank: measured before each run.",
+    )
+    team = models.ForeignKey(
+        Group,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="pods",
+        help_text="The team whose users and tokens may use this pod; blank: unassigned (every "
+        "authenticated user's while ENERGYLAB_UNASSIGNED_PODS_OPEN is on, else superusers' only).",
+    )
+    accepts_anonymous_events = models.BooleanField(
+        default=False,
+        help_text="Take events and measurements without credentials (only while "
+        "ENERGYLAB_ALLOW_ANONYMOUS_EVENTS is on).",
     )
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)

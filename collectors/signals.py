@@ -11,7 +11,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from collectors import schedule
-from collectors.models import Pod, Server
+from collectors.models import HEALTH_FIELDS, Pod, Server
 
 log = logging.getLogger(__name__)
 
@@ -43,18 +43,7 @@ def _sync_pod_id(pod_id: int) -> None:
 
 
 # Health bookkeeping saved by field name: none of it is in the push path's directory.
-_HEALTH_FIELDS = frozenset(
-    {
-        "last_reading_w",
-        "last_reading_at",
-        "last_source",
-        "last_success_at",
-        "last_error",
-        "last_error_at",
-        "consecutive_failures",
-        "backoff_until",
-    }
-)
+_HEALTH_FIELDS = frozenset(HEALTH_FIELDS)
 
 
 @receiver(post_save, sender=Pod)

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "collectors",
+    "access",
     "events",
 ]
 
@@ -247,6 +248,12 @@ IDLE_WINDOW = env.number("ENERGYLAB_IDLE_WINDOW", 300.0, minimum=1)
 IDLE_SETTLE = env.number("ENERGYLAB_IDLE_SETTLE", 30.0, minimum=0)
 IDLE_LOOKBACK = env.number("ENERGYLAB_IDLE_LOOKBACK", 86400.0, minimum=1)
 ALLOW_ANONYMOUS_EVENTS = env.boolean("ENERGYLAB_ALLOW_ANONYMOUS_EVENTS", False)
+# Pods of no team: every authenticated user's (true: how deployments from before teams keep
+# working until their pods are assigned), or superusers' only (docs/access.md).
+UNASSIGNED_PODS_OPEN = env.boolean("ENERGYLAB_UNASSIGNED_PODS_OPEN", True)
+# With ALLOW_ANONYMOUS_EVENTS: an anonymous first event creates its pod (unassigned, accepting
+# anonymous events), as the old recorder did in closed lab networks.
+ANONYMOUS_EVENTS_CREATE_PODS = env.boolean("ENERGYLAB_ANONYMOUS_EVENTS_CREATE_PODS", False)
 # /healthz fails when the oldest buffered sample waits this long past the correlation delay.
 HEALTH_MAX_WRITER_LAG = env.number("ENERGYLAB_HEALTH_MAX_WRITER_LAG", 60.0, minimum=0)
 METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bearer token if set
@@ -254,8 +261,9 @@ METRICS_TOKEN = env.optional_string("ENERGYLAB_METRICS_TOKEN")  # /metrics: bear
 # --- REST API --------------------------------------------------------------------------------
 # Largest request body (the legacy measurements API takes batches): beyond it, a JSON 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-# Seconds a process remembers a verified token or basic-auth password (0: never); a revoked one
-# keeps working that long in the other processes (energylab.api.authentication says how).
+# Seconds a process remembers a verified token or basic-auth password (0: never); a change of
+# access (a revoked token) clears it in every process at once through Redis (access.version),
+# and after this long when Redis does not answer.
 AUTH_CACHE_SECONDS = env.number("ENERGYLAB_AUTH_CACHE_SECONDS", 5.0, minimum=0)
 # The InfluxDB-compatible POST /write (events.api.influx): which tags name a point's pod and
 # server, and which fields are its power in watts; the first one a point has is used.
@@ -264,9 +272,9 @@ WRITE_SERVER_TAGS = env.string_list("ENERGYLAB_WRITE_SERVER_TAGS", ["server"])
 WRITE_POWER_FIELDS = env.string_list("ENERGYLAB_WRITE_POWER_FIELDS", ["watts", "power"])
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        # DRF's token and basic auth, remembering a verified credential for AUTH_CACHE_SECONDS.
-        "energylab.api.authentication.CachedTokenAuthentication",
-        "energylab.api.authentication.CachedBasicAuthentication",
+        # Hashed API tokens and basic auth, remembering a verified credential (access/).
+        "access.authentication.ApiTokenAuthentication",
+        "access.authentication.BasicAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

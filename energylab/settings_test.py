@@ -23,6 +23,11 @@ if _worker and not os.environ["ENERGYLAB_REDIS_KEY_PREFIX"].endswith(f"-{_worker
 
 from energylab.settings import *  # noqa: E402, F403 - after the environment is set
 
+# pytest-xdist's workers inherit the controller's variables, so its prefix: each keeps its own
+# keys (one worker's change of access must not clear another's caches mid-test).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    REDIS_KEY_PREFIX = f"{REDIS_KEY_PREFIX}-{os.environ['PYTEST_XDIST_WORKER']}"  # noqa: F405
+
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
 # One test database per test process, so that two test runs on one machine (a developer's and

@@ -99,15 +99,16 @@ def _django_is_set_up() -> bool:
 
 @pytest.fixture(autouse=True)
 def _fresh_credentials() -> Iterator[None]:
-    """No test accepts a credential another test verified: rolled-back users send no signal."""
+    """No test accepts a credential another test verified, nor a pod it made: rolled-back rows
+    send no signal."""
     if not _django_is_set_up():
         yield
         return
-    from energylab.api.authentication import credentials
+    from access.version import clear_local
 
-    credentials.clear()
+    clear_local()
     yield
-    credentials.clear()
+    clear_local()
 
 
 @pytest.fixture(autouse=True)

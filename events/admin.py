@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from collectors.admin import visible_name
+from collectors.admin import TeamScopedAdmin, visible_name
 from events.models import Run, RunReport, Step
 
 
@@ -18,7 +18,8 @@ class StepInline(admin.TabularInline):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(TeamScopedAdmin):
+    pod_field = "pod__"
     list_display = [
         "id",
         "scenario",
@@ -49,7 +50,8 @@ class RunAdmin(admin.ModelAdmin):
 
 
 @admin.register(Step)
-class StepAdmin(admin.ModelAdmin):
+class StepAdmin(TeamScopedAdmin):
+    pod_field = "run__pod__"
     list_display = ["name", "run", "started_at", "ended_at"]
     search_fields = ["name", "run__scenario"]
     list_select_related = ["run", "run__pod"]

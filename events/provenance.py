@@ -6,12 +6,16 @@ The limits are shared by the model, the API and the docs; the SDK keeps the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.db.models import Model, QuerySet
+from django.db.models.fields.json import KeyTransform
 
 from energylab.validators import validate_name, validate_printable
+
+_M = TypeVar("_M", bound=Model)
 
 COMMIT_MAX_LENGTH = 64  # a SHA-256 object name; SHA-1 is 40
 BRANCH_MAX_LENGTH = 255  # what git and the CI servers allow in a ref name
@@ -73,3 +77,16 @@ def validate_ci_url(value: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc or " " in value:
         raise ValidationError("must be an http(s) URL with a host (the CI job's page)")
+
+
+def with_label(runs: QuerySet[_M], key: str, value: str | None) -> QuerySet[_M]:
+    """``runs`` that have the label ``key`` (with this ``value`` when given), for the API's
+    ``?label=`` and the run pages' alike.
+
+    A ``KeyTransform`` rather than ``labels__<key>``: a key may hold ``__`` or spaces. Its
+    ``exact`` JSON-encodes the value, which SQLite's ``JSON_EXTRACT`` needs (a bare text value
+    there is "malformed JSON").
+    """
+    alias = f"_label_{len(runs.query.annotations)}"  # one alias per label filtered on
+    runs = runs.alias(**{alias: KeyTransform(key, "labels")}).filter(**{f"{alias}__isnull": False})
+    return runs if value is None else runs.filter(**{alias: value})

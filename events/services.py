@@ -18,6 +18,8 @@ from django.db import connection, transaction
 from django.db.models import FilteredRelation, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from access import audit
+from access.models import AuditAction
 from collectors.models import Pod
 from collectors.pod_names import similar_pod_names
 from energylab.errors import RefusedRequest
@@ -55,9 +57,14 @@ class RunEnded(EventError):
 
 
 class ServerOfAnotherPod(EventError):
-    """Measurements name a known server under a pod (environment) it does not belong to."""
+    """Measurements name a known server under a pod (environment) it does not belong to;
+    ``pod`` is the pod it belongs to."""
 
     status = 409
+
+    def __init__(self, pod: str, message: str) -> None:
+        super().__init__(message)
+        self.pod = pod
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,9 @@ def start_run(
     at: dt.datetime | None = None,
     source: str = RunSource.API,
     provenance: Mapping[str, Any] | None = None,
+    *,
+    actor: audit.Actor | None = None,
+    new_pod: dict[str, Any] | None = None,
 ) -> Started:
     """Start ``scenario`` on the pod (created if unknown), optionally in ``step``.
 
@@ -116,6 +126,8 @@ def start_run(
     Without ``at``, the run starts when it takes the pod's lock, or at the latest of those times
     if that is later (a client may stamp its events up to five minutes ahead). A start that the
     running run already is (same scenario, time and step: a client's retry) changes nothing.
+    ``actor`` is written to the audit log (None: the command line); a pod created here has the
+    fields ``new_pod`` (its team: the caller checked that its credential may create pods there).
 
     :raises EventOutOfOrder: ``at`` is before the pod's history ends.
     """
@@ -124,7 +136,7 @@ def start_run(
         created = False
         if locked is None:
             # The old API accepted any environment; its pods were never declared beforehand.
-            _pod, created = Pod.objects.get_or_create(name=pod_name)
+            _pod, created = Pod.objects.get_or_create(name=pod_name, defaults=new_pod or {})
             locked = _locked_pod_for_start(pod_name)
             assert locked is not None  # created or found above, and pods are never renamed here
         pod_id, last_end = locked
@@ -146,6 +158,15 @@ def start_run(
         )
         if step is not None:
             Step.objects.create(run_id=run.pk, name=step, started_at=at)
+        if previous is not None:
+            _audit_stop(actor, previous)
+        audit.record(
+            actor or audit.Actor.system(),
+            AuditAction.RUN_START,
+            target=f"run {run.pk}: {scenario}",
+            pod=pod_name,
+            detail={"run": run.pk, "scenario": scenario, "at": at.isoformat(), "source": source},
+        )
     started = RunState(
         id=run.pk,
         pod=pod_name,
@@ -195,15 +216,20 @@ def set_step(pod_name: str, step: str, at: dt.datetime | None = None) -> RunStat
         return _enter_step(_locked_running_run(pod_name), step, at)
 
 
-def stop_run(pod_name: str, at: dt.datetime | None = None) -> RunState:
-    """End the pod's running run and its running step; the run as it ended.
+def stop_run(
+    pod_name: str, at: dt.datetime | None = None, *, actor: audit.Actor | None = None
+) -> RunState:
+    """End the pod's running run and its running step; the run as it ended (audit-logged as
+    ``actor``'s; None: the command line).
 
     :raises NoRunningRun: the pod is unknown or runs nothing.
     :raises EventOutOfOrder: ``at`` is before the run's or the current step's start.
     """
     with transaction.atomic():
         run = _locked_running_run(pod_name)
-        return _end(run, _event_time(run, at, "stop"))
+        ended = _end(run, _event_time(run, at, "stop"))
+        _audit_stop(actor, ended)
+        return ended
 
 
 def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> RunState:
@@ -215,14 +241,35 @@ def set_step_of(run_id: int, step: str, at: dt.datetime | None = None) -> RunSta
         return _enter_step(_locked_run(run_id), step, at)
 
 
-def stop_run_by_id(run_id: int, at: dt.datetime | None = None) -> RunState:
+def stop_run_by_id(
+    run_id: int, at: dt.datetime | None = None, *, actor: audit.Actor | None = None
+) -> RunState:
     """Like :func:`stop_run` for a run named by id.
 
     :raises RunNotFound, RunEnded, EventOutOfOrder:
     """
     with transaction.atomic():
         run = _locked_run(run_id)
-        return _end(run, _event_time(run, at, "stop"))
+        ended = _end(run, _event_time(run, at, "stop"))
+        _audit_stop(actor, ended)
+        return ended
+
+
+def _audit_stop(actor: audit.Actor | None, run: RunState) -> None:
+    """The audit entry of a run ended by a stop, or by the start of the next run."""
+    audit.record(
+        actor or audit.Actor.system(),
+        AuditAction.RUN_STOP,
+        target=f"run {run.id}: {run.scenario}",
+        pod=run.pod,
+        detail={"run": run.id, "at": run.ended_at.isoformat() if run.ended_at else None},
+    )
+
+
+def pod_of_run(run_id: int) -> str | None:
+    """The name of the run's pod (None: no such run), for the caller's access check."""
+    name: str | None = Run.objects.filter(pk=run_id).values_list("pod__name", flat=True).first()
+    return name
 
 
 def abandoned_run_ids(max_idle: dt.timedelta, now: dt.datetime | None = None) -> list[int]:
@@ -499,20 +546,31 @@ def record_measurements(
     server_name: str,
     samples: Sequence[Sample],
     topology: Mapping[str, str] | None = None,
+    *,
+    new_pod: dict[str, Any] | None = None,
 ) -> int:
     """Push ``samples`` of one server: :func:`record_samples` for one server; how many were new.
+
+    A pod created here has the fields ``new_pod`` (its team: the caller checked that its
+    credential may create it).
 
     :raises ValueError: a sample is not of ``pod_name`` and ``server_name``.
     :raises: as :func:`record_samples`.
     """
     if any(s.pod != pod_name or s.server != server_name for s in samples):
         raise ValueError(f"samples of another server than {server_name!r} of {pod_name!r}")
-    return record_samples(samples, {(pod_name, server_name): topology or {}})
+    return record_samples(
+        samples,
+        {(pod_name, server_name): topology or {}},
+        new_pods=None if new_pod is None else {pod_name: new_pod},
+    )
 
 
 def record_samples(
     samples: Sequence[Sample],
     servers: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
+    *,
+    new_pods: Mapping[str, dict[str, Any]] | None = None,
 ) -> int:
     """Push samples of any servers to the sample buffer; returns how many were new.
 
@@ -523,8 +581,10 @@ def record_samples(
 
     ``servers`` maps (pod, server) to topology fields (some of dc, room, row, rack) to set on
     the server; a server named there is created even without a sample. An unknown server
-    becomes a ``push`` server of its pod (created too if unknown). All or nothing: when the
-    buffer refuses, the pods and servers created here are rolled back too.
+    becomes a ``push`` server of its pod (created too if unknown, with the fields
+    ``new_pods[pod]``: its team; the caller checked, with
+    ``energylab.api.permissions.authorize_pod``, that its credential may create it). All or
+    nothing: when the buffer refuses, the pods and servers created here are rolled back too.
 
     What it costs once every server is known to this process (:mod:`events.ingest.directory`):
     no SQL and one round trip to Redis; the last reading of a server is written to its row at
@@ -553,7 +613,9 @@ def record_samples(
             if _all_known(named, samples):
                 added = buffer.push_new(samples, seen_seconds, version)
             else:
-                added = _record_with_changes(buffer, named, samples, seen_seconds, version)
+                added = _record_with_changes(
+                    buffer, named, samples, seen_seconds, version, new_pods
+                )
         except StaleDirectory as stale:
             DIRECTORY.reset(str(stale))
             continue
@@ -561,7 +623,7 @@ def record_samples(
         return added
     # The directory changed under three pushes in a row: push once against whatever it is.
     DIRECTORY.reset(buffer.directory_version())
-    added = _record_with_changes(buffer, named, samples, seen_seconds, "")
+    added = _record_with_changes(buffer, named, samples, seen_seconds, "", new_pods)
     _write_health(samples)
     return added
 
@@ -585,6 +647,7 @@ def _record_with_changes(
     samples: Sequence[Sample],
     seen_seconds: int,
     version: str,
+    new_pods: Mapping[str, dict[str, Any]] | None = None,
 ) -> int:
     """The push when some server is not known as named: create what is missing, set the
     topology given, then push, in one transaction."""
@@ -593,8 +656,9 @@ def _record_with_changes(
     for s in samples:
         if named[s.server][0] != s.pod:
             raise ServerOfAnotherPod(
+                s.pod,
                 f"server {s.server!r} is named under two environments ({named[s.server][0]!r} "
-                f"and {s.pod!r}) in one push"
+                f"and {s.pod!r}) in one push",
             )
     DIRECTORY.load(named)
     changed_topology = False
@@ -605,16 +669,18 @@ def _record_with_changes(
             if known is not None and known.pod == pod_name and not known.differs(topology):
                 continue
             if pod_name not in pods:
-                pods[pod_name] = Pod.objects.get_or_create(name=pod_name)[0].pk
+                defaults = (new_pods or {}).get(pod_name, {})
+                pods[pod_name] = Pod.objects.get_or_create(name=pod_name, defaults=defaults)[0].pk
             server, _ = Server.objects.select_related("pod").get_or_create(
                 name=server_name, defaults={"pod_id": pods[pod_name], "bmc_type": BMCType.PUSH}
             )
             if server.pod_id != pods[pod_name]:
                 raise ServerOfAnotherPod(
+                    server.pod.name,
                     f"server {server_name!r} belongs to pod {server.pod.name!r}, not to "
                     f"environment {pod_name!r}; push it under its own pod's environment, or move "
                     "it to the other pod first (PATCH /api/v1/servers/{id}/ with its new pod, or "
-                    "the admin)"
+                    "the admin)",
                 )
             changed = {
                 field: value for field, value in topology.items() if getattr(server, field) != value

@@ -165,8 +165,8 @@ def main() -> int:
 
     django.setup()
     from django.contrib.auth.models import User
-    from rest_framework.authtoken.models import Token
 
+    from access.tokens import issue_token
     from collectors.models import Server
 
     if not port_free(PORT):
@@ -179,7 +179,7 @@ def main() -> int:
     user.is_staff = user.is_superuser = True
     user.set_password(password)
     user.save()
-    token, _ = Token.objects.get_or_create(user=user)
+    _, token = issue_token(user, "demo")
 
     epoch = time.time() + LEAD_IN
     segments = [f"{LEAD_IN + 60:g}:{IDLE_W:g}"] + [f"{s:g}:{w:g}" for _n, s, w in SCRIPT]
@@ -255,7 +255,7 @@ def main() -> int:
             procs,
         )
         say("all four BMCs and the PDU answer; power is flowing into InfluxDB")
-        run_id = record_scenario(epoch, str(token.key), procs)
+        run_id = record_scenario(epoch, token, procs)
         say("waiting for the writer to store the last samples (the report says when)")
         wait_for("the report's figures to be final", lambda: report_is_final(run_id), 60, procs)
         ok = print_report(run_id)

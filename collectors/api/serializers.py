@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
@@ -11,11 +12,33 @@ from rest_framework.validators import UniqueValidator
 from collectors.health import STATES
 from collectors.models import HEALTH_FIELDS, Pod, Server
 from energylab.api.fields import IdRelatedField, NameField
+from energylab.api.permissions import grant_of, visible_pods
 from energylab.validators import validate_name
 
 
 class PodSerializer(serializers.ModelSerializer[Pod]):
     name = NameField(validators=[validate_name, UniqueValidator(queryset=Pod.objects.all())])
+    team = serializers.SlugRelatedField(
+        slug_field="name",
+        queryset=Group.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="The team (Django group) whose users and tokens may use the pod; null: "
+        "unassigned. A superuser may name any team; others one of their own.",
+    )
+
+    def validate_team(self, team: Group | None) -> Group | None:
+        request = self.context.get("request")
+        if request is None:
+            return team
+        grant = grant_of(request)
+        if grant.everything:
+            return team
+        if team is None and not grant.teamless:
+            raise serializers.ValidationError("name one of your teams")
+        if team is not None and team.pk not in grant.teams:
+            raise serializers.ValidationError("may only be one of your teams")
+        return team
 
     class Meta:
         model = Pod
@@ -27,6 +50,8 @@ class PodSerializer(serializers.ModelSerializer[Pod]):
             "active",
             "queue",
             "idle_baseline_w",
+            "team",
+            "accepts_anonymous_events",
             "created",
             "updated",
         ]
@@ -98,6 +123,15 @@ class ServerSerializer(serializers.ModelSerializer[Server]):
             "updated",
         ]
         read_only_fields = ["health", *HEALTH_FIELDS, "created", "updated"]
+
+    def get_fields(self) -> dict[str, Any]:
+        fields = super().get_fields()
+        request = self.context.get("request")
+        pod = fields.get("pod")
+        if request is not None and isinstance(pod, IdRelatedField):
+            # A server goes only into a pod the client may use: another team's is "not found".
+            pod.queryset = Pod.objects.filter(visible_pods(request))  # type: ignore[arg-type]
+        return fields
 
     def get_has_password(self, server: Server) -> bool:
         return bool(server.password_encrypted)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
-from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access import audit
+from access.models import AuditAction
 from collectors.api.filtersets import PodFilterSet, ServerFilterSet
 from collectors.api.serializers import PodSerializer, ServerSerializer
 from collectors.models import Pod, Server
 from energylab.api.exceptions import Conflict
-from energylab.api.permissions import ModelPermissionsWithView
+from energylab.api.permissions import ModelPermissions, ModelPermissionsWithView, visible_pods
 from energylab.api.schema import READ_ERRORS, WRITE_ERRORS, errors
 from energylab.api.serializers import DetailSerializer
 
@@ -45,7 +47,10 @@ class PodViewSet(viewsets.ModelViewSet[Pod]):
     queryset = Pod.objects.all()
     serializer_class = PodSerializer
     filterset_class = PodFilterSet
-    permission_classes = [DjangoModelPermissions]
+    permission_classes = [ModelPermissions]
+
+    def get_queryset(self) -> Any:
+        return Pod.objects.filter(visible_pods(self.request))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Delete a pod that has no runs: runs are history, and go only with their pod."""
@@ -70,3 +75,24 @@ class ServerViewSet(viewsets.ModelViewSet[Server]):
     serializer_class = ServerSerializer
     filterset_class = ServerFilterSet
     permission_classes = [ModelPermissionsWithView]
+
+    def get_queryset(self) -> Any:
+        return Server.objects.select_related("pod").filter(visible_pods(self.request, "pod__"))
+
+    def perform_create(self, serializer: Any) -> None:
+        with transaction.atomic():
+            server = serializer.save()
+            audit.record_server(audit.Actor.of(self.request), AuditAction.SERVER_CREATE, server)
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            server = serializer.save()
+            changed = sorted(serializer.validated_data)
+            audit.record_server(
+                audit.Actor.of(self.request), AuditAction.SERVER_CHANGE, server, changed
+            )
+
+    def perform_destroy(self, instance: Server) -> None:
+        with transaction.atomic():
+            audit.record_server(audit.Actor.of(self.request), AuditAction.SERVER_DELETE, instance)
+            instance.delete()

@@ -64,7 +64,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from types import TracebackType
 from typing import Any
 
 from pyghmi.ipmi import bmc as pyghmi_bmc
@@ -74,6 +73,7 @@ from pyghmi.ipmi.private import serversession
 from collectors.drivers import pyghmi_patches
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.serving import Served
 
 logger = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ class _SimSession(serversession.ServerSession):
         self.bmc.sessionless_data(data, sockaddr)
 
 
-class IPMISimulator(pyghmi_bmc.Bmc):
+class IPMISimulator(Served, pyghmi_bmc.Bmc):
     """One simulated BMC on ``host:port`` (UDP). Bound at construction; served once started.
 
     :param profile: the power it reports; defaults to a constant 250 W.
@@ -319,17 +319,6 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         if self._own_group and group is not None:
             group.stop()
             self._group = None
-
-    def __enter__(self) -> IPMISimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         return f"<IPMISimulator {self.host}:{self.port} fault={self.fault}>"
@@ -539,7 +528,7 @@ class IPMISimulator(pyghmi_bmc.Bmc):
         session.send_ipmi_response(data=[max(0, min(255, raw)), 0x40, 0x00])
 
 
-class IPMISimulatorGroup:
+class IPMISimulatorGroup(Served):
     """One thread serving many :class:`IPMISimulator` s (hundreds to thousands).
 
     ``add``/``remove`` work before or after ``start``; ``stop`` ends the thread within a few
@@ -563,17 +552,6 @@ class IPMISimulatorGroup:
         self._later_seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-
-    def __enter__(self) -> IPMISimulatorGroup:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def __len__(self) -> int:
         return len(self._members)

@@ -13,18 +13,16 @@ Addresses outside the map answer ILLEGAL DATA ADDRESS, as a real meter's do.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from types import TracebackType
 
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from collectors.drivers.modbus_registers import encode, register_count
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.serving import LoopThread, Served
 
 _CATEGORY_OF_FUNCTION = {3: "holding", 4: "input"}
 
@@ -54,7 +52,7 @@ DEFAULT_POINTS = (
 )
 
 
-class ModbusSimulator:
+class ModbusSimulator(Served):
     """A Modbus TCP meter at ``127.0.0.1:port`` answering unit ``unit_id``."""
 
     def __init__(
@@ -70,8 +68,7 @@ class ModbusSimulator:
         self.host = "127.0.0.1"
         self.port = 0
         self.reads = 0  # read requests answered, for tests
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: LoopThread | None = None
         self._server: ModbusTcpServer | None = None
 
     def value(self, point: Point) -> float:
@@ -124,51 +121,21 @@ class ModbusSimulator:
         probe.bind((self.host, 0))
         self.port = probe.getsockname()[1]
         probe.close()  # pymodbus binds by address; the port is free again an instant later
-        ready = threading.Event()
-        failure: list[BaseException] = []
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
+        async def setup() -> None:
+            # pymodbus takes the running loop when the server is made: make it inside.
+            self._server = ModbusTcpServer(self._device(), address=(self.host, self.port))
+            await self._server.serve_forever(background=True)
 
-            async def listen() -> None:
-                # pymodbus takes the running loop when the server is made: make it inside.
-                self._server = ModbusTcpServer(self._device(), address=(self.host, self.port))
-                await self._server.serve_forever(background=True)
-
-            try:
-                loop.run_until_complete(listen())
-            except BaseException as exc:  # told to start(), which raises it
-                failure.append(exc)
-                ready.set()
-                return
-            loop.call_soon(ready.set)
-            loop.run_forever()
+        async def teardown() -> None:
             if self._server is not None:
-                loop.run_until_complete(self._server.shutdown())
-            loop.close()
+                await self._server.shutdown()
 
-        self._thread = threading.Thread(target=run, name=f"modbus-sim-{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
+        self._serving = LoopThread(f"modbus-sim-{self.port}")
+        self._serving.start(setup, teardown)
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> ModbusSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None

@@ -53,12 +53,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from collectors.simulators import redfish_vendors
 from collectors.simulators.faults import Fault
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.serving import Served
 
 FLAVOURS = (
     "environment-metrics",
@@ -375,7 +375,7 @@ class _Connection:
             self.sock.close()
 
 
-class RedfishSimulator:
+class RedfishSimulator(Served):
     """One simulated Redfish BMC on ``host:port`` (port 0: any free port, see :attr:`port`).
 
     :param profile: the power the server draws (a number means a constant profile).
@@ -542,17 +542,6 @@ class RedfishSimulator:
         self.hung.clear()
         self._reactor = None
         _release_reactor()
-
-    def __enter__(self) -> RedfishSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def answered(self) -> None:
         with self._lock:

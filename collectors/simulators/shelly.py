@@ -19,16 +19,16 @@ import json
 import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.serving import Served
 
 REALM = "shellyplugsg3-simulated"
 
 
-class ShellySimulator:
+class ShellySimulator(Served):
     """A Shelly plug at ``http://127.0.0.1:port``."""
 
     def __init__(
@@ -171,14 +171,3 @@ class ShellySimulator:
         if self._thread is not None:
             self._thread.join(5)
         self._server = self._thread = None
-
-    def __enter__(self) -> ShellySimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -15,13 +15,10 @@ the truth the end-to-end tests compare reports against.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
-from types import TracebackType
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp
@@ -33,6 +30,7 @@ from pysnmp.smi import instrum
 from collectors.drivers.snmp import AUTH_PROTOCOLS, PRIVACY_PROTOCOLS
 from collectors.drivers.snmp_presets import OUTLET_POWER_OID
 from collectors.simulators.profile import PowerProfile
+from collectors.simulators.serving import LoopThread, Served
 from collectors.source_settings import Outlet
 
 
@@ -61,7 +59,7 @@ class _Values(instrum.AbstractMibInstrumController):
         return answer
 
 
-class SNMPSimulator:
+class SNMPSimulator(Served):
     """A PDU agent with ``len(outlets)`` outlets numbered from 1.
 
     :param outlets: one power profile per outlet.
@@ -85,8 +83,7 @@ class SNMPSimulator:
         self.host = "127.0.0.1"
         self.port = 0
         self.gets = 0  # GET requests answered, for tests
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: LoopThread | None = None
         self._engine: engine.SnmpEngine | None = None
 
     def outlet_watts(self, number: int) -> int:
@@ -139,53 +136,22 @@ class SNMPSimulator:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((self.host, self.port))
         self.port = sock.getsockname()[1]
-        ready = threading.Event()
-        failure: list[BaseException] = []
 
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            self._loop = loop
-            try:
-                self._engine = self._configure(sock)
-            except BaseException as exc:  # told to start(), which raises it
-                failure.append(exc)
-                ready.set()
-                return
-            loop.call_soon(ready.set)
-            loop.run_forever()
+        async def setup() -> None:
+            self._engine = self._configure(sock)
+
+        async def teardown() -> None:
             if self._engine is not None:
                 self._engine.close_dispatcher()
-            # pysnmp's timer task is cancelled by close_dispatcher: let it finish cancelling.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
 
-        self._thread = threading.Thread(target=run, name=f"snmp-sim-{self.port}", daemon=True)
-        self._thread.start()
-        ready.wait(10)
-        if failure:
-            raise failure[0]
+        self._serving = LoopThread(f"snmp-sim-{self.port}")
+        self._serving.start(setup, teardown)
         return self
 
     def stop(self) -> None:
-        if self._loop is not None and self._thread is not None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self._loop = self._thread = None
-
-    def __enter__(self) -> SNMPSimulator:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
 
 
 def _oid(text: str) -> tuple[int, ...]:

@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from access.tokens import issue_token
 
 PASSWORD = "correct horse battery staple"  # noqa: S105 - test users only
 
@@ -25,7 +26,7 @@ def ci_user(db: None) -> User:
 
 @pytest.fixture
 def token(ci_user: User) -> str:
-    return Token.objects.create(user=ci_user).key
+    return issue_token(ci_user)[1]
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTransform
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema_field
 
 from collectors.api.filtersets import name_filter
@@ -89,13 +88,8 @@ class LabelFilter(django_filters.Filter):
     field_class = LabelFormField
 
     def filter(self, qs: QuerySet[Run], value: list[tuple[str, str | None]]) -> QuerySet[Run]:
-        for index, (key, wanted) in enumerate(value or []):
-            # KeyTransform, not ``labels__<key>``: a key may hold ``__`` or spaces.
-            alias = f"_label_{index}"
-            qs = qs.alias(**{alias: KeyTransform(key, "labels")})
-            qs = qs.filter(Q(**{f"{alias}__isnull": False}))
-            if wanted is not None:
-                qs = qs.filter(**{alias: wanted})
+        for key, wanted in value or []:
+            qs = provenance.with_label(qs, key, wanted)
         return qs
 
 

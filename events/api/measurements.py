@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from energylab.api.permissions import CanSendEvents
+from energylab.api.permissions import CanSendEvents, authorize_pods, may_name
 from energylab.api.schema import WRITE_ERRORS, errors
 from events import services
 from events.api import pushbodies
@@ -41,5 +41,13 @@ class MeasurementsView(APIView):
     def post(self, request: Request) -> Response:
         body = pushbodies.decode(request, pushbodies.BulkBody)
         samples = pushbodies.bulk_samples(body, SOURCE)
-        new = services.record_samples(samples)
+        new_pods = authorize_pods(request, {sample.pod for sample in samples})
+        try:
+            new = services.record_samples(samples, new_pods=new_pods)
+        except services.ServerOfAnotherPod as exc:
+            if may_name(request, exc.pod):
+                raise
+            raise services.ServerOfAnotherPod(
+                exc.pod, "a server of the body belongs to another pod than the one it is sent under"
+            ) from None
         return Response({"received": len(samples), "new": new})

@@ -11,11 +11,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from energylab.api.permissions import CanRead, authorize_pod, visible_pods
 from energylab.api.schema import READ_ERRORS, errors
 from events.models import Run
 from events.reports import comparison
@@ -29,7 +29,7 @@ def unavailable(exc: ReportUnavailable) -> Response:
 class RunEnergyView(APIView):
     """Energy of a run per step and per server, with coverage and warnings."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="runs_energy",
@@ -39,7 +39,9 @@ class RunEnergyView(APIView):
         "samples may still be on their way to InfluxDB; `final_after` says about when).",
     )
     def get(self, request: Request, pk: int) -> Response:
-        run = Run.objects.select_related("pod").filter(pk=pk).first()
+        run = (
+            Run.objects.select_related("pod").filter(visible_pods(request, "pod__"), pk=pk).first()
+        )
         if run is None:
             raise NotFound(f"no run with id {pk}")
         try:
@@ -57,7 +59,7 @@ class ComparisonQuery(serializers.Serializer[Any]):
 class ScenarioComparisonView(APIView):
     """The last runs of a scenario on a pod side by side: energy, spread, regressions."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="energy_comparison",
@@ -75,6 +77,7 @@ class ScenarioComparisonView(APIView):
         params = query.validated_data
         runs = list(
             Run.objects.select_related("pod")
+            .filter(visible_pods(request, "pod__"))
             .filter(pod__name=params["pod"], scenario=params["scenario"])
             .order_by("-started_at")[: params["last"]]
         )
@@ -119,7 +122,7 @@ class EnergyChangeView(APIView):
     """Two sets of a scenario's runs per step: means, spread, difference with its confidence
     interval, Welch's t-test, effect size, and the steps that regressed."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="energy_change",
@@ -143,6 +146,8 @@ class EnergyChangeView(APIView):
         if not query.is_valid():
             raise ValidationError(query.errors)
         p = query.validated_data
+        hidden = NotFound(f"no run of scenario {p['scenario']!r} on pod {p['pod']!r}")
+        authorize_pod(request, p["pod"], write=False, hidden_as=hidden)
         try:
             return Response(
                 comparison.compare_sets(
@@ -169,7 +174,7 @@ class RankingQuery(serializers.Serializer[Any]):
 class ScenarioRankingView(APIView):
     """A pod's scenarios from the costliest down (mean energy of their last runs)."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [CanRead]
 
     @extend_schema(
         operation_id="energy_ranking",
@@ -184,6 +189,11 @@ class ScenarioRankingView(APIView):
         if not query.is_valid():
             raise ValidationError(query.errors)
         p = query.validated_data
+        # Another team's pod ranks as an unknown one: no scenario.
+        try:
+            authorize_pod(request, p["pod"], write=False)
+        except NotFound:
+            return Response({"pod": p["pod"], "scenarios": []})
         try:
             return Response({"pod": p["pod"], "scenarios": comparison.ranking(p["pod"], p["last"])})
         except ReportUnavailable as exc:

@@ -15,15 +15,16 @@ from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, 
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ErrorDetail, NotFound, ValidationError
-from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from access.audit import Actor
 from energylab.api.parsers import LimitedJSONParser
-from energylab.api.permissions import CanSendEvents
+from energylab.api.permissions import CanRead, CanSendEvents, authorize_pod, visible_pods
 from energylab.api.schema import READ_ERRORS, WRITE_ERRORS, errors
 from energylab.timestamps import from_ns
 from events import services
@@ -143,20 +144,43 @@ class EventView(APIView):
             # No event serializer applies: the type serializer says what is wrong with the type.
             kind = validated(s.EventTypeSerializer, data)["type"]
         event = validated(s.EVENT_SERIALIZERS[kind], data)
-        at = event.get("at")
+        at, pod = event.get("at"), event["pod"]
         if kind == s.EVENT_START:
-            started = services.start_run(
-                event["pod"],
-                event["scenario"],
-                event.get("step"),
-                at,
-                source_of(request),
-                s.provenance_of(event),
+            return start(
+                request, pod, event["scenario"], event.get("step"), at, s.provenance_of(event)
             )
-            return started_answer(started)
+        authorize_pod(request, pod, write=True, hidden_as=no_run_on(pod))
         if kind == s.EVENT_STEP:
-            return run_answer(services.set_step(event["pod"], event["step"], at))
-        return run_answer(services.stop_run(event["pod"], at))
+            return run_answer(services.set_step(pod, event["step"], at))
+        return run_answer(services.stop_run(pod, at, actor=Actor.of(request)))
+
+
+def no_run_on(pod: str) -> services.NoRunningRun:
+    """What a step or stop on a pod of another team gets: the answer of an unknown pod."""
+    return services.NoRunningRun(f"no run is running on pod {pod!r}")
+
+
+def start(
+    request: Request,
+    pod: str,
+    scenario: str,
+    step: str | None,
+    at: Any,
+    provenance: dict[str, Any],
+) -> Response:
+    """Start a run, once the credential may use the pod (or create it)."""
+    _, new_pod = authorize_pod(request, pod, write=True, create=True)
+    started = services.start_run(
+        pod,
+        scenario,
+        step,
+        at,
+        source_of(request),
+        provenance,
+        actor=Actor.of(request),
+        new_pod=new_pod,
+    )
+    return started_answer(started)
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Run]):
@@ -168,7 +192,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
 
     def get_queryset(self) -> QuerySet[Run]:
         # Lists show summaries: a run's steps can be thousands (one per test case).
-        return summaries() if self.action == "list" else runs()
+        found = summaries() if self.action == "list" else runs()
+        return found.filter(visible_pods(self.request, "pod__"))
 
     def get_serializer_class(self) -> type[s.RunSummarySerializer]:
         return s.RunListSerializer if self.action == "list" else s.RunSerializer
@@ -181,13 +206,21 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
         return self.request.method not in {"GET", "HEAD", "OPTIONS"}
 
     def get_permissions(self) -> list[BasePermission]:
-        return [CanSendEvents()] if self._is_event() else [IsAuthenticated()]
+        return [CanSendEvents()] if self._is_event() else [CanRead()]
 
     def _run_id(self) -> int:
+        """The id of the run an event names, once the credential may use its pod (a run of
+        another team's pod is answered as an unknown run)."""
         try:
-            return int(self.kwargs["pk"])
+            run_id = int(self.kwargs["pk"])
         except (TypeError, ValueError):
             raise NotFound("no run has this id") from None
+        unknown = services.RunNotFound(f"no run has id {run_id}")
+        pod = services.pod_of_run(run_id)
+        if pod is None:
+            raise unknown
+        authorize_pod(self.request, pod, write=True, hidden_as=unknown)
+        return run_id
 
     @extend_schema(responses={200: s.RunListSerializer(many=True), **errors(400, *READ_ERRORS)})
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -205,15 +238,14 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     )
     def create(self, request: Request) -> Response:
         data = validated(s.RunStartSerializer, request.data)
-        started = services.start_run(
+        return start(
+            request,
             data["pod"],
             data["scenario"],
             data.get("step"),
             data.get("at"),
-            source_of(request),
             s.provenance_of(data),
         )
-        return started_answer(started)
 
     @extend_schema(
         methods=["GET"],
@@ -245,7 +277,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gene
     def stop(self, request: Request, pk: str | None = None) -> Response:
         run_id = self._run_id()
         data = validated(s.RunStopSerializer, request.data)
-        return run_answer(services.stop_run_by_id(run_id, data.get("at")))
+        return run_answer(services.stop_run_by_id(run_id, data.get("at"), actor=Actor.of(request)))
 
 
 class TimeView(APIView):

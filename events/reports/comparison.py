@@ -21,8 +21,8 @@ from events.reports.report import run_report
 
 DEFAULT_LIMIT = 10  # runs of a branch in a set
 MAX_RUNS = 100
-DEFAULT_THRESHOLD_PCT = 5.0
-DEFAULT_ALPHA = 0.05
+DEFAULT_THRESHOLD_PCT = significance.DEFAULT_THRESHOLD_PCT
+DEFAULT_ALPHA = significance.DEFAULT_ALPHA
 TOTAL = "TOTAL"
 # The figures compared, per step and for the whole run.
 FIGURES = ("energy_j", "energy_above_idle_j")
@@ -114,6 +114,7 @@ def _row(
     alpha: float,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"name": name}
+    energy: significance.Difference | None = None
     for key in FIGURES:
         values_a = [f[name][key] for f in a if key in f.get(name, {})]
         values_b = [f[name][key] for f in b if key in f.get(name, {})]
@@ -121,7 +122,8 @@ def _row(
             row[key] = None
             continue
         diff = significance.compare(values_a, values_b)
-        significant = diff.p_value is not None and diff.p_value < alpha
+        if key == "energy_j":
+            energy = diff
         row[key] = {
             "a": _rounded(significance.summary(values_a)),
             "b": _rounded(significance.summary(values_b)),
@@ -131,14 +133,18 @@ def _row(
             "ci_high": _r(diff.ci_high),
             "p_value": None if diff.p_value is None else float(f"{diff.p_value:.4g}"),
             "effect_size": _r(diff.effect_size, 2),
-            "significant": significant,
+            "significant": diff.p_value is not None and diff.p_value < alpha,
         }
     # The decision is on energy: above idle says more, but is unknown on pods without an idle.
-    energy = row["energy_j"] or {}
-    pct = energy.get("difference_pct")
-    row["regression"] = bool(energy.get("significant") and pct is not None and pct > threshold_pct)
+    row["regression"] = energy is not None and significance.is_regression(
+        energy, threshold_pct, alpha
+    )
     row["improvement"] = bool(
-        energy.get("significant") and pct is not None and pct < -threshold_pct
+        energy is not None
+        and energy.p_value is not None
+        and energy.p_value < alpha
+        and energy.difference_pct is not None
+        and energy.difference_pct < -threshold_pct
     )
     return row
 

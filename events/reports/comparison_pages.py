@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from energylab.api.permissions import may_read
 from energylab.validators import control_character_in
 from events.reports import comparison
 from events.reports.report import ReportUnavailable
@@ -54,6 +55,10 @@ def compare(request: HttpRequest) -> HttpResponse:
         return render(request, "events/comparison.html", context, status=400)
     assert threshold is not None
     try:
+        if not may_read(request, form["pod"]):
+            raise comparison.NoRuns(
+                f"no run of scenario {form['scenario']!r} on pod {form['pod']!r}"
+            )
         context["change"] = comparison.compare_sets(
             form["pod"], form["scenario"], sets[0], sets[1], threshold_pct=threshold
         )
@@ -77,7 +82,8 @@ def ranking(request: HttpRequest) -> HttpResponse:
         context["errors"] = ["a pod name holds no control character"]
         return render(request, "events/ranking.html", context, status=400)
     try:
-        context["scenarios"] = comparison.ranking(pod)
+        # Another team's pod ranks as an unknown one: no scenario.
+        context["scenarios"] = comparison.ranking(pod) if may_read(request, pod) else []
     except ReportUnavailable as exc:
         context["errors"] = [str(exc)]
         return render(request, "events/ranking.html", context, status=503)

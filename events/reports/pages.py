@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from energylab.api.permissions import visible_pods
 from events.models import Run
 from events.reports.report import ReportUnavailable, chart_series, run_report
 from events.reports.run_filters import STATUSES, RunFilters, status_of, stored_report_of
@@ -36,6 +37,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
     filters = RunFilters.from_query(request.GET)
     runs = filters.apply(
         Run.objects.select_related("pod", "stored_report")
+        .filter(visible_pods(request, "pod__"))
         .defer("stored_report__document")
         .order_by("-started_at")
     )
@@ -64,7 +66,9 @@ def row_of(run: Run) -> RunRow:
 
 @login_required
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    run = get_object_or_404(Run.objects.select_related("pod"), pk=pk)
+    run = get_object_or_404(
+        Run.objects.select_related("pod").filter(visible_pods(request, "pod__")), pk=pk
+    )
     context: dict[str, Any] = {"run": run}
     if run.ended_at is None:
         low, high = REFRESH_BOUNDS_S

@@ -34,7 +34,7 @@ from events.ingest.buffer import SampleBuffer
 from events.ingest.lineprotocol import ZERO_WIDTH_SPACE, tag_value
 from events.ingest.settling import Settling, settling
 from events.models import Run
-from events.reports import bounds, energy, stored
+from events.reports import bounds, energy, significance, stored
 from events.reports.idle import Idle, measure_idle
 from events.reports.parts import PARTS_QUERY, Parts, parts_from, shares
 from events.reports.silence import why_no_samples
@@ -471,8 +471,9 @@ def compute_report(run: Run) -> dict[str, Any]:
 
 def compare_runs(runs: Sequence[Run]) -> dict[str, Any]:
     """A scenario's runs side by side: energy per run and per step, mean, spread, and which
-    runs are well above their history (more than two standard deviations and 10 % above the
-    mean of the runs before them)."""
+    runs regressed against the runs before them (at least three), by the one rule of
+    :func:`events.reports.significance.is_regression`: outside their prediction interval and
+    more than 5 % costlier."""
     ordered = sorted(runs, key=lambda r: r.started_at)
     rows: list[dict[str, Any]] = []
     by_step: dict[str, list[float]] = defaultdict(list)
@@ -482,8 +483,7 @@ def compare_runs(runs: Sequence[Run]) -> dict[str, Any]:
         energy_j = report["total"]["energy_j"]
         flag = False
         if energy_j is not None and len(history) >= 3:
-            mean, stdev = statistics.fmean(history), statistics.pstdev(history)
-            flag = energy_j > mean + 2 * stdev and energy_j > 1.1 * mean
+            flag = significance.is_regression(significance.compare(history, [energy_j]))
         rows.append(
             {
                 "run": report["run"],

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
 from django.utils.dateparse import parse_date, parse_datetime
 
 from energylab.validators import control_character_in
@@ -54,8 +53,8 @@ class RunFilters:
             elif name in NAMES:
                 wanted &= Q(**{NAMES[name]: value})
             elif name == "label":
-                runs, label = _label(runs, value)
-                wanted &= label
+                key, has_value, label_value = value.partition(provenance.LABEL_SEPARATOR)
+                runs = provenance.with_label(runs, key, label_value if has_value else None)
             elif name in ("since", "until"):
                 moment = _moment(value, end_of_day=name == "until")
                 if moment is None:
@@ -74,14 +73,6 @@ class RunFilters:
                 else:
                     wanted &= _status(value)
         return runs.none() if self.errors else runs.filter(wanted)
-
-
-def _label(runs: QuerySet[Run], value: str) -> tuple[QuerySet[Run], Q]:
-    name, has_value, wanted = value.partition(provenance.LABEL_SEPARATOR)
-    if not has_value:
-        return runs, Q(labels__has_key=name)
-    # The key is taken as it is (a "__" in it is no lookup path), as labels allow any name.
-    return runs.alias(label_value=KeyTextTransform(name, "labels")), Q(label_value=wanted)
 
 
 def _moment(value: str, *, end_of_day: bool) -> dt.datetime | None:

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import urlencode
 
+from energylab.api.permissions import visible_pods
 from energylab.validators import control_character_in
 from events.models import Run
 from events.reports import history
@@ -42,7 +43,8 @@ def scenario_page(request: HttpRequest) -> HttpResponse:
     last = _last(request.GET.get("last"), errors)
     context["last"] = last
     if not errors:
-        runs = filters.apply(Run.objects.filter(scenario=scenario))
+        # Only the pods the user may read: another team's pod is an unknown one here.
+        runs = filters.apply(Run.objects.filter(visible_pods(request, "pod__"), scenario=scenario))
         errors += filters.errors
     if errors:
         context["errors"] = errors
@@ -61,7 +63,7 @@ def scenario_page(request: HttpRequest) -> HttpResponse:
         kept=urlencode(filters.given()),
         unstored=runs.filter(pod__name=pod, stored_report__isnull=True).count(),
     )
-    found = here or Run.objects.filter(pod__name=pod, scenario=scenario).exists()
+    found = here or runs.filter(pod__name=pod).exists()
     return render(request, "events/scenario.html", context, status=200 if found else 404)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from scipy import stats
 
+DEFAULT_THRESHOLD_PCT = 5.0  # a regression is significant AND this much costlier
+DEFAULT_ALPHA = 0.05
 TEST_NAME = "Welch's t-test (two-sided, scipy.stats.ttest_ind with equal_var=False)"
 
 
@@ -30,6 +32,19 @@ class Difference:
     ci_high: float | None
     p_value: float | None
     effect_size: float | None
+
+
+def is_regression(
+    diff: Difference, threshold_pct: float = DEFAULT_THRESHOLD_PCT, alpha: float = DEFAULT_ALPHA
+) -> bool:
+    """Significant (p < ``alpha``) and more than ``threshold_pct`` costlier: the one rule of a
+    regression, for two sets of runs and for a run against the runs before it alike."""
+    return (
+        diff.p_value is not None
+        and diff.p_value < alpha
+        and diff.difference_pct is not None
+        and diff.difference_pct > threshold_pct
+    )
 
 
 def summary(values: Sequence[float]) -> dict[str, float | int | None]:

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import User
 from django.db import connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_token
 from collectors.drivers.base import DriverError
 from collectors.models import BMCType, Pod, Server
 from collectors.polling import read_now
@@ -68,7 +68,7 @@ def lab(db: None) -> Iterator[dict[str, Server]]:
 def test_api_answers_and_the_database_never_hold_a_bmc_password(lab) -> None:
     admin = User.objects.create_superuser("sec-admin", password="admin-password")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(admin)[1]}")
     created = client.post(
         "/api/v1/servers/",
         {

@@ -21,9 +21,9 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from lxml import etree
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from events.ingest.buffer import Sample
 from events.ingest.writer import InfluxWriter
@@ -81,7 +81,7 @@ def record_runs(buffer, influx, pod: Pod, factor: float) -> list[Run]:
 
 @pytest.fixture
 def token() -> str:
-    return Token.objects.create(user=User.objects.create_user("ci")).key
+    return issue_token(User.objects.create_user("ci"))[1]
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from energylab.testing import wait_until
 from events.influx import make_client
 from tests.e2e.conftest import Stack
@@ -24,7 +24,7 @@ def test_pushed_readings_within_one_microsecond_land_as_distinct_points_once(
     stack: Stack, live_server, settings
 ) -> None:
     settings.CORRELATION_DELAY = 0.0
-    token = Token.objects.create(user=User.objects.create_user("collector")).key
+    token = issue_token(User.objects.create_user("collector"))[1]
     stack.worker("writer,default")
     stack.beat()
     t = (time.time_ns() // 1_000_000_000 - 5) * 1_000_000_000 + 777_000

@@ -11,8 +11,8 @@ import time
 import energylab_sdk as energy
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.ipmi import IPMISimulator
 from collectors.simulators.modbus import ModbusSimulator
@@ -57,7 +57,7 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
 ) -> None:
     settings.CORRELATION_DELAY = 2.0  # the SDK sends asynchronously: samples wait for events
     user = User.objects.create_user("ci")
-    token = Token.objects.create(user=user).key
+    token = issue_token(user)[1]
     epoch = float(int(time.time()) + 6)  # the profiles and the steps start together
     profiles = {
         kind: PowerProfile(

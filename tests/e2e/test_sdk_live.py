@@ -15,8 +15,8 @@ import energylab_sdk as energy
 import pytest
 from django.contrib.auth.models import User
 from energylab_sdk import _api
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from events.models import Run
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ POD = 'sdk pod, "live" = ⚡'
 
 @pytest.fixture
 def token() -> str:
-    return Token.objects.create(user=User.objects.create_user("ci-bot")).key
+    return issue_token(User.objects.create_user("ci-bot"))[1]
 
 
 @pytest.fixture(autouse=True)
@@ -107,6 +107,7 @@ def test_a_nested_step_block_returns_to_the_enclosing_one(live_server, token: st
 
 def test_a_legacy_url_drives_energylabs_legacy_api(live_server, settings) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True  # as old labs ran their recorder
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     energy.configure(url=f"{live_server.url}/resources", pod="lab pod 7")
     with energy.recording("legacy scenario"):
         energy.Energy.set_step("step, two")

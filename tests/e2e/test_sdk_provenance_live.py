@@ -12,7 +12,8 @@ import requests
 from django.contrib.auth.models import User
 from django.test import Client
 from energylab_sdk import _api, _provenance
-from rest_framework.authtoken.models import Token
+
+from access.tokens import issue_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +50,7 @@ def test_a_run_recorded_under_github_actions_shows_where_it_comes_from(
     live_server: Any, influxdb_database: str, buffer: Any
 ) -> None:
     user = User.objects.create_user("ci-bot")
-    token = Token.objects.create(user=user).key
+    token = issue_token(user)[1]
     energy.configure(url=live_server.url, pod=POD, token=token, labels={"vnf": "vFW"})
     with energy.recording("smoke", step="boot"):
         pass

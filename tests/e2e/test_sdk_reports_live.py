@@ -14,9 +14,9 @@ import time
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from events.ingest.buffer import Sample
 from events.ingest.writer import InfluxWriter
@@ -30,7 +30,7 @@ SERVER = "node \\ 1"
 
 @pytest.fixture
 def token() -> str:
-    return Token.objects.create(user=User.objects.create_user("ci-reader")).key
+    return issue_token(User.objects.create_user("ci-reader"))[1]
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from collectors.simulators.profile import PowerProfile
 from collectors.simulators.redfish import RedfishSimulator
@@ -72,7 +72,7 @@ def test_a_pod_with_no_worker_on_its_queue_shows_stale_and_its_empty_run_says_wh
         )
         user = User.objects.create_user("ops")
         user.user_permissions.add(Permission.objects.get(codename="view_server"))
-        token = Token.objects.create(user=user).key
+        token = issue_token(user)[1]
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Token {token}")
 

@@ -16,8 +16,8 @@ import pytest
 import requests
 from django.contrib.auth.models import User
 from energylab_sdk import _client as sdk_client
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from energylab.testing import free_port, wait_until
 from events.ingest.correlation import to_ns
 from events.models import Run
@@ -88,7 +88,7 @@ def web(stack: Stack) -> Iterator[WebServer]:
 
 @pytest.mark.timeout(90)
 def test_steps_sent_while_the_api_restarts_arrive_whole_and_in_order(web: WebServer) -> None:
-    token = Token.objects.create(user=User.objects.create_user("ci-restart")).key
+    token = issue_token(User.objects.create_user("ci-restart"))[1]
     energy.configure(url=web.url, pod=POD, token=token, timeout=1.0)
     called: dict[str, int] = {}
 

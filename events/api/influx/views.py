@@ -35,10 +35,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from energylab.api.authentication import CachedBasicAuthentication, CachedTokenAuthentication
+from access.authentication import ApiTokenAuthentication, BasicAuthentication
 from energylab.api.exceptions import Conflict, ServiceUnavailable
 from energylab.api.parsers import RequestTooLarge, body_limit
-from energylab.api.permissions import CanSendEvents
+from energylab.api.permissions import CanSendEvents, authorize_pods, may_name
 from events import services
 from events.api.influx.parser import LineProtocolError, parse
 from events.api.influx.points import PRECISIONS, samples_by_server
@@ -48,7 +48,7 @@ from events.ingest.buffer import BufferUnavailable, Sample
 INFLUXDB_VERSION = "1.8.10"
 
 
-class QueryParameterAuthentication(CachedBasicAuthentication):
+class QueryParameterAuthentication(BasicAuthentication):
     """InfluxDB 1.x's ``?u=<user>&p=<password>``: a Django user's name and password, checked
     (and remembered) as HTTP basic auth is."""
 
@@ -124,8 +124,8 @@ class WriteView(InfluxView):
     """``POST /write``: line protocol points as samples (see the module's docstring)."""
 
     authentication_classes = [
-        CachedTokenAuthentication,
-        CachedBasicAuthentication,
+        ApiTokenAuthentication,
+        BasicAuthentication,
         QueryParameterAuthentication,
     ]
     permission_classes = [CanSendEvents]
@@ -146,7 +146,7 @@ class WriteView(InfluxView):
             grouped = samples_by_server(parse(text), precision)
         except LineProtocolError as exc:
             raise ParseError(str(exc)) from None
-        record(grouped)
+        record(request, grouped)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -177,17 +177,20 @@ def request_body(request: Request) -> bytes:
     return plain
 
 
-def record(grouped: dict[tuple[str, str], list[Sample]]) -> None:
-    """Push each server's samples, after checking that none names a server of another pod.
+def record(request: Request, grouped: dict[tuple[str, str], list[Sample]]) -> None:
+    """Push each server's samples, after checking that the credential may use (or create) every
+    pod named (``authorize_pods``: the one check of every path) and that none names a server of
+    another pod.
 
     :raises Conflict: (409) a known server is named under another pod; nothing was stored.
     :raises ServiceUnavailable: (503) the sample buffer refused a push; the message says how many
         servers' samples went through before (a retry of the batch stores the rest once).
     """
-    refuse_servers_of_other_pods(grouped)
+    new_pods = authorize_pods(request, {pod for pod, _server in grouped})
+    refuse_servers_of_other_pods(request, grouped)
     for done, ((pod, server), samples) in enumerate(grouped.items()):
         try:
-            services.record_measurements(pod, server, samples)
+            services.record_measurements(pod, server, samples, new_pod=new_pods.get(pod))
         except BufferUnavailable as exc:
             if done == 0:
                 raise  # nothing was stored: the usual 503
@@ -198,7 +201,9 @@ def record(grouped: dict[tuple[str, str], list[Sample]]) -> None:
             ) from exc
 
 
-def refuse_servers_of_other_pods(grouped: Mapping[tuple[str, str], object]) -> None:
+def refuse_servers_of_other_pods(
+    request: Request, grouped: Mapping[tuple[str, str], object]
+) -> None:
     """:raises Conflict: a server named in ``grouped`` exists in another pod, or one server is
     named under two pods (``record_measurements`` would refuse it after storing others)."""
     from collectors.models import Server
@@ -214,6 +219,8 @@ def refuse_servers_of_other_pods(grouped: Mapping[tuple[str, str], object]) -> N
             )
     known = Server.objects.filter(name__in=list(pods)).values_list("name", "pod__name")
     for server, pod in known:
+        if pods[server] != pod and not may_name(request, pod):
+            raise Conflict(f"server {server!r} belongs to another pod than {pods[server]!r}")
         if pods[server] != pod:
             raise Conflict(
                 f"server {server!r} belongs to pod {pod!r}, not to {pods[server]!r}; write it "

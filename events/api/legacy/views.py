@@ -21,9 +21,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.audit import Actor
 from energylab.api.fields import NAME_PATTERN
 from energylab.api.parsers import AnyTypeJSONParser, LimitedJSONParser
-from energylab.api.permissions import CanSendEvents
+from energylab.api.permissions import CanSendEvents, authorize_pod, may_name
 from energylab.api.schema import WRITE_ERRORS, errors
 from energylab.services import ServiceUnavailable, check_database
 from energylab.validators import NAME_MAX_LENGTH, validate_name
@@ -84,6 +85,15 @@ def checked_name(field: str, name: str) -> str:
 
 def scenario_answer(environment: str, scenario: str, step: str | None) -> Response:
     return Response({"environment": environment, "scenario": scenario, "step": step})
+
+
+def nothing_runs_on(env: str) -> NotFound:
+    """What a pod of another team gets: the answer of an unknown environment."""
+    return NotFound(f"no scenario is running on {env!r}")
+
+
+def nothing_ran_on(env: str) -> NotFound:
+    return NotFound(f"no scenario was running on {env!r} at that time")
 
 
 def current_step_name(run: Run) -> str | None:
@@ -157,6 +167,10 @@ class RecorderView(LegacyView):
         """The scenario running on the environment (or, with ``time``, running then)."""
         env = environment_name(request, environment)
         at = validated(s.LegacyTimeQuerySerializer, request.query_params).get("time")
+        # The old recorder's clients read the running scenario with the credential they send
+        # events with: an events-only token may, as a write would.
+        hidden = nothing_runs_on(env) if at is None else nothing_ran_on(env)
+        authorize_pod(request, env, write=True, hidden_as=hidden)
         if at is None:
             run = services.running_run(env)
             if run is None:
@@ -164,7 +178,7 @@ class RecorderView(LegacyView):
             return scenario_answer(env, run.scenario, current_step_name(run))
         found = services.run_at(env, at)
         if found is None:
-            raise NotFound(f"no scenario was running on {env!r} at that time")
+            raise nothing_ran_on(env)
         run, step = found
         return scenario_answer(env, run.scenario, step.name if step else None)
 
@@ -179,8 +193,15 @@ class RecorderView(LegacyView):
         """Start a scenario in a step (replacing the one running)."""
         env = environment_name(request, environment)
         data = validated(s.LegacyStartSerializer, request.data)
+        _, new_pod = authorize_pod(request, env, write=True, create=True)
         started = services.start_run(
-            env, data["scenario"], data["step"], data.get("time"), RunSource.LEGACY
+            env,
+            data["scenario"],
+            data["step"],
+            data.get("time"),
+            RunSource.LEGACY,
+            actor=Actor.of(request),
+            new_pod=new_pod,
         )
         answer = scenario_answer(env, started.run.scenario, data["step"])
         answer.data.update(pod_created=started.pod_created, similar_pods=list(started.similar_pods))
@@ -200,8 +221,9 @@ class RecorderView(LegacyView):
         """Stop the running scenario; answers it as it was."""
         env = environment_name(request, environment)
         at = validated(s.LegacyTimeQuerySerializer, request.query_params).get("time")
+        authorize_pod(request, env, write=True, hidden_as=nothing_runs_on(env))
         try:
-            run = services.stop_run(env, at)
+            run = services.stop_run(env, at, actor=Actor.of(request))
         except services.NoRunningRun:
             raise NotFound(f"no scenario is running on {env!r}") from None
         return scenario_answer(env, run.scenario, run.ended_step)
@@ -219,6 +241,7 @@ class RecorderStepView(LegacyView):
         """Change the running scenario's step."""
         env = environment_name(request, environment, STEP_SUFFIX)
         data = validated(s.LegacyStepSerializer, request.data)
+        authorize_pod(request, env, write=True, hidden_as=nothing_runs_on(env))
         try:
             run = services.set_step(env, data["step"], data.get("time"))
         except services.NoRunningRun:
@@ -235,7 +258,18 @@ class MeasurementsView(LegacyView):
     def answer(
         self, pod: str, server: str, samples: list[Sample], topology: dict[str, str]
     ) -> Response:
-        new = services.record_measurements(pod, server, samples, topology=topology)
+        _, new_pod = authorize_pod(self.request, pod, write=True, create=True)
+        try:
+            new = services.record_measurements(
+                pod, server, samples, topology=topology, new_pod=new_pod
+            )
+        except services.ServerOfAnotherPod as exc:
+            if may_name(self.request, exc.pod):
+                raise
+            # The other pod is not the client's: do not name it.
+            raise services.ServerOfAnotherPod(
+                exc.pod, f"server {server!r} belongs to another pod than {pod!r}"
+            ) from None
         return Response({"status": "OK", "received": len(samples), "new": new})
 
 

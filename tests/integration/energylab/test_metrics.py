@@ -189,6 +189,7 @@ def test_writer_batches_are_counted_with_their_sizes(
 
 def test_runs_and_steps_are_counted_by_the_api_they_came_through(settings) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     client = Client()
     answer = client.post(
         "/resources/recorders/environment/lab+pod",

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.models import ApiToken
+from access.tokens import digest
+from collectors.models import Pod
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import PASSWORD
 from events.models import Run
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.django_db
 START = {"type": "start", "pod": "p", "scenario": "s"}
 
 # (method, path, body): every path that records events, native and legacy.
+BAD_POWER = {"environment": "p", "power": "x"}
 EVENT_PATHS = [
     ("post", "/api/v1/events/", START),
     ("post", "/api/v1/runs/", {"pod": "p", "scenario": "s"}),
@@ -29,7 +32,7 @@ EVENT_PATHS = [
     ("get", "/resources/recorders/environment/p", None),
     ("delete", "/resources/recorders/environment/p", None),
     ("post", "/resources/equipments/n/measurements", {"environment": "p", "measurements": []}),
-    ("post", "/resources/servers/n/consumption", {"environment": "p", "power": "x"}),
+    ("post", "/resources/servers/n/consumption", BAD_POWER),
 ]
 READ_PATHS = ["/api/v1/runs/", "/api/v1/runs/1/", "/api/v1/runs/1/steps/", "/api/v1/pods/"]
 
@@ -55,8 +58,18 @@ def test_anonymous_events_can_be_allowed(
     anonymous: APIClient, settings: Any, method: str, path: str, body: Any
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.create(name="p", accepts_anonymous_events=True)
     # Past authentication: a 2xx, or a 4xx about the request (no run, bad power), never 401/403.
     assert call(anonymous, method, path, body).status_code not in {401, 403}
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [p for p in EVENT_PATHS if p[2] != BAD_POWER])
+def test_anonymous_events_reach_only_pods_marked_to_accept_them(
+    anonymous: APIClient, settings: Any, method: str, path: str, body: Any
+) -> None:
+    settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.create(name="p")  # not marked; and an unknown pod is never created by them
+    assert call(anonymous, method, path, body).status_code == 401
 
 
 @pytest.mark.parametrize("path", READ_PATHS)
@@ -114,12 +127,17 @@ def test_events_are_throttled_with_429(client: APIClient, settings: Any) -> None
     assert (first.status_code, second.status_code) == (200, 429)
 
 
-def test_create_api_token_prints_the_same_token_twice(ci_user: User) -> None:
+def test_create_api_token_makes_a_new_token_each_time_and_keeps_only_its_hash(
+    ci_user: User,
+) -> None:
     out = StringIO()
     call_command("create_api_token", "ci", stdout=out)
     call_command("create_api_token", "ci", stdout=out)
     first, second = out.getvalue().split()
-    assert first == second == Token.objects.get(user=ci_user).key
+    assert first != second
+    kept = {t.digest for t in ApiToken.objects.filter(user=ci_user)}
+    assert kept == {digest(first), digest(second)}
+    assert not ApiToken.objects.filter(digest__in=[first, second]).exists()
 
 
 def test_create_api_token_needs_an_existing_user_unless_told() -> None:
@@ -128,7 +146,7 @@ def test_create_api_token_needs_an_existing_user_unless_told() -> None:
     out = StringIO()
     call_command("create_api_token", "robot", "--create-user", stdout=out)
     user = User.objects.get(username="robot")
-    assert out.getvalue().strip() == Token.objects.get(user=user).key
+    assert digest(out.getvalue().strip()) == ApiToken.objects.get(user=user).digest
     assert not user.has_usable_password()
 
 

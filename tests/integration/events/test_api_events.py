@@ -13,8 +13,8 @@ from django.db import OperationalError
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from access.authentication import ApiTokenAuthentication
 from collectors.models import Pod
-from energylab.api.authentication import CachedTokenAuthentication
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from energylab.api.testing import ago
 from energylab.timestamps import rfc3339
@@ -382,7 +382,7 @@ def test_a_database_failure_while_authenticating_is_503(
     def down(self: Any, key: str) -> Any:
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(CachedTokenAuthentication, "authenticate_credentials", down)
+    monkeypatch.setattr(ApiTokenAuthentication, "authenticate_credentials", down)
     response = client.post(URL, {"type": "start", "pod": "p", "scenario": "s"}, format="json")
     assert response.status_code == 503
     assert "database" in response.json()["detail"]

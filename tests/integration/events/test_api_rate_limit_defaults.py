@@ -51,6 +51,7 @@ def _defaults(settings: Any, redis_url: str) -> None:
     rates = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
     assert rates == DEFAULT_RATES, "run without ENERGYLAB_*_RATE variables"
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
 
 
 def burst(view: APIView, path: str, user: Any, n: int = BURST) -> tuple[int, list[Throttled]]:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
 from rest_framework.test import APIClient
 
+from collectors.models import Pod
 from energylab.api import throttling
 from energylab.api.testing import *  # noqa: F403 - fixtures
 
@@ -59,6 +60,7 @@ def test_two_clients_have_their_own_buckets(
     client: APIClient, anonymous: APIClient, rate: Any, settings: Any
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.get_or_create(name="p", defaults={"accepts_anonymous_events": True})
     rate("1/min")
     assert client.post("/api/v1/events/", START, format="json").status_code == 201
     assert anonymous.post("/api/v1/events/", START, format="json").status_code == 201
@@ -69,6 +71,7 @@ def test_an_anonymous_client_cannot_choose_its_bucket_with_x_forwarded_for(
     anonymous: APIClient, rate: Any, settings: Any
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.get_or_create(name="p", defaults={"accepts_anonymous_events": True})
     rate("2/min")
     codes = [
         anonymous.post(
@@ -83,6 +86,7 @@ def test_behind_a_trusted_proxy_its_forwarded_address_names_the_client(
     anonymous: APIClient, rate: Any, settings: Any
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.get_or_create(name="p", defaults={"accepts_anonymous_events": True})
     rate("1/min")
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
 
@@ -212,6 +216,7 @@ def test_the_legacy_recorders_get_counts_as_a_read(
     anonymous: APIClient, rate: Any, settings: Any
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.get_or_create(name="p", defaults={"accepts_anonymous_events": True})
     rate(anonymous_reads="1/min")
     url = "/resources/recorders/environment/p"
     assert anonymous.get(url).status_code == 404  # nothing runs
@@ -234,6 +239,7 @@ def test_a_request_without_a_limit_costs_no_redis_call(
     client: APIClient, anonymous: APIClient, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True  # default rates: none per user, some per address
+    Pod.objects.get_or_create(name="p", defaults={"accepts_anonymous_events": True})
     asked: list[str] = []
     take = throttling.take_tokens
     monkeypatch.setattr(throttling, "take_tokens", lambda *a: asked.append(a[0]) or take(*a))

@@ -58,6 +58,7 @@ def runs() -> list[tuple[str, list[str], bool]]:
 
 def test_a_recorded_case_with_steps_and_nesting(recorder: Any, settings: Any) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     assert recorder.load_config() is True  # its ping found the API
 
     assert Case("outer", inner=Case("inner")).run() == 0
@@ -73,6 +74,7 @@ def test_a_recorded_case_with_steps_and_nesting(recorder: Any, settings: Any) ->
 
 def test_the_client_reads_back_the_running_scenario(recorder: Any, settings: Any) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    settings.ANONYMOUS_EVENTS_CREATE_PODS = True
     assert recorder.start("smoke")
     assert recorder.set_step("check")
     assert recorder.get_current_scenario() == {

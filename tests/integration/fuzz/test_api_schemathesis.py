@@ -14,8 +14,9 @@ import schemathesis
 from django.contrib.auth.models import User
 from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis import checks
+
+from access.tokens import issue_token
 
 MAX_EXAMPLES = 40
 # What the API promises: no 5xx, and answers as documented. Not schemathesis's heuristics on
@@ -50,7 +51,7 @@ def services(settings, influxdb_database: str, redis_url: str) -> None:
 @pytest.fixture
 def token(db: None) -> str:
     user = User.objects.create_superuser("fuzz", password="fuzz-password")
-    return Token.objects.create(user=user).key
+    return issue_token(user)[1]
 
 
 # Loaded at collection, from the app itself (no server, no database query).

@@ -19,8 +19,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from events import services
 
@@ -192,7 +192,7 @@ def lab(redis_url: str, influxdb_database: str, settings) -> tuple[Client, dict[
         },
     }
     user = User.objects.create_superuser("numbers", password="numbers-password")
-    client = Client(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {issue_token(user)[1]}")
     client.force_login(user)
     run = services.start_run("fuzz", "s", "first").run
     pod = Pod.objects.get(name="fuzz")

@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +31,7 @@ WRITES = [
 def client_for(user: User | None) -> APIClient:
     client = APIClient()
     if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {issue_token(user)[1]}")
     return client
 
 
@@ -61,6 +61,7 @@ def test_writes_without_credentials_are_refused(server, settings) -> None:
 @pytest.mark.timeout(30)
 def test_anonymous_events_are_accepted_only_when_switched_on(server, settings) -> None:
     settings.ALLOW_ANONYMOUS_EVENTS = True
+    Pod.objects.create(name="p", accepts_anonymous_events=True)
     anonymous = client_for(None)
     event = anonymous.post(
         "/api/v1/events/", {"type": "start", "pod": "p", "scenario": "s"}, format="json"

@@ -15,11 +15,12 @@ from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import include, path
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from access.tokens import issue_token
 
 pytestmark = pytest.mark.django_db
 
@@ -39,7 +40,7 @@ class FailingView(APIView):
         credential_part = copied.split()[1]  # noqa: F841
         held = copied.split()[1]  # noqa: F841
         headers = dict(request.headers)  # noqa: F841
-        caller = request.auth  # noqa: F841 - the Token object: its repr is the key
+        caller = request.auth  # noqa: F841 - the caller's grant (its repr names user and token)
         bmc_password = BMC_PASSWORD  # noqa: F841
         fernet = django_settings.CREDENTIALS_KEYS[0]  # noqa: F841
         visible = "a harmless local"  # noqa: F841
@@ -54,7 +55,7 @@ urlpatterns = [
 
 @pytest.fixture
 def token(db: None) -> str:
-    return Token.objects.create(user=User.objects.create_user("debugged")).key
+    return issue_token(User.objects.create_user("debugged"))[1]
 
 
 @pytest.mark.urls(__name__)
