@@ -285,3 +285,18 @@ def test_the_entrypoint_is_executable_valid_sh_and_runs_any_command() -> None:
         ["sh", str(entrypoint), "healthcheck", "nope"], capture_output=True, timeout=10
     )
     assert unknown.returncode == 2
+
+
+def test_the_image_and_the_package_hold_every_app_of_the_project() -> None:
+    # A new top-level app left out of either installs and runs here and fails in the image (a
+    # missing folder) or in a process outside the checkout (a missing package).
+    apps = sorted(
+        path.parent.name
+        for path in ROOT.glob("*/apps.py")
+        if (path.parent / "__init__.py").exists()
+    )
+    assert {"access", "collectors", "events"} <= set(apps)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    for app in [*apps, "energylab"]:
+        assert f"COPY {app}/ {app}/" in DOCKERFILE, app
+        assert f'"{app}*"' in pyproject, app
