@@ -44,7 +44,7 @@ from collectors.metrics import record_polls
 from collectors.models import Server
 from collectors.timing import backoff_delay
 from energylab.timestamps import from_ns
-from events.ingest.buffer import Sample
+from events.ingest.buffer import PART_SENSOR_PREFIX, Sample
 
 log = logging.getLogger(__name__)
 
@@ -201,23 +201,36 @@ def get_poller() -> Poller:
 
 def samples_from(outcomes: Sequence[PollOutcome], servers: dict[int, Server]) -> list[Sample]:
     """The buffer's samples of the outcomes that hold a reading, dated at the moment their
-    value stands for (:attr:`PowerReading.value_time_ns`: integer nanoseconds)."""
+    value stands for (:attr:`PowerReading.value_time_ns`: integer nanoseconds).
+
+    A reading that is a sum (:attr:`PowerReading.parts`: a server fed by several PDU outlets,
+    per-PSU sensors) gives its ``power`` sample, the sum, and one sample per part with the
+    sensor ``power:<part name>`` at the same time: reports split the server's energy by them
+    (:mod:`events.reports.parts`), and the server's own energy stays that of the sum.
+    """
     samples = []
     for outcome in outcomes:
         if outcome.reading is None:
             continue
         server = servers[outcome.server_id]
         reading = outcome.reading
+        pod, at_ns = server.pod.name, reading.value_time_ns
         samples.append(
             Sample(
-                pod=server.pod.name,
+                pod=pod,
                 server=server.name,
                 watts=reading.watts,
-                measured_at_ns=reading.value_time_ns,
+                measured_at_ns=at_ns,
                 source=reading.source,
                 energy_j=reading.energy_j,
             )
         )
+        for name, watts in reading.parts:
+            samples.append(
+                Sample(
+                    pod, server.name, watts, at_ns, reading.source, None, PART_SENSOR_PREFIX + name
+                )
+            )
     return samples
 
 

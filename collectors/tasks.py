@@ -66,7 +66,8 @@ def poll_pod_shard(pod_id: int, shard: int = 0, shards: int = 1) -> dict[str, in
     except BufferUnavailable as exc:
         log.error("pod %s: %d samples not buffered: %s", pod.name, len(samples), exc)
     record_health(outcomes, by_id, timezone.now())
-    return {"polled": len(samples), "failed": len(outcomes) - len(samples)}
+    polled = sum(1 for outcome in outcomes if outcome.reading is not None)
+    return {"polled": polled, "failed": len(outcomes) - polled}
 
 
 @worker_process_shutdown.connect

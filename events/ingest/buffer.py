@@ -52,6 +52,12 @@ class StaleDirectory(Exception):
     """The push named a server directory version that is not the current one (``args[0]``)."""
 
 
+#: the sensor of a sample that is one part of its server's summed power, ``power:<part name>``
+#: (a PDU outlet of a server fed by several, a PSU's input): written to ``sensors`` beside the
+#: server's ``power`` sample of the same time, which is their sum (events.reports.parts)
+PART_SENSOR_PREFIX = "power:"
+
+
 class Sample(NamedTuple):
     """One measurement of one server: the one shape of a sample, from the poller (which makes
     it of a driver's :class:`~collectors.drivers.base.PowerReading`) or the legacy measurements

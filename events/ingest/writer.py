@@ -10,8 +10,9 @@ attempt was, even when an event arrived in between (see :meth:`InfluxWriter._tag
 Schema (database ``ENERGYLAB_INFLUXDB_DATABASE``, retention policy ``energylab``):
 - ``power``: tags pod, server, dc, room, row, rack, run, scenario, step (the last three only
   inside a run); fields watts, source, energy_j (when the BMC keeps a counter). Microseconds.
-- ``sensors``: other sensors from the legacy measurements API: tags as ``power`` plus sensor and
-  unit; field value.
+- ``sensors``: other sensors from the legacy measurements API, and each part of a polled sum
+  (sensor ``power:<part>``: a PDU outlet, events.ingest.buffer.PART_SENSOR_PREFIX): tags as
+  ``power`` plus sensor and unit; field value.
 - ``steps``: one point per step start and end (Grafana annotations): tags pod, run, scenario,
   step, event (start/end); fields title, text, run_id.
 - with ``ENERGYLAB_INFLUXDB_LEGACY_SCHEMA``, also the original recorder's ``PowerMeasurement``

@@ -36,6 +36,7 @@ from events.ingest.settling import Settling, settling
 from events.models import Run
 from events.reports import bounds, energy, significance, stored
 from events.reports.idle import Idle, measure_idle
+from events.reports.parts import PARTS_QUERY, Parts, parts_from, shares
 from events.reports.silence import why_no_samples
 
 # Parallel queries per report: on 2 cores, 390k points took 1.30 s in 1 query, 0.93 s in 2,
@@ -140,6 +141,26 @@ def _query(pod: str, start_ns: int, end_ns: int, inclusive: bool) -> dict[str, _
             else np.array([math.nan if c is None else c for c in counters], dtype=np.float64),
         )
     return answer
+
+
+def fetch_parts(pod: str, start: dt.datetime, end: dt.datetime) -> Parts:
+    """The samples of each part of the pod's servers whose readings are sums (PDU outlets),
+    in [start, end], by server and part (:mod:`events.reports.parts`).
+
+    :raises ReportUnavailable: InfluxDB cannot be queried.
+    """
+    client = make_client()
+    try:
+        result = client.query(
+            PARTS_QUERY,
+            bind_params={"pod": tag_value(pod), "start": to_ns(start), "end": to_ns(end)},
+            epoch="u",
+        )
+    except (requests.RequestException, InfluxDBClientError, InfluxDBServerError) as exc:
+        raise ReportUnavailable(f"InfluxDB cannot be queried: {type(exc).__name__}") from None
+    finally:
+        client.close()
+    return parts_from(result.raw)
 
 
 def _series(parts: list[_Columns]) -> energy.Series:
@@ -328,6 +349,7 @@ def compute_report(run: Run) -> dict[str, Any]:
     )
     samples, cadence, timing = _reported_servers(run, samples, end + margin)
     servers = sorted(samples)
+    fed_by = fetch_parts(pod.name, run.started_at - margin, end + margin)
     idle = measure_idle(
         run,
         servers,
@@ -360,11 +382,9 @@ def compute_report(run: Run) -> dict[str, Any]:
 
     def section(span: Interval, edges: list[float] | None = None) -> dict[str, Any]:
         a, b = _seconds(span.start), _seconds(span.end)
+        spans = list(itertools.pairwise(edges or [a, b]))
         per_server = {
-            name: energy.combine(
-                [piece(name, x, y) for x, y in itertools.pairwise(edges or [a, b])], b - a
-            )
-            for name in servers
+            name: energy.combine([piece(name, x, y) for x, y in spans], b - a) for name in servers
         }
         summed = energy.total(list(per_server.values()), max(0.0, b - a))
         summed.peak_w = power_sum.peak(a, b)
@@ -373,7 +393,12 @@ def compute_report(run: Run) -> dict[str, Any]:
             "ended_at": _iso(span.end),
             **_figures_json(summed, interval, idle_total),
             "servers": [
-                {"server": name, **_figures_json(fig, cadence[name], idle_by_server.get(name))}
+                {
+                    "server": name,
+                    **_figures_json(fig, cadence[name], idle_by_server.get(name)),
+                    # a server fed by several outlets: each one's share of its energy
+                    "parts": shares(fig, fed_by.get(name, {}), spans, cadence[name]),
+                }
                 for name, fig in per_server.items()
             ],
         }

@@ -26,3 +26,9 @@ def energy(value: float | None) -> str:
 def seconds(value: float | None) -> str:
     """A duration to the millisecond."""
     return report_format.seconds(value)
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    """A share (0..1) to 0.1 %."""
+    return report_format.percent(value)

@@ -32,13 +32,51 @@ COLUMNS = [
 ]
 
 
+# A server fed by several outlets (PDU) has a row per outlet after its own: the outlet's share
+# of the server's energy, and that share of it (docs/reports.md, "parts").
+PART_COLUMNS = [("part", "Part"), ("share", "Share")]
+
+
 def rows(report: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """One row per step and server, a row per step for all servers, and the run's total."""
+    """One row per step and server, a row per step for all servers, and the run's total;
+    after a server fed by several outlets, a row per outlet (in the total too)."""
     for step in report["steps"]:
         yield {**step, "step": step["name"], "server": "all"}
         for server in step["servers"]:
             yield {**server, "step": step["name"]}
+            yield from _part_rows(step["name"], server)
     yield {**report["total"], "step": "TOTAL", "server": "all"}
+    for server in report["total"].get("servers", []):
+        yield from _part_rows("TOTAL", server)
+
+
+def _part_rows(step: str, server: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    # .get: reports of servers older than the parts have none
+    for part in server.get("parts") or []:
+        yield {
+            "step": step,
+            "server": server["server"],
+            "part": part["name"],
+            "share": part["share"],
+            "energy_j": part["energy_j"],
+            "energy_wh": part["energy_wh"],
+            "mean_w": part["mean_w"],
+        }
+
+
+def _columns(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The table's columns: the part and its share only when a server has parts."""
+    if not any("part" in row for row in rows(report)):
+        return COLUMNS
+    keys = [key for key, _ in COLUMNS]
+    at_server, at_wh = keys.index("server") + 1, keys.index("energy_wh") + 1
+    return [
+        *COLUMNS[:at_server],
+        PART_COLUMNS[0],
+        *COLUMNS[at_server:at_wh],
+        PART_COLUMNS[1],
+        *COLUMNS[at_wh:],
+    ]
 
 
 # -- numbers for people ------------------------------------------------------------------------
@@ -65,6 +103,11 @@ def significant(value: float | None, digits: int = 4) -> str:
     return f"{rounded:.{max(0, decimals)}f}"
 
 
+def percent(value: float | None) -> str:
+    """A share (0..1) as a percentage to 0.1 %: coverage, an outlet's share."""
+    return "-" if value is None or not math.isfinite(value) else f"{value * 100:.1f} %"
+
+
 def seconds(value: float | None) -> str:
     """A duration to the millisecond."""
     return "-" if value is None or not math.isfinite(value) else f"{value:.3f}"
@@ -82,8 +125,8 @@ def _cell(key: str, value: Any) -> str:
     # By the key's unit, so that a figure added to the report (energy_j_low, ...) reads right.
     if value is None:
         return "-"
-    if key == "coverage":
-        return f"{value * 100:.1f} %"
+    if key in ("coverage", "share"):
+        return percent(value)
     if key == "warnings":
         return "; ".join(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -104,9 +147,10 @@ def as_table(report: dict[str, Any]) -> str:
         f"{moment(run['started_at'])} → {moment(run['ended_at'])}"
         + (" (abandoned: closed at its last event)" if run.get("abandoned") else "")
     )
-    table = [[title for _key, title in COLUMNS]]
-    table += [[_cell(key, row.get(key)) for key, _title in COLUMNS] for row in rows(report)]
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS) - 1)]
+    columns = _columns(report)
+    table = [[title for _key, title in columns]]
+    table += [[_cell(key, row.get(key)) for key, _title in columns] for row in rows(report)]
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns) - 1)]
     lines = [head]
     origin = provenance_line(run)
     if origin:
@@ -149,7 +193,10 @@ def provenance_line(run: dict[str, Any]) -> str:
 def as_csv(reports: list[dict[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(["run", "pod", "scenario"] + [key for key, _ in COLUMNS])
+    # The part's columns last, whether or not a server has parts: the columns before them
+    # keep their places.
+    columns = COLUMNS + PART_COLUMNS
+    writer.writerow(["run", "pod", "scenario"] + [key for key, _ in columns])
     for report in reports:
         run = report["run"]
         for row in rows(report):
@@ -157,7 +204,7 @@ def as_csv(reports: list[dict[str, Any]]) -> str:
                 [run["id"], run["pod"], run["scenario"]]
                 + [
                     "; ".join(row.get(key) or []) if key == "warnings" else row.get(key)
-                    for key, _ in COLUMNS
+                    for key, _ in columns
                 ]
             )
     return out.getvalue()

@@ -155,6 +155,16 @@ def test_a_recorded_scenario_reports_each_steps_energy_within_one_percent(
                     server["server"],
                 )
                 assert server["energy_j_low"] <= one <= server["energy_j_high"], server
+            # The PDU's server: each outlet's share of its energy, against each outlet's truth.
+            (pdu,) = (s for s in step_report["servers"] if s["server"] == "node pdu")
+            outlets = {part["name"]: part["energy_j"] for part in pdu["parts"]}
+            assert outlets == pytest.approx(
+                {
+                    "apc#1": profiles["outlet a"].energy_j(a, b),
+                    "apc#2": profiles["outlet b"].energy_j(a, b),
+                },
+                rel=0.02,
+            ), step.name
         assert report["sources"]['node "legacy"']["refresh_from"] == "learned"
         counters = {s["server"]: s["method"] for s in report["steps"][1]["servers"]}
         assert counters["node, redfish"] == "counter"  # EnvironmentMetrics keeps an energy counter

@@ -111,7 +111,9 @@ def recorded(
     Step.objects.create(run=run, name=STEP, started_at=start)
     t = time.time_ns() - 10 * 10**9
 
-    reading = PowerReading(PATHS["polled node"], t, "dcmi")
+    # a server fed by two PDU outlets: its power is their sum, each outlet its own sensor
+    outlets = (("apc#1", 60.0), ("apc#2", PATHS["polled node"] - 60.0))
+    reading = PowerReading(PATHS["polled node"], t, "snmp:apc#1+apc#2", parts=outlets)
     buffer.push(samples_from([PollOutcome(polled.pk, reading)], {polled.pk: polled}))
     answers = [
         client.post(
@@ -208,3 +210,18 @@ def test_readings_outside_a_run_are_written_as_the_original_always_record_did(
     (point,) = influx.query('SELECT * FROM "SensorMeasurement"').get_points()
     assert (point["scenario"], point["step"], point["equipement"]) == ("n/s", "n/s", "idle node")
     assert (point["sensor"], point["unit"], point["value"]) == ("power", "W", 90.0)
+
+
+def test_a_server_fed_by_two_outlets_is_its_sum_in_the_power_panels_and_each_outlet_a_sensor(
+    influx: InfluxDBClient, recorded: tuple[int, int], env: str
+) -> None:
+    query = (
+        'SELECT last("value") FROM "SensorMeasurement" WHERE "environment" = \'{env}\' '
+        'AND "equipement" = \'polled node\' AND $timeFilter GROUP BY "sensor"'
+    )
+    got = series(influx, grafana(query, env, *recorded))
+    assert {k: v[0]["last"] for k, v in got.items()} == {
+        "power": PATHS["polled node"],
+        "power:apc#1": 60.0,
+        "power:apc#2": PATHS["polled node"] - 60.0,
+    }
