@@ -10,7 +10,8 @@
 against it can also run against a live server that offers the same view. Behaviour knobs:
 ``mode`` ("ok", "error": 503, "hang": accept and never answer), ``clock_offset_ns`` (the
 server's clock is ahead by that much), ``token`` / ``basic_auth`` (credentials required),
-``pods`` (None: every pod is known; a set: a start naming another pod creates it and answers
+``clock_delays_s`` (seconds the next ``/time/`` answers wait before reading the clock, one
+per answer, as a server's slow first request does), ``pods`` (None: every pod is known; a set: a start naming another pod creates it and answers
 ``pod_created`` with the known ``similar_pods``, as the real server does).
 """
 
@@ -57,6 +58,7 @@ class FakeEnergyLab:
     def __init__(self) -> None:
         self.mode = OK
         self.clock_offset_ns = 0
+        self.clock_delays_s: list[float] = []
         self.token: str | None = None
         self.basic_auth: tuple[str, str] | None = None
         # Refuse (400) a start that carries provenance, as a server with stricter limits would.
@@ -179,6 +181,8 @@ class FakeEnergyLab:
 
     def _native(self, request: ReceivedRequest, path: str) -> tuple[int, Any]:
         if path == "/time/" and request.method == "GET":
+            if self.clock_delays_s:
+                time.sleep(self.clock_delays_s.pop(0))
             now = self.now_ns()
             iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 10**9))
             return 200, {"now": f"{iso}.{now % 10**9:09d}Z", "now_ns": now}

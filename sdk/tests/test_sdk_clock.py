@@ -42,3 +42,15 @@ def test_events_queued_before_the_offset_is_known_are_corrected_when_sent(energy
     assert energy.flush(3)
     (event,) = energylab_server.events()
     assert abs(event["at"] - (local - HOUR)) < 0.05e9
+
+
+@pytest.mark.parametrize("offset_ns", [0, HOUR])
+def test_a_slow_first_clock_reading_is_not_taken_for_an_offset(energylab_server, offset_ns):
+    # The server's first request read its clock 0.8 s late (imports): half of that would be
+    # taken for skew from that reading alone; a quick second reading tells the truth.
+    energylab_server.clock_offset_ns = offset_ns
+    energylab_server.clock_delays_s = [0.8]
+    energy.configure(url=energylab_server.root_url, pod="p")
+    energy.Energy.start("s")
+    assert energy.flush(5)
+    assert abs(_client.current().offset_ns - offset_ns) < 0.05e9
