@@ -59,9 +59,11 @@ class StepAdmin(TeamScopedAdmin):
 
 
 @admin.register(RunReport)
-class RunReportAdmin(admin.ModelAdmin):
+class RunReportAdmin(TeamScopedAdmin):
     """Stored reports, read-only: they are computed (events.reports.stored); an operator may
     only have some recomputed (from the samples still in InfluxDB)."""
+
+    pod_field = "run__pod__"
 
     list_display = ["run", "energy_j", "energy_above_idle_j", "duration_s", "stale", "computed_at"]
     list_filter = ["stale"]

@@ -3,7 +3,9 @@
 ``/badges/<pod>/<scenario>.svg`` (each name URL-encoded: any printable character works, "/"
 as ``%2F``). The trend is the last ended run's energy against the mean of the runs before it.
 Badges are public unless ``ENERGYLAB_PUBLIC_BADGES`` is false (an image in a README cannot
-send a token); they show nothing but these two figures.
+send a token); they show nothing but these two figures. When it is false, a badge needs a login
+and shows only the pods the user may read: another team's pod answers "no runs", as an unknown
+one does (docs/access.md).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ import statistics
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from energylab_sdk.report_format import significant
 
+from energylab.api.permissions import visible_pods
 from energylab.validators import control_character_in
 from events.models import Run
 from events.reports.report import ReportUnavailable, run_report
@@ -33,10 +37,10 @@ def _candidates(rest: str) -> list[tuple[str, str]]:
     return [("/".join(parts[:i]), "/".join(parts[i:])) for i in range(1, len(parts))]
 
 
-def _message(pod: str, scenario: str) -> tuple[str, str]:
+def _message(pod: str, scenario: str, scope: Q) -> tuple[str, str]:
     runs = list(
         Run.objects.select_related("pod")
-        .filter(pod__name=pod, scenario=scenario, ended_at__isnull=False)
+        .filter(scope, pod__name=pod, scenario=scenario, ended_at__isnull=False)
         .order_by("-started_at")[: HISTORY + 1]
     )
     energies = [e for e in (run_report(run)["total"]["energy_j"] for run in runs) if e is not None]
@@ -55,19 +59,20 @@ def _message(pod: str, scenario: str) -> tuple[str, str]:
 def badge(request: HttpRequest, rest: str) -> HttpResponse:
     if not settings.PUBLIC_BADGES and not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
+    scope = Q() if settings.PUBLIC_BADGES else visible_pods(request, "pod__")
     # No name holds a control character, and PostgreSQL refuses a NUL in a query (a 500).
     found = next(
         (
             (pod, scenario)
             for pod, scenario in ([] if control_character_in(rest) else _candidates(rest))
-            if Run.objects.filter(pod__name=pod, scenario=scenario).exists()
+            if Run.objects.filter(scope, pod__name=pod, scenario=scenario).exists()
         ),
         None,
     )
     label = found[1] if found else rest.rsplit("/", 1)[-1]
     status = 200
     try:
-        message, colour = _message(*found) if found else ("no runs", GREY)
+        message, colour = _message(*found, scope) if found else ("no runs", GREY)
     except ReportUnavailable:
         message, colour, status = "unavailable", GREY, 503
     label_width = CHAR_WIDTH * len(label) + 10

@@ -17,7 +17,7 @@ from access.tokens import issue_token
 from collectors.models import Pod, Server
 from energylab.api.testing import *  # noqa: F403 - fixtures
 from events import services
-from events.models import Run
+from events.models import Run, RunReport
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +157,31 @@ def test_the_admin_shows_a_staff_user_only_their_teams_pods(teams: dict[str, Any
     assert "pod-a" in page
     assert "pod-b" not in page
     assert browser.get(f"/admin/events/run/{teams['b']['run']}/change/").status_code in (302, 404)
+    staff.user_permissions.add(Permission.objects.get(codename="view_runreport"))
+    for team in "ab":
+        now = timezone.now()
+        RunReport.objects.create(
+            run_id=teams[team]["run"],
+            document={},
+            computed_at=now,
+            window_start=now,
+            window_end=now,
+            duration_s=1.0,
+            sample_count=0,
+            coverage=0.0,
+            warning_count=0,
+        )
+    page = browser.get("/admin/events/runreport/").content.decode()
+    assert f"/admin/events/runreport/{teams['a']['run']}/change/" in page
+    assert f"/admin/events/runreport/{teams['b']['run']}/change/" not in page
+
+
+def test_a_private_badge_shows_only_the_teams_pods(teams: dict[str, Any], settings: Any) -> None:
+    settings.PUBLIC_BADGES = False
+    browser = Client()
+    browser.force_login(teams["a"]["user"])
+    assert "no runs" in browser.get("/badges/pod-b/s.svg").content.decode()
+    assert "no runs" not in browser.get("/badges/pod-a/s.svg").content.decode()
 
 
 def test_a_superuser_sees_every_team(teams: dict[str, Any]) -> None:
