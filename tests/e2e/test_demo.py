@@ -24,18 +24,19 @@ STEPS = ("provision", "benchmark", "teardown")
 DEMO_POD = "demo lab"
 
 
-def table_rows(output: str) -> list[list[str]]:
-    """The report table's rows of steps, cut at the columns its dashed line marks (names may
-    hold spaces)."""
+def table_rows(output: str) -> list[dict[str, str]]:
+    """The report table's rows of steps by column heading, cut at the columns its dashed line
+    marks (names may hold spaces)."""
     lines = output.splitlines()
     dashes = next(i for i, line in enumerate(lines) if line.startswith("----"))
     spans = [m.span() for m in re.finditer(r"-+", lines[dashes])]
+    headings = [lines[dashes - 1][a:b].strip() for a, b in spans]
     rows = []
     for line in lines[dashes + 1 :]:
         if not line.strip() or line.startswith(("TOTAL", "warning", "demo:")):
             break
-        rows.append([line[a:b].strip() for a, b in spans])
-    return [row for row in rows if row[0] in STEPS]
+        rows.append(dict(zip(headings, (line[a:b].strip() for a, b in spans), strict=True)))
+    return [row for row in rows if row["Step"] in STEPS]
 
 
 @pytest.mark.timeout(600)
@@ -72,14 +73,17 @@ def test_make_demo_from_a_clean_clone_reports_every_step_and_server(
     print(output[-6000:])
     assert result.returncode == 0, output[-3000:]
     rows = table_rows(output)
-    servers = {row[1] for row in rows if row[1] != "all"}
+    # A server fed by several outlets has a row per outlet after its own (the "Part" column).
+    parts = [row for row in rows if row.get("Part", "-") != "-"]
+    rows = [row for row in rows if row.get("Part", "-") == "-"]
+    servers = {row["Server"] for row in rows if row["Server"] != "all"}
     assert len(servers) == 5  # IPMI, two Redfish, iLO, a server on two outlets of an SNMP PDU
+    assert len(parts) == 2 * len(STEPS)  # the PDU-fed server's two outlets, in every step
     for step in STEPS:
-        step_rows = [row for row in rows if row[0] == step]
+        step_rows = [row for row in rows if row["Step"] == step]
         assert len(step_rows) == 1 + len(servers), step
         for row in step_rows:
-            energy_j = float(row[3])  # the "Energy J" column: a number, not "-"
-            assert energy_j > 0, row
+            assert float(row["Energy J"]) > 0, row  # a number, not "-"
     assert re.search(r"the run's page:\s+http://127\.0\.0\.1:\d+/runs/\d+/", output)
     assert re.search(r"admin:\s+http://127\.0\.0\.1:\d+/admin/\s+user admin, password \S+", output)
 
