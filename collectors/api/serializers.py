@@ -58,34 +58,35 @@ class PodSerializer(serializers.ModelSerializer[Pod]):
         read_only_fields = ["created", "updated"]
 
 
+def _secret_field(help_text: str) -> serializers.CharField:
+    """A credential a server is given: write-only, kept as sent (no trimming), blank keeps the
+    stored one and null removes it (the serializer's ``update`` does both)."""
+    return serializers.CharField(
+        write_only=True,
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        trim_whitespace=False,
+        max_length=1024,
+        style={"input_type": "password"},
+        help_text=help_text,
+    )
+
+
 class ServerSerializer(serializers.ModelSerializer[Server]):
     """A server. ``password`` is accepted, encrypted, and never shown (``has_password`` is)."""
 
     serializer_related_field = IdRelatedField
     name = NameField(validators=[validate_name, UniqueValidator(queryset=Server.objects.all())])
     pod_name = serializers.CharField(source="pod.name", read_only=True)
-    password = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=False,
-        max_length=1024,
-        style={"input_type": "password"},
-        help_text="The BMC password; encrypted at rest, never returned. Blank or absent on "
-        "update keeps the stored one; null removes it.",
+    password = _secret_field(
+        "The BMC password; encrypted at rest, never returned. Blank or absent on update keeps "
+        "the stored one; null removes it."
     )
     has_password = serializers.SerializerMethodField()
-    privacy_password = serializers.CharField(
-        write_only=True,
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        trim_whitespace=False,
-        max_length=1024,
-        style={"input_type": "password"},
-        help_text="SNMPv3 privacy pass phrase; as password: encrypted, never returned, blank "
-        "keeps it, null removes it.",
+    privacy_password = _secret_field(
+        "SNMPv3 privacy pass phrase; as password: encrypted, never returned, blank keeps it, "
+        "null removes it."
     )
     health = serializers.ChoiceField(
         choices=list(STATES),
