@@ -229,3 +229,14 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--json", metavar="OUT", help="also write the results to this JSON file")
     return parser
+
+
+#: wrk's Lua ``response`` hook for the benches' scripts: non-200 answers are counted (wrk's
+#: "Non-2xx" line) and the first two printed, so that a bench's errors say what they were.
+WRK_RESPONSE = r"""response = function(status, headers, body)
+  if status ~= 200 then
+    errors_seen = (errors_seen or 0) + 1
+    if errors_seen < 3 then io.stderr:write("status " .. status .. ": " .. body .. "\n") end
+  end
+end
+"""

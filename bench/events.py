@@ -50,6 +50,7 @@ from pathlib import Path
 from _common import (
     INFLUX_URL,
     ROOT,
+    WRK_RESPONSE,
     Results,
     _ensure_pg_database,
     base_parser,
@@ -64,7 +65,8 @@ GOAL_PEER_RATIO = 2.0
 MODES = ("native-step", "legacy-step")
 SCENARIO = "bench scenario"
 
-LUA = r"""
+LUA = (
+    r"""
 -- Round-robin step events over the bench's pods, each with a unique step name.
 local pods = {%(pods)s}
 local counter = 0
@@ -74,13 +76,9 @@ request = function()
   local step = "step " .. counter
   %(request)s
 end
-response = function(status, headers, body)
-  if status ~= 200 then
-    errors_seen = (errors_seen or 0) + 1
-    if errors_seen < 3 then io.stderr:write("status " .. status .. ": " .. body .. "\n") end
-  end
-end
 """
+    + WRK_RESPONSE
+)
 REQUESTS = {
     "native-step": r"""
   local body = '{"type": "step", "pod": "' .. pod .. '", "step": "' .. step .. '"}'

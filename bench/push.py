@@ -47,6 +47,7 @@ from _common import (
     INFLUX_DATABASE,
     INFLUX_URL,
     ROOT,
+    WRK_RESPONSE,
     Results,
     base_parser,
     bench_env,
@@ -76,7 +77,8 @@ STALL_S = 10.0  # a cell stops waiting when no point arrived for this long
 CELL_WINDOW_S = 600  # a cell's measurements span far less (10 µs each)
 BASE_S = int(time.time()) - 86_400  # the first cell's window starts a day ago
 
-LUA = r"""
+LUA = (
+    r"""
 -- Legacy pushes of %(per)d measurement(s), round-robin over the cell's servers; every
 -- measurement at its own time: the thread's id and a counter make a unique sequence number.
 local servers = {%(servers)s}
@@ -109,13 +111,9 @@ request = function()
     ["Authorization"] = "%(authorization)s",
   }, body)
 end
-response = function(status, headers, body)
-  if status ~= 200 then
-    errors_seen = (errors_seen or 0) + 1
-    if errors_seen < 3 then io.stderr:write("status " .. status .. ": " .. body .. "\n") end
-  end
-end
 """
+    + WRK_RESPONSE
+)
 WRK_THREADS = 2
 
 # The writer as beat and a worker run it: one pass a second (energylab.settings WRITER_INTERVAL).
