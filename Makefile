@@ -15,6 +15,10 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/energylab
 # process it starts, that tries fails there, whatever runs on this machine.
 NO_SERVICES := ENERGYLAB_DATABASE_URL=postgres://postgres@127.0.0.1:2/none \
 	ENERGYLAB_REDIS_URL=redis://127.0.0.1:2/0 ENERGYLAB_INFLUXDB_URL=http://127.0.0.1:2
+# Test processes of `make test`: 2 halves its time on CI's 2 cores (every test keeps to its own
+# database, Redis keys or private Redis, and InfluxDB database).
+TEST_PROCESSES ?= 2
+XDIST = -n $(TEST_PROCESSES) --dist worksteal
 # The API suite runs a second time on SQLite, the embedded default: events take the ORM path
 # there, where PostgreSQL's step event is one call of a database function (events.services).
 API_TESTS := tests/integration/events tests/integration/security \
@@ -72,8 +76,11 @@ test: install  ## install, start services, lint, then run the whole test suite (
 	@ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} bash scripts/services.sh start
 	@bash scripts/system-packages.sh
 	$(MAKE) --no-print-directory lint
-	ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest
-	ENERGYLAB_DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/pytest -q $(API_TESTS)
+	@# $(TEST_PROCESSES) processes (pytest-xdist): the e2e and reliability tiers mostly wait on
+	@# their workers, BMCs and clocks. worksteal, not loadfile: schemathesis's tests share one
+	@# node id, and loadfile drops all but one of them.
+	ENERGYLAB_DATABASE_URL=$${ENERGYLAB_DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest $(XDIST)
+	ENERGYLAB_DATABASE_URL=sqlite:///$(CURDIR)/var/test.sqlite3 $(BIN)/pytest -q $(XDIST) $(API_TESTS)
 
 test-fast: install  ## the unit tier only (tests/unit, sdk/tests): no service, under a minute
 	@# One process per core (pytest-xdist): the tier's time is mostly subprocesses and waits.

@@ -16,17 +16,12 @@ os.environ.setdefault("ENERGYLAB_CORRELATION_DELAY", "0")
 os.environ.setdefault("ENERGYLAB_REDIS_KEY_PREFIX", f"energylab-test-{os.getpid()}")
 # pytest-xdist workers inherit the controller's environment, the prefix above included: each
 # keeps to keys of its own, or one worker's buffer fixture empties the stream (and forgets the
-# samples seen) under another's test.
+# samples seen) under another's test, and its change of access clears another's caches.
 _worker = os.environ.get("PYTEST_XDIST_WORKER")
 if _worker and not os.environ["ENERGYLAB_REDIS_KEY_PREFIX"].endswith(f"-{_worker}"):
     os.environ["ENERGYLAB_REDIS_KEY_PREFIX"] += f"-{_worker}"
 
 from energylab.settings import *  # noqa: E402, F403 - after the environment is set
-
-# pytest-xdist's workers inherit the controller's variables, so its prefix: each keeps its own
-# keys (one worker's change of access must not clear another's caches mid-test).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    REDIS_KEY_PREFIX = f"{REDIS_KEY_PREFIX}-{os.environ['PYTEST_XDIST_WORKER']}"  # noqa: F405
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast test users
 
