@@ -229,10 +229,13 @@ class SampleBuffer:
 
     # -- the writer -----------------------------------------------------------------------------
 
-    def read_ready(self, older_than: float, max_samples: int, after: str = "-") -> list[Entry]:
-        """Entries pushed more than ``older_than`` seconds ago, oldest first, up to about
-        ``max_samples`` samples (whole entries; at least one entry when any is ready)."""
-        horizon_ms = int((time.time() - older_than) * 1000)
+    def read_ready(
+        self, older_than: float, max_samples: int, after: str = "-", as_of: float | None = None
+    ) -> list[Entry]:
+        """Entries pushed more than ``older_than`` seconds before ``as_of`` (a Unix time;
+        default now), oldest first, up to about ``max_samples`` samples (whole entries; at
+        least one entry when any is ready)."""
+        horizon_ms = int(((time.time() if as_of is None else as_of) - older_than) * 1000)
         if horizon_ms <= 0:
             return []
         entries: list[Entry] = []
