@@ -163,27 +163,37 @@ class SampleBuffer:
         """
         if not samples:
             return 0
-        # Few arguments, whatever the number of samples: redis-py packs each argument in Python
-        # (300 of them cost more than the script itself). The rows are encoded once, and the
-        # script takes the new ones out of the payload by their lengths.
-        rows = [_encode_row(s) for s in samples]
+        # The script checks each seen set once (SMISMEMBER, then SADD): the samples go in
+        # groups of one set, each group's members as arguments of their own, so the script
+        # parses nothing in the usual case (all new). Samples repeated in the body are left
+        # out here: the first counts. The payload is encoded once, in the groups' order (a
+        # body is mostly one server and sensor: its order); the rows' lengths let the script
+        # take out those it had seen.
         bucket = _SEEN_BUCKET_NS
-        specs = "\x1d".join(
-            f"{s.server}\x1f{s.sensor}\x1f{s.measured_at_ns // bucket}\x1e{s.measured_at_ns}"
-            for s in samples
-        )
-        args: list[str | bytes] = [
+        groups: dict[str, dict[int, bytes]] = {}
+        for s in samples:
+            group = groups.setdefault(
+                f"{s.server}\x1f{s.sensor}\x1f{s.measured_at_ns // bucket}", {}
+            )
+            if s.measured_at_ns not in group:
+                group[s.measured_at_ns] = _encode_row(s)
+        rows = [row for group in groups.values() for row in group.values()]
+        args: list[str | bytes | int] = [
             version,
-            str(max(1, seen_seconds)),
-            str(len(samples)),
+            max(1, seen_seconds),
+            len(rows),
             b"[" + b",".join(rows) + b"]",
             ",".join([str(len(row)) for row in rows]),
-            specs,
+            len(groups),
         ]
+        for suffix, group in groups.items():
+            args += (suffix, len(group))
+        for group in groups.values():
+            args += group.keys()
         added, _version = self._run_push(args, len(samples))
         return added
 
-    def _run_push(self, args: list[str | bytes], count: int) -> tuple[int, str]:
+    def _run_push(self, args: list[str | bytes | int], count: int) -> tuple[int, str]:
         keys = [self.stream_key, self.count_key, self.dropped_key, self.version_key]
         try:
             answer = self._push_script(
@@ -336,9 +346,9 @@ class SampleBuffer:
 # the check of samples already seen and the append, in one round trip and atomically.
 # KEYS: stream, count, dropped, directory version.
 # ARGV: max samples, seen-key prefix, expected version ("" = any), seen seconds (0 = no check),
-# n samples, the JSON array of their rows; with a check, the rows' lengths in bytes
-# (comma-separated) and each sample's seen-key suffix and member ("suffix RS member", joined
-# by GS; names hold no control character).
+# n samples, the JSON array of their rows; with a check: the rows' lengths in bytes
+# (comma-separated), the number of seen sets G, G pairs (seen-key suffix, how many members),
+# then the members of every set in that order (the rows are in the same order; no member twice).
 # Answers {added, version}, {-1, held} when full, {-2, version} when the version differs.
 _PUSH = r"""
 local version = redis.call('GET', KEYS[4]) or '0'
@@ -351,29 +361,53 @@ if held + n > tonumber(ARGV[1]) then
 end
 local ttl = tonumber(ARGV[4])
 local payload = ARGV[6]
+-- unpack() passes at most a few thousand values to one call
+local CHUNK = 4000
 local added = n
 if ttl > 0 then
-  local lengths = {}
-  for length in string.gmatch(ARGV[7], '%d+') do lengths[#lengths + 1] = tonumber(length) end
-  local rows, expiring, every = {}, {}, true
-  local i, at = 0, 2
-  for spec in string.gmatch(ARGV[8], '[^\29]+') do
-    i = i + 1
-    local sep = string.find(spec, '\30', 1, true)
-    local key = ARGV[2] .. string.sub(spec, 1, sep - 1)
-    if redis.call('SADD', key, string.sub(spec, sep + 1)) == 1 then
-      if not expiring[key] then
-        redis.call('EXPIRE', key, ttl, 'NX')
-        expiring[key] = true
+  local groups = tonumber(ARGV[8])
+  local at = 9 + 2 * groups  -- the first group's first member
+  local first, seen = at, {}
+  for g = 0, groups - 1 do
+    local key, last = ARGV[2] .. ARGV[9 + 2 * g], at + tonumber(ARGV[10 + 2 * g]) - 1
+    local members, any_seen = ARGV, false
+    for from = at, last, CHUNK do
+      local known = redis.call('SMISMEMBER', key, unpack(ARGV, from, math.min(from + CHUNK - 1, last)))
+      for j = 1, #known do
+        if known[j] == 1 then
+          seen[from + j - first] = true
+          any_seen = true
+        end
       end
-      rows[#rows + 1] = string.sub(payload, at, at + lengths[i] - 1)
-    else
-      every = false
     end
-    at = at + lengths[i] + 1
+    local from, to = at, last
+    if any_seen then
+      members, from, to = {}, 1, 0
+      for m = at, last do
+        if not seen[m - first + 1] then
+          to = to + 1
+          members[to] = ARGV[m]
+        end
+      end
+    end
+    for chunk = from, to, CHUNK do
+      redis.call('SADD', key, unpack(members, chunk, math.min(chunk + CHUNK - 1, to)))
+    end
+    if to >= from then redis.call('EXPIRE', key, ttl, 'NX') end
+    at = last + 1
   end
-  added = #rows
-  if not every then payload = '[' .. table.concat(rows, ',') .. ']' end
+  if next(seen) ~= nil then
+    -- A resent sample: the payload without the rows already seen (by their lengths).
+    local rows, i, offset = {}, 0, 2
+    for length in string.gmatch(ARGV[7], '%d+') do
+      i = i + 1
+      length = tonumber(length)
+      if not seen[i] then rows[#rows + 1] = string.sub(payload, offset, offset + length - 1) end
+      offset = offset + length + 1
+    end
+    added = #rows
+    payload = '[' .. table.concat(rows, ',') .. ']'
+  end
 end
 if added > 0 then
   redis.call('XADD', KEYS[1], '*', 's', payload)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import pytest
 import redis
 from django.conf import settings as django_settings
@@ -103,3 +106,26 @@ def test_samples_are_buffered_as_older_versions_wrote_them(buffer: SampleBuffer)
     buffer.push(OLDER_SAMPLES)
     ((_, fields),) = buffer.client.xrange(buffer.stream_key)
     assert fields[b"s"].decode() == OLDER_ENTRY
+
+
+def test_a_large_body_of_one_server_is_checked_whole_against_what_was_seen(
+    redis_url: str,
+) -> None:
+    # 10,000 samples of one server, sensor and minute: one seen-set, checked and added in
+    # chunks (the script's unpack limit); the resend adds nothing, an overlapping body its half.
+    minute = time.time_ns() // 60_000_000_000 * 60_000_000_000 - 120_000_000_000
+    buffer = SampleBuffer(redis.Redis.from_url(redis_url), 100_000, prefix=f"large-{os.getpid()}")
+    buffer.clear()
+    pod = "large"
+    first = [Sample(pod, "node", float(i), minute + i * 1000, "push") for i in range(10_000)]
+    version = ""  # any directory
+    assert buffer.push_new(first, 600, version) == 10_000
+    assert buffer.push_new(first, 600, version) == 0
+    overlapping = [
+        Sample(pod, "node", 1.0, minute + i * 1000, "push") for i in range(5_000, 15_000)
+    ]
+    overlapping.append(overlapping[-1])  # repeated in the body: counted once
+    assert buffer.push_new(overlapping, 600, version) == 5_000
+    samples = [s for e in buffer.read_ready(0, 100_000) for s in e.samples]
+    buffer.clear()
+    assert [s.measured_at_ns for s in samples] == [minute + i * 1000 for i in range(15_000)]
