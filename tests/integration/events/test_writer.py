@@ -320,3 +320,39 @@ def test_a_server_stored_with_a_newline_in_its_topology_does_not_poison_the_batc
     assert got[SERVER]["watts"] == 120.0
     assert {"name": "next"} not in points(influx, "SHOW MEASUREMENTS")
     assert "control characters" in caplog.text
+
+
+class _PushingWhileWriting:
+    """The InfluxDB client, but each write of samples first pushes another sample (a steady
+    push) and waits until it is ready."""
+
+    def __init__(self, client, buffer: SampleBuffer) -> None:
+        self._client = client
+        self._buffer = buffer
+        self.pushed = 0
+
+    def __getattr__(self, name: str):
+        return getattr(self._client, name)
+
+    def write_points(self, lines, **kwargs):
+        if lines and lines[0].startswith("power"):
+            self.pushed += 1
+            push(self._buffer, [3 + self.pushed])
+            time.sleep(0.01)  # its entry id (Redis's clock, in ms) is now in the past
+        return self._client.write_points(lines, **kwargs)
+
+
+def test_a_pass_writes_what_was_ready_at_its_start_and_leaves_the_rest_to_the_next(
+    buffer, influx, run
+) -> None:
+    # Chasing what becomes ready during the pass cost a batch (queries, write, acknowledgement)
+    # per few new samples under a steady push.
+    push(buffer, [1])
+    push(buffer, [2])
+    time.sleep(0.01)
+    client = _PushingWhileWriting(influx, buffer)
+    first = writer(buffer, client, batch_samples=1).flush()
+    assert (first.samples, client.pushed) == (2, 2)
+    assert buffer.depth() == 2  # pushed during the pass, after its start
+    assert writer(buffer, influx).flush().samples == 2
+    assert [p["watts"] for p in points(influx)] == [101.0, 102.0, 104.0, 105.0]
