@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
-from rest_framework.permissions import BasePermission, DjangoModelPermissions
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 
 #: token scopes: what a credential may do on the pods it may use
@@ -279,6 +279,18 @@ class CanSendEvents(BasePermission):
             self.message = "this token is read-only: it may not send events or measurements"
             raise PermissionDenied(self.message)
         return True
+
+
+class CanSendEventsOrReadThem(CanSendEvents):
+    """The legacy recorder's ``GET`` of the running scenario: part of the old clients' protocol,
+    sent with the credential they send events with, and a read a dashboard's read-only token
+    may make."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        # Every scope either reads or sends events; the pod is checked by authorize_pod.
+        if request.method in SAFE_METHODS and request.user and request.user.is_authenticated:
+            return True
+        return super().has_permission(request, view)
 
 
 class CanRead(BasePermission):

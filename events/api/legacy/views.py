@@ -24,7 +24,13 @@ from rest_framework.views import APIView
 from access.audit import Actor
 from energylab.api.fields import NAME_PATTERN
 from energylab.api.parsers import AnyTypeJSONParser, LimitedJSONParser
-from energylab.api.permissions import CanSendEvents, authorize_pod, may_name
+from energylab.api.permissions import (
+    CanSendEvents,
+    CanSendEventsOrReadThem,
+    authorize_pod,
+    grant_of,
+    may_name,
+)
 from energylab.api.schema import WRITE_ERRORS, errors
 from energylab.services import ServiceUnavailable, check_database
 from energylab.validators import NAME_MAX_LENGTH, validate_name
@@ -157,6 +163,8 @@ class PingView(APIView):
 
 
 class RecorderView(LegacyView):
+    permission_classes = [CanSendEventsOrReadThem]
+
     @extend_schema(
         tags=[TAG],
         operation_id="legacy_recorder_get",
@@ -168,9 +176,9 @@ class RecorderView(LegacyView):
         env = environment_name(request, environment)
         at = validated(s.LegacyTimeQuerySerializer, request.query_params).get("time")
         # The old recorder's clients read the running scenario with the credential they send
-        # events with: an events-only token may, as a write would.
+        # events with: an events-only token may, as a write would; a read-only one reads.
         hidden = nothing_runs_on(env) if at is None else nothing_ran_on(env)
-        authorize_pod(request, env, write=True, hidden_as=hidden)
+        authorize_pod(request, env, write=not grant_of(request).may_read, hidden_as=hidden)
         if at is None:
             run = services.running_run(env)
             if run is None:

@@ -207,7 +207,23 @@ def test_a_read_only_token_cannot_write(teams: dict[str, Any]) -> None:
     assert "read-only" in answer.json()["detail"]
     body = {"environment": "pod-a", "power": 1}
     assert api.post("/resources/servers/n/consumption", body, format="json").status_code == 403
+    start = {"scenario": "x", "step": "y"}
+    assert (
+        api.post("/resources/recorders/environment/pod-a", start, format="json").status_code == 403
+    )
     assert api.get("/api/v1/runs/").status_code == 200
+
+
+def test_a_read_only_token_reads_the_running_scenario_on_the_legacy_path(
+    teams: dict[str, Any],
+) -> None:
+    # A dashboard's token asks the old recorder's question: what runs on this environment?
+    api = with_token(issue_token(teams["a"]["user"], scope=TokenScope.READ)[1])
+    answer = api.get("/resources/recorders/environment/pod-a")
+    assert answer.status_code == 200
+    assert answer.json()["scenario"] == "s"
+    # Another team's pod stays unknown to it.
+    assert api.get("/resources/recorders/environment/pod-b").status_code == 404
 
 
 def test_an_events_token_cannot_read_runs(teams: dict[str, Any]) -> None:
