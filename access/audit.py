@@ -1,4 +1,4 @@
-"""The audit log: who started and stopped runs, and changed servers or credentials.
+"""The audit log: who started and stopped runs, and changed pods, servers or credentials.
 
 The services that do these things write the entry in their own transaction (an action and its
 entry are committed together, or neither), never the views.
@@ -6,10 +6,11 @@ entry are committed together, or neither), never the views.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from access.models import AuditEntry
+from access.models import AuditAction, AuditEntry
 from energylab.api.permissions import Grant, grant_of
 
 
@@ -53,13 +54,16 @@ def record(
     )
 
 
-def record_server(actor: Actor, action: str, server: Any, changed: list[str] | None = None) -> None:
-    """A server added, changed (``changed``: the fields given, never their values: a password
-    is a credential) or deleted."""
+def record_change(actor: Actor, verb: str, obj: Any, changed: Iterable[str] | None = None) -> None:
+    """A pod or server added, changed or deleted (``verb``: create, change, delete).
+    ``changed``: the fields given, never their values (a password is a credential; a team is
+    who may act on the pod)."""
+    kind = obj._meta.model_name  # "pod" or "server"
+    pod = obj if kind == "pod" else obj.pod
     record(
         actor,
-        action,
-        target=f"server {server.name}",
-        pod=server.pod.name,
-        detail={"server": server.pk, **({"fields": changed} if changed is not None else {})},
+        AuditAction(f"{kind}.{verb}"),
+        target=f"{kind} {obj.name}",
+        pod=pod.name,
+        detail={kind: obj.pk, **({"fields": sorted(changed)} if changed is not None else {})},
     )

@@ -65,6 +65,9 @@ class ApiToken(models.Model):
 class AuditAction(models.TextChoices):
     RUN_START = "run.start", "run started"
     RUN_STOP = "run.stop", "run stopped"
+    POD_CREATE = "pod.create", "pod added"
+    POD_CHANGE = "pod.change", "pod changed"
+    POD_DELETE = "pod.delete", "pod deleted"
     SERVER_CREATE = "server.create", "server added"
     SERVER_CHANGE = "server.change", "server changed"
     SERVER_DELETE = "server.delete", "server deleted"

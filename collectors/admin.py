@@ -11,7 +11,6 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from access import audit
-from access.models import AuditAction
 from collectors import health
 from collectors.drivers.base import DriverError
 from collectors.forms import ServerForm
@@ -31,6 +30,39 @@ class TeamScopedAdmin(admin.ModelAdmin):
         if db_field.name == "pod":
             kwargs["queryset"] = Pod.objects.filter(visible_pods(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    # Every add, change and delete is in the audit log (access.audit), servers edited inline
+    # in their pod's page and rows removed by the "delete selected" action included.
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            audit.record_change(_actor(request), "create", obj)
+        elif form.changed_data:  # saved with only its inline servers changed: not a change
+            audit.record_change(_actor(request), "change", obj, form.changed_data)
+
+    def delete_model(self, request: HttpRequest, obj: Any) -> None:
+        audit.record_change(_actor(request), "delete", obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for obj in queryset:
+            audit.record_change(_actor(request), "delete", obj)
+        super().delete_queryset(request, queryset)
+
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        for inline_form in formset.deleted_forms:  # recorded while they still have their id
+            if inline_form.instance.pk is not None:
+                audit.record_change(_actor(request), "delete", inline_form.instance)
+        super().save_formset(request, form, formset, change)
+        for obj in formset.new_objects:
+            audit.record_change(_actor(request), "create", obj)
+        for obj, fields in formset.changed_objects:
+            audit.record_change(_actor(request), "change", obj, fields)
+
+
+def _actor(request: HttpRequest) -> audit.Actor:
+    return audit.Actor.of_user(request.user)
 
 
 def visible_name(name: str) -> str:
@@ -174,16 +206,6 @@ class ServerAdmin(TeamScopedAdmin):
         return kept
 
     actions = ["read_power_now"]
-
-    def save_model(self, request: HttpRequest, obj: Server, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        action = AuditAction.SERVER_CHANGE if change else AuditAction.SERVER_CREATE
-        changed = sorted(form.changed_data) if change else None
-        audit.record_server(audit.Actor.of_user(request.user), action, obj, changed)
-
-    def delete_model(self, request: HttpRequest, obj: Server) -> None:
-        audit.record_server(audit.Actor.of_user(request.user), AuditAction.SERVER_DELETE, obj)
-        super().delete_model(request, obj)
 
     @admin.action(description="Read power now")
     def read_power_now(self, request: HttpRequest, queryset: QuerySet[Server]) -> None:

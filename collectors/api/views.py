@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import Model, ProtectedError
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from access import audit
-from access.models import AuditAction
 from collectors.api.filtersets import PodFilterSet, ServerFilterSet
 from collectors.api.serializers import PodSerializer, ServerSerializer
 from collectors.models import Pod, Server
@@ -37,11 +36,34 @@ def _crud_schema(serializer: type[Any]) -> Any:
 POD_HAS_RUNS = OpenApiResponse(DetailSerializer, description="The pod has runs (its history).")
 
 
+_Model = TypeVar("_Model", bound=Model)
+
+
+class AuditedModelViewSet(viewsets.ModelViewSet[_Model]):
+    """Creates, changes and deletes committed with their audit entry (access.audit), or neither."""
+
+    def perform_create(self, serializer: Any) -> None:
+        with transaction.atomic():
+            audit.record_change(audit.Actor.of(self.request), "create", serializer.save())
+
+    def perform_update(self, serializer: Any) -> None:
+        with transaction.atomic():
+            obj = serializer.save()
+            audit.record_change(
+                audit.Actor.of(self.request), "change", obj, serializer.validated_data
+            )
+
+    def perform_destroy(self, instance: Any) -> None:
+        with transaction.atomic():
+            audit.record_change(audit.Actor.of(self.request), "delete", instance)
+            instance.delete()
+
+
 @extend_schema_view(
     destroy=extend_schema(responses={204: None, **errors(404, *READ_ERRORS), 409: POD_HAS_RUNS})
 )
 @_crud_schema(PodSerializer)
-class PodViewSet(viewsets.ModelViewSet[Pod]):
+class PodViewSet(AuditedModelViewSet[Pod]):
     """Pods: read by any authenticated client, changed with the ``collectors.*_pod`` permissions."""
 
     queryset = Pod.objects.all()
@@ -56,7 +78,7 @@ class PodViewSet(viewsets.ModelViewSet[Pod]):
         """Delete a pod that has no runs: runs are history, and go only with their pod."""
         pod = self.get_object()
         try:
-            pod.delete()
+            self.perform_destroy(pod)
         except ProtectedError:
             runs = pod.runs.count()
             raise Conflict(
@@ -67,7 +89,7 @@ class PodViewSet(viewsets.ModelViewSet[Pod]):
 
 
 @_crud_schema(ServerSerializer)
-class ServerViewSet(viewsets.ModelViewSet[Server]):
+class ServerViewSet(AuditedModelViewSet[Server]):
     """Servers: read and changed only with the ``collectors.*_server`` permissions (BMC
     addresses and user names are credentials)."""
 
@@ -78,21 +100,3 @@ class ServerViewSet(viewsets.ModelViewSet[Server]):
 
     def get_queryset(self) -> Any:
         return Server.objects.select_related("pod").filter(visible_pods(self.request, "pod__"))
-
-    def perform_create(self, serializer: Any) -> None:
-        with transaction.atomic():
-            server = serializer.save()
-            audit.record_server(audit.Actor.of(self.request), AuditAction.SERVER_CREATE, server)
-
-    def perform_update(self, serializer: Any) -> None:
-        with transaction.atomic():
-            server = serializer.save()
-            changed = sorted(serializer.validated_data)
-            audit.record_server(
-                audit.Actor.of(self.request), AuditAction.SERVER_CHANGE, server, changed
-            )
-
-    def perform_destroy(self, instance: Server) -> None:
-        with transaction.atomic():
-            audit.record_server(audit.Actor.of(self.request), AuditAction.SERVER_DELETE, instance)
-            instance.delete()
