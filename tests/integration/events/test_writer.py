@@ -228,24 +228,38 @@ def test_a_step_ended_after_an_export_is_exported_again_with_its_end(buffer, inf
     assert edges == {("one", "start"), ("one", "end"), ("two", "start"), ("two", "end")}
 
 
-class _FailingPowerWrite:
-    """The InfluxDB client, but its ``nth`` write of samples fails with ``error``."""
+class _SampleWritesHooked:
+    """The InfluxDB client, calling :meth:`before_sample_write` before each write of samples
+    (not of step annotations); ``sample_writes`` counts them."""
 
-    def __init__(self, client, nth: int, error: Exception) -> None:
+    def __init__(self, client) -> None:
         self._client = client
-        self._nth = nth
-        self._error = error
         self.sample_writes = 0
 
     def __getattr__(self, name: str):
         return getattr(self._client, name)
 
+    def before_sample_write(self) -> None:
+        raise NotImplementedError
+
     def write_points(self, lines, **kwargs):
         if lines and lines[0].startswith("power"):
             self.sample_writes += 1
-            if self.sample_writes == self._nth:
-                raise self._error
+            self.before_sample_write()
         return self._client.write_points(lines, **kwargs)
+
+
+class _FailingPowerWrite(_SampleWritesHooked):
+    """Its ``nth`` write of samples fails with ``error``."""
+
+    def __init__(self, client, nth: int, error: Exception) -> None:
+        super().__init__(client)
+        self._nth = nth
+        self._error = error
+
+    def before_sample_write(self) -> None:
+        if self.sample_writes == self._nth:
+            raise self._error
 
 
 def test_a_batch_failing_behind_one_in_flight_stays_buffered_with_the_rest(
@@ -322,24 +336,17 @@ def test_a_server_stored_with_a_newline_in_its_topology_does_not_poison_the_batc
     assert "control characters" in caplog.text
 
 
-class _PushingWhileWriting:
-    """The InfluxDB client, but each write of samples first pushes another sample (a steady
-    push) and waits until it is ready."""
+class _PushingWhileWriting(_SampleWritesHooked):
+    """Each write of samples first pushes another sample (a steady push) and waits until it is
+    ready."""
 
     def __init__(self, client, buffer: SampleBuffer) -> None:
-        self._client = client
+        super().__init__(client)
         self._buffer = buffer
-        self.pushed = 0
 
-    def __getattr__(self, name: str):
-        return getattr(self._client, name)
-
-    def write_points(self, lines, **kwargs):
-        if lines and lines[0].startswith("power"):
-            self.pushed += 1
-            push(self._buffer, [3 + self.pushed])
-            time.sleep(0.01)  # its entry id (Redis's clock, in ms) is now in the past
-        return self._client.write_points(lines, **kwargs)
+    def before_sample_write(self) -> None:
+        push(self._buffer, [3 + self.sample_writes])
+        time.sleep(0.01)  # its entry id (Redis's clock, in ms) is now in the past
 
 
 def test_a_pass_writes_what_was_ready_at_its_start_and_leaves_the_rest_to_the_next(
@@ -352,7 +359,7 @@ def test_a_pass_writes_what_was_ready_at_its_start_and_leaves_the_rest_to_the_ne
     time.sleep(0.01)
     client = _PushingWhileWriting(influx, buffer)
     first = writer(buffer, client, batch_samples=1).flush()
-    assert (first.samples, client.pushed) == (2, 2)
+    assert (first.samples, client.sample_writes) == (2, 2)
     assert buffer.depth() == 2  # pushed during the pass, after its start
     assert writer(buffer, influx).flush().samples == 2
     assert [p["watts"] for p in points(influx)] == [101.0, 102.0, 104.0, 105.0]
