@@ -1,7 +1,8 @@
 """The audit log: who started and stopped runs, and changed pods, servers or credentials.
 
-The services that do these things write the entry in their own transaction (an action and its
-entry are committed together, or neither), never the views.
+Each entry is written in the transaction of what it records (an action and its entry are
+committed together, or neither): by the services for runs and tokens, by the pod and server API
+and admin for those.
 """
 
 from __future__ import annotations

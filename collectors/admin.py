@@ -31,8 +31,10 @@ class TeamScopedAdmin(admin.ModelAdmin):
             kwargs["queryset"] = Pod.objects.filter(visible_pods(request))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    # Every add, change and delete is in the audit log (access.audit), servers edited inline
-    # in their pod's page and rows removed by the "delete selected" action included.
+
+class AuditedAdmin(TeamScopedAdmin):
+    """Pods and servers: every add, change and delete is in the audit log (access.audit),
+    servers edited inline on their pod's page and rows removed by "delete selected" included."""
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         super().save_model(request, obj, form, change)
@@ -107,7 +109,7 @@ class ServerInline(admin.TabularInline):
 
 
 @admin.register(Pod)
-class PodAdmin(TeamScopedAdmin):
+class PodAdmin(AuditedAdmin):
     list_display = ["pod_name", "team", "poll_interval", "active", "queue", "server_count"]
     list_display += ["updated"]
     list_filter = ["active", "team", "queue"]
@@ -129,7 +131,7 @@ class PodAdmin(TeamScopedAdmin):
 
 
 @admin.register(Server)
-class ServerAdmin(TeamScopedAdmin):
+class ServerAdmin(AuditedAdmin):
     form = ServerForm
     pod_field = "pod__"
     list_display = [

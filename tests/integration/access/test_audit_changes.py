@@ -15,6 +15,7 @@ from access.models import AuditEntry
 from access.tokens import issue_token
 from collectors.models import BMCType, Pod, Server
 from events import services
+from events.models import Step
 
 pytestmark = pytest.mark.django_db
 
@@ -150,3 +151,23 @@ def test_servers_deleted_by_the_admins_delete_selected_action_are_audited(
         ("server.delete", "server x", "pod 3", None),
         ("server.delete", "server y", "pod 3", None),
     ]
+
+
+def test_runs_and_steps_edited_in_the_admin_are_saved_without_a_pod_or_server_entry(
+    admin_client: Client,
+) -> None:
+    run = services.start_run("pod 4", "s", "one").run
+    step = Step.objects.get(run_id=run.id)
+    data = {
+        "name": "renamed",
+        "run": str(run.id),
+        "started_at_0": step.started_at.strftime("%Y-%m-%d"),
+        "started_at_1": step.started_at.strftime("%H:%M:%S.%f"),
+        "ended_at_0": "",
+        "ended_at_1": "",
+    }
+    answer = admin_client.post(reverse("admin:events_step_change", args=[step.pk]), data)
+    assert answer.status_code == 302, answer.content.decode()[:3000]
+    step.refresh_from_db()
+    assert step.name == "renamed"
+    assert entries() == []
