@@ -234,6 +234,16 @@ class Checker:
             self.errors.add(keys, f"is {ahead:.0f} s in the future; check the client's clock")
         return ns
 
+    def reading(
+        self, index: int, m: Measurement | ServerMeasurement
+    ) -> tuple[str, str, float, int]:
+        """The sensor, unit, value and time of measurement ``index`` of a body."""
+        at = str(index)
+        sensor = self.name(("measurements", at, "sensor"), m.sensor, MAX_SENSOR_LENGTH)
+        unit = self.name(("measurements", at, "unit"), m.unit, MAX_UNIT_LENGTH)
+        value = self.value(("measurements", at, "value"), m.value, sensor, unit)
+        return sensor, unit, value, self.time(("measurements", at, "time"), m.time)
+
     def topology(self, topology: Topology | None) -> dict[str, str]:
         if topology is None:
             return {}
@@ -269,11 +279,7 @@ def measurements_samples(
     topology = check.topology(body.topology)
     samples = []
     for index, m in enumerate(body.measurements):
-        at = str(index)
-        sensor = check.name(("measurements", at, "sensor"), m.sensor, MAX_SENSOR_LENGTH)
-        unit = check.name(("measurements", at, "unit"), m.unit, MAX_UNIT_LENGTH)
-        value = check.value(("measurements", at, "value"), m.value, sensor, unit)
-        ns = check.time(("measurements", at, "time"), m.time)
+        sensor, unit, value, ns = check.reading(index, m)
         samples.append(Sample(pod, server, value, ns, source, None, sensor, unit))
     errors.raise_any()
     return pod, topology, samples
@@ -302,13 +308,9 @@ def bulk_samples(body: BulkBody, source: str) -> list[Sample]:
     check = Checker(errors)
     samples = []
     for index, m in enumerate(body.measurements):
-        at = str(index)
-        pod = check.name(("measurements", at, "pod"), m.pod)
-        server = check.name(("measurements", at, "server"), m.server)
-        sensor = check.name(("measurements", at, "sensor"), m.sensor, MAX_SENSOR_LENGTH)
-        unit = check.name(("measurements", at, "unit"), m.unit, MAX_UNIT_LENGTH)
-        value = check.value(("measurements", at, "value"), m.value, sensor, unit)
-        ns = check.time(("measurements", at, "time"), m.time)
+        pod = check.name(("measurements", str(index), "pod"), m.pod)
+        server = check.name(("measurements", str(index), "server"), m.server)
+        sensor, unit, value, ns = check.reading(index, m)
         samples.append(Sample(pod, server, value, ns, source, None, sensor, unit))
     errors.raise_any()
     return samples
