@@ -29,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -355,16 +355,11 @@ def _snmp(place: str, data: Mapping[str, Any], server: LegacyServer) -> LegacySe
     for key in ("sensors", "pdu", "outlets"):
         if data.get(key) is not None:
             settings[key] = data[key]
-    return LegacyServer(
-        server.place,
-        server.name,
-        server.legacy_type,
-        server.bmc_type,
-        host=server.host,
+    return replace(
+        server,
         port=port,
         username=username,
         password=password,
-        active=server.active,
         source_settings=settings,
         privacy_password=privacy,
     )
@@ -373,16 +368,8 @@ def _snmp(place: str, data: Mapping[str, Any], server: LegacyServer) -> LegacySe
 def _modbus(place: str, data: Mapping[str, Any], server: LegacyServer) -> LegacyServer:
     """The original's modbus keys: ``sensors`` as written, ``framer`` (only SOCKET is spoken)."""
     settings = {key: data[key] for key in ("sensors", "framer", "device_unit") if key in data}
-    return LegacyServer(
-        server.place,
-        server.name,
-        server.legacy_type,
-        server.bmc_type,
-        host=server.host,
-        port=server.port,
-        active=server.active,
-        source_settings=settings,
-    )
+    # A Modbus TCP meter takes no credentials: the original's user/pass keys are not kept.
+    return replace(server, username="", password="", source_settings=settings)
 
 
 def split_host(place: str, value: str, bmc_type: str) -> tuple[str, int | None]:
